@@ -1,0 +1,230 @@
+#include "audit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* One lock id for all writers: the chain is a single sequence. */
+#define AUDIT_LOCK_ID "727166"
+
+struct audit {
+	char service[64];
+	char *conninfo;
+	PGconn *conn;
+	FILE *jsonl;
+};
+
+struct audit *
+audit_open(const char *service, const char *conninfo, const char *jsonl_path, char *err,
+    size_t errlen)
+{
+	struct audit *a = calloc(1, sizeof(*a));
+
+	if (a == NULL) {
+		snprintf(err, errlen, "AUDIT_OPEN: out of memory");
+		return NULL;
+	}
+	snprintf(a->service, sizeof(a->service), "%s", service);
+	if (conninfo != NULL && *conninfo != '\0' && (a->conninfo = strdup(conninfo)) == NULL)
+		goto fail;
+	if (jsonl_path != NULL && *jsonl_path != '\0' &&
+	    (a->jsonl = fopen(jsonl_path, "a")) == NULL) {
+		snprintf(err, errlen, "AUDIT_OPEN: %s: %s", jsonl_path, strerror(errno));
+		goto fail;
+	}
+	return a;
+fail:
+	audit_close(a);
+	return NULL;
+}
+
+void
+audit_close(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	if (a->conn != NULL)
+		PQfinish(a->conn);
+	if (a->jsonl != NULL)
+		fclose(a->jsonl);
+	free(a->conninfo);
+	free(a);
+}
+
+void
+audit_row_hash(const char *prev_hash, const char *content, char out[65])
+{
+	size_t plen = strlen(prev_hash), clen = strlen(content);
+	char *buf = malloc(plen + 1 + clen);
+
+	if (buf == NULL) {
+		out[0] = '\0';
+		return;
+	}
+	memcpy(buf, prev_hash, plen);
+	buf[plen] = '\n';
+	memcpy(buf + plen + 1, content, clen);
+	sha256_hex(buf, plen + 1 + clen, out);
+	free(buf);
+}
+
+static PGconn *
+audit_conn(struct audit *a)
+{
+	if (a->conn != NULL && PQstatus(a->conn) == CONNECTION_OK)
+		return a->conn;
+	if (a->conn != NULL)
+		PQfinish(a->conn);
+	a->conn = PQconnectdb(a->conninfo);
+	if (PQstatus(a->conn) != CONNECTION_OK) {
+		log_warnx("event=audit_connect_failed error=\"%s\"", PQerrorMessage(a->conn));
+		PQfinish(a->conn);
+		a->conn = NULL;
+	}
+	return a->conn;
+}
+
+static int
+exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	PQclear(r);
+	return ok;
+}
+
+/* Appends the row inside one transaction holding the chain lock. */
+static int
+audit_pg_append(struct audit *a, json_t *row, const char *request_id, const char *event)
+{
+	PGconn *c = audit_conn(a);
+	PGresult *r = NULL;
+	char prev[65] = AUDIT_GENESIS, hash[65], seqbuf[32];
+	long long seq = 1;
+	char *content = NULL;
+	int rc = -1;
+
+	if (c == NULL)
+		return -1;
+	if (!exec_ok(c, "BEGIN") ||
+	    !exec_ok(c, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_ID ")"))
+		goto fail;
+	r = PQexec(c, "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		goto fail;
+	if (PQntuples(r) == 1) {
+		seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10) + 1;
+		snprintf(prev, sizeof(prev), "%s", PQgetvalue(r, 0, 1));
+	}
+	PQclear(r);
+	r = NULL;
+	json_object_set_new(row, "seq", json_integer(seq));
+	json_object_set_new(row, "prev_hash", json_string(prev));
+	if ((content = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		goto fail;
+	audit_row_hash(prev, content, hash);
+	json_object_set_new(row, "row_hash", json_string(hash));
+	snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
+	{
+		const char *params[] = { seqbuf, a->service, request_id, event, content, prev, hash };
+		r = PQexecParams(c,
+		    "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, NULL, params, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		goto fail;
+	if (!exec_ok(c, "COMMIT"))
+		goto fail;
+	rc = 0;
+fail:
+	if (rc != 0 && c != NULL) {
+		log_warnx("event=audit_write_failed error=\"%s\"", PQerrorMessage(c));
+		exec_ok(c, "ROLLBACK");
+	}
+	PQclear(r);
+	free(content);
+	return rc;
+}
+
+int
+audit_record(struct audit *a, const char *request_id, const char *event, json_t *details)
+{
+	json_t *row;
+	char ts[32];
+	int rc = 0;
+
+	if (a == NULL) {
+		json_decref(details);
+		return -1;
+	}
+	now_ts(ts);
+	row = json_pack("{s:s, s:s, s:s, s:s, s:o}", "ts", ts, "service", a->service,
+	    "request_id", request_id ? request_id : "", "event", event,
+	    "details", details ? details : json_object());
+	if (row == NULL)
+		return -1;
+	if (a->conninfo != NULL && audit_pg_append(a, row, request_id ? request_id : "", event) != 0)
+		rc = -1;
+	if (a->jsonl != NULL) {
+		char *line = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);
+		if (line == NULL || fprintf(a->jsonl, "%s\n", line) < 0 || fflush(a->jsonl) != 0)
+			rc = -1;
+		free(line);
+	}
+	json_decref(row);
+	return rc;
+}
+
+int
+audit_verify_chain(PGconn *conn, long long *rows, char *err, size_t errlen)
+{
+	PGresult *r;
+	char prev[65] = AUDIT_GENESIS, hash[65];
+	int n, rc = 0;
+
+	*rows = 0;
+	r = PQexec(conn, "SELECT seq, content, prev_hash, row_hash FROM audit_log ORDER BY seq");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return -1;
+	}
+	n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		long long seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		const char *content = PQgetvalue(r, i, 1);
+		json_t *row = json_loads(content, 0, NULL);
+
+		if (seq != i + 1) {
+			snprintf(err, errlen, "AUDIT_GAP: row %lld follows row %lld", seq, (long long)i);
+			rc = -1;
+		} else if (strcmp(PQgetvalue(r, i, 2), prev) != 0) {
+			snprintf(err, errlen, "AUDIT_BROKEN_LINK: row %lld does not point at row %d", seq, i);
+			rc = -1;
+		} else if (row == NULL ||
+		    json_integer_value(json_object_get(row, "seq")) != seq ||
+		    json_string_value(json_object_get(row, "prev_hash")) == NULL ||
+		    strcmp(json_string_value(json_object_get(row, "prev_hash")), prev) != 0) {
+			snprintf(err, errlen, "AUDIT_BAD_CONTENT: row %lld content does not match its place", seq);
+			rc = -1;
+		} else {
+			audit_row_hash(prev, content, hash);
+			if (strcmp(hash, PQgetvalue(r, i, 3)) != 0) {
+				snprintf(err, errlen, "AUDIT_BAD_HASH: row %lld was altered", seq);
+				rc = -1;
+			}
+		}
+		json_decref(row);
+		if (rc != 0)
+			break;
+		snprintf(prev, sizeof(prev), "%s", hash);
+		(*rows)++;
+	}
+	PQclear(r);
+	return rc;
+}

@@ -1,0 +1,225 @@
+#include "policy.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+#define POLICY_FILE_MAX (256 * 1024)
+
+static int
+load_int(json_t *obj, const char *env, const char *name, int min, int max, int *out,
+    char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(err, errlen, "POLICY_INVALID: %s.%s must be an integer in [%d, %d]", env,
+		    name, min, max);
+		return -1;
+	}
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+static int
+load_env(const char *name, json_t *obj, struct policy_env *e, char *err, size_t errlen)
+{
+	json_t *containers, *actions, *item;
+	const char *key;
+	size_t i;
+
+	if (!valid_environment(name) || !json_is_object(obj)) {
+		snprintf(err, errlen, "POLICY_INVALID: environment '%.32s' is not valid", name);
+		return -1;
+	}
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	containers = json_object_get(obj, "containers");
+	if (!json_is_array(containers) || json_array_size(containers) == 0 ||
+	    json_array_size(containers) > POLICY_MAX_PATTERNS) {
+		snprintf(err, errlen, "POLICY_INVALID: %s.containers must list 1 to %d patterns", name,
+		    POLICY_MAX_PATTERNS);
+		return -1;
+	}
+	json_array_foreach(containers, i, item) {
+		const char *pat = json_string_value(item);
+		if (pat == NULL || *pat == '\0' || strlen(pat) >= sizeof(e->patterns[0])) {
+			snprintf(err, errlen, "POLICY_INVALID: %s.containers[%zu] is not a pattern", name, i);
+			return -1;
+		}
+		snprintf(e->patterns[i], sizeof(e->patterns[i]), "%s", pat);
+	}
+	e->n_patterns = json_array_size(containers);
+	/* Actions not named are denied. */
+	for (i = 0; i < POLICY_ACTIONS; i++)
+		e->modes[i] = POLICY_DENY;
+	actions = json_object_get(obj, "actions");
+	if (!json_is_object(actions)) {
+		snprintf(err, errlen, "POLICY_INVALID: %s.actions must be an object", name);
+		return -1;
+	}
+	json_object_foreach(actions, key, item) {
+		enum command_action a;
+		const char *mode = json_string_value(item);
+		if (command_action_from_name(key, &a) != 0 || mode == NULL) {
+			snprintf(err, errlen, "POLICY_INVALID: %s.actions.%.32s is not an action", name, key);
+			return -1;
+		}
+		if (strcmp(mode, "auto") == 0)
+			e->modes[a] = POLICY_AUTO;
+		else if (strcmp(mode, "human") == 0)
+			e->modes[a] = POLICY_HUMAN;
+		else if (strcmp(mode, "deny") == 0)
+			e->modes[a] = POLICY_DENY;
+		else {
+			snprintf(err, errlen, "POLICY_INVALID: %s.actions.%s must be auto, human or deny",
+			    name, key);
+			return -1;
+		}
+	}
+	if (load_int(obj, name, "approvers_required", 1, 16, &e->approvers_required, err, errlen) ||
+	    load_int(obj, name, "approval_timeout_s", 1, 7 * 86400, &e->approval_timeout_s, err, errlen) ||
+	    load_int(obj, name, "token_ttl_s", 1, 3600, &e->token_ttl_s, err, errlen))
+		return -1;
+	return 0;
+}
+
+static int
+load_approver(const char *name, json_t *obj, struct policy_approver *a, char *err, size_t errlen)
+{
+	json_t *owns, *item;
+	size_t i;
+
+	if (!valid_name(name) || strcmp(name, "auto") == 0 || !json_is_object(obj)) {
+		snprintf(err, errlen, "POLICY_INVALID: approver '%.64s' is not valid", name);
+		return -1;
+	}
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	owns = json_object_get(obj, "owns");
+	if (owns == NULL)
+		return 0;
+	if (!json_is_array(owns) || json_array_size(owns) > POLICY_MAX_OWNED) {
+		snprintf(err, errlen, "POLICY_INVALID: approvers.%s.owns must be a list of workers", name);
+		return -1;
+	}
+	json_array_foreach(owns, i, item) {
+		if (!json_is_string(item) || !valid_name(json_string_value(item))) {
+			snprintf(err, errlen, "POLICY_INVALID: approvers.%s.owns[%zu] is not a worker id", name, i);
+			return -1;
+		}
+		snprintf(a->owns[i], sizeof(a->owns[i]), "%s", json_string_value(item));
+	}
+	a->n_owns = json_array_size(owns);
+	return 0;
+}
+
+int
+policy_load(const char *path, struct policy *p, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len;
+	json_t *root = NULL, *envs, *approvers, *item;
+	json_error_t jerr;
+	const char *key;
+	int rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (read_file(path, POLICY_FILE_MAX, &text, &len) != 0) {
+		snprintf(err, errlen, "POLICY_UNREADABLE: cannot read %s", path);
+		return -1;
+	}
+	if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		snprintf(err, errlen, "POLICY_INVALID: %s: %s (line %d)", path, jerr.text, jerr.line);
+		goto fail;
+	}
+	envs = json_object_get(root, "environments");
+	if (!json_is_object(envs) || json_object_size(envs) == 0 ||
+	    json_object_size(envs) > POLICY_MAX_ENVS) {
+		snprintf(err, errlen, "POLICY_INVALID: environments must name 1 to %d environments",
+		    POLICY_MAX_ENVS);
+		goto fail;
+	}
+	json_object_foreach(envs, key, item) {
+		if (load_env(key, item, &p->envs[p->n_envs], err, errlen) != 0)
+			goto fail;
+		p->n_envs++;
+	}
+	approvers = json_object_get(root, "approvers");
+	if (approvers != NULL && (!json_is_object(approvers) ||
+	    json_object_size(approvers) > POLICY_MAX_APPROVERS)) {
+		snprintf(err, errlen, "POLICY_INVALID: approvers must be an object of at most %d",
+		    POLICY_MAX_APPROVERS);
+		goto fail;
+	}
+	json_object_foreach(approvers, key, item) {
+		if (load_approver(key, item, &p->approvers[p->n_approvers], err, errlen) != 0)
+			goto fail;
+		p->n_approvers++;
+	}
+	rc = 0;
+fail:
+	json_decref(root);
+	free(text);
+	return rc;
+}
+
+const struct policy_env *
+policy_env(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_envs; i++)
+		if (strcmp(p->envs[i].name, name) == 0)
+			return &p->envs[i];
+	return NULL;
+}
+
+int
+policy_container_allowed(const struct policy_env *env, const char *container)
+{
+	for (size_t i = 0; i < env->n_patterns; i++)
+		if (fnmatch(env->patterns[i], container, FNM_NOESCAPE) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+policy_mode_name(enum policy_mode mode)
+{
+	switch (mode) {
+	case POLICY_AUTO: return "auto";
+	case POLICY_HUMAN: return "human";
+	case POLICY_DENY: return "deny";
+	}
+	return "deny";
+}
+
+static const struct policy_approver *
+find_approver(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_approvers; i++)
+		if (strcmp(p->approvers[i].name, name) == 0)
+			return &p->approvers[i];
+	return NULL;
+}
+
+int
+policy_is_approver(const struct policy *p, const char *name)
+{
+	return find_approver(p, name) != NULL;
+}
+
+int
+policy_owns(const struct policy *p, const char *approver, const char *worker)
+{
+	const struct policy_approver *a = find_approver(p, approver);
+
+	if (a == NULL)
+		return 0;
+	for (size_t i = 0; i < a->n_owns; i++)
+		if (strcmp(a->owns[i], worker) == 0)
+			return 1;
+	return 0;
+}

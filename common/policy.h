@@ -1,0 +1,56 @@
+/*
+ * The policy file (WINGMAN_POLICY_FILE): per environment, which containers
+ * and actions are allowed, which are auto-approved, how many approvers a
+ * decision needs, the approval timeout and the token lifetime.
+ */
+#ifndef WINGMAN_POLICY_H
+#define WINGMAN_POLICY_H
+
+#include <stddef.h>
+
+#include "command.h"
+
+#define POLICY_MAX_ENVS 16
+#define POLICY_MAX_PATTERNS 16
+#define POLICY_MAX_APPROVERS 32
+#define POLICY_MAX_OWNED 16
+#define POLICY_ACTIONS 7
+
+enum policy_mode { POLICY_DENY, POLICY_HUMAN, POLICY_AUTO };
+
+struct policy_env {
+	char name[33];
+	size_t n_patterns;
+	char patterns[POLICY_MAX_PATTERNS][129];
+	enum policy_mode modes[POLICY_ACTIONS]; /* indexed by enum command_action */
+	int approvers_required;
+	int approval_timeout_s;
+	int token_ttl_s;
+};
+
+struct policy_approver {
+	char name[65];
+	size_t n_owns;
+	char owns[POLICY_MAX_OWNED][65]; /* worker ids this approver is responsible for */
+};
+
+struct policy {
+	size_t n_envs;
+	struct policy_env envs[POLICY_MAX_ENVS];
+	size_t n_approvers;
+	struct policy_approver approvers[POLICY_MAX_APPROVERS];
+};
+
+/* Loads and checks the whole file. Returns 0, or -1 with err. */
+int policy_load(const char *path, struct policy *p, char *err, size_t errlen);
+/* Borrowed, or NULL for an unknown environment. */
+const struct policy_env *policy_env(const struct policy *p, const char *name);
+/* 1 when the container matches one of the environment's patterns. */
+int policy_container_allowed(const struct policy_env *env, const char *container);
+const char *policy_mode_name(enum policy_mode mode);
+/* 1 when name is a configured approver. */
+int policy_is_approver(const struct policy *p, const char *name);
+/* 1 when approver is listed as an owner of worker (separation of duties). */
+int policy_owns(const struct policy *p, const char *approver, const char *worker);
+
+#endif

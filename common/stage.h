@@ -1,0 +1,73 @@
+/*
+ * The loop every stage runs, in two modes with the same handler:
+ * Kafka (consume, handle, publish, then commit the offset) and the --stdin
+ * filter (records {"topic","key","value"} one a line in and out).
+ */
+#ifndef WINGMAN_STAGE_H
+#define WINGMAN_STAGE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+enum handler_rc {
+	HANDLER_OK,       /* handled: publish the outbox, commit */
+	HANDLER_TEMPFAIL, /* a dependency is down: publish nothing, retry later */
+	HANDLER_PERMFAIL, /* bad input: publish the outbox and a dead letter, commit */
+};
+
+#define OUTBOX_MAX 64
+
+/* What a handler wants published; sent only after the handler returns. */
+struct outbox {
+	size_t n;
+	struct {
+		char topic[64];
+		char key[80];
+		json_t *value;
+	} items[OUTBOX_MAX];
+};
+
+/* Steals value. Returns 0, or -1 when the outbox is full (value released). */
+int outbox_add(struct outbox *out, const char *topic, const char *key, json_t *value);
+void outbox_clear(struct outbox *out);
+
+struct stage_input {
+	const char *topic;
+	const char *key;
+	const char *payload;
+	size_t len;
+	int partition;      /* -1 in filter mode */
+	long long offset;   /* -1 in filter mode */
+};
+
+typedef enum handler_rc (*stage_handler_fn)(void *ctx, const struct stage_input *in,
+    struct outbox *out, char *reason, size_t reasonlen);
+/* Periodic work (expiry, ...), Kafka mode only. May be NULL. */
+typedef void (*stage_tick_fn)(void *ctx, struct outbox *out);
+
+struct stage {
+	const char *name;           /* "wingman-executor" */
+	const char *group;          /* consumer group id */
+	const char *const *topics;  /* consumed topics, NULL-terminated */
+	stage_handler_fn handle;
+	stage_tick_fn tick;
+	int tick_interval_ms;
+	void *ctx;
+};
+
+/* Runs until *running becomes 0. Returns 0 on a clean stop. */
+int stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic_t *running);
+/* Filter mode. Returns 0 when every record was handled or passed on. */
+int stage_run_stdin(const struct stage *st, FILE *in, FILE *out, volatile sig_atomic_t *running);
+
+/* Producer helpers shared with the CLI. */
+rd_kafka_t *kafka_producer_new(const char *brokers, char *err, size_t errlen);
+/* Produces and waits for the delivery report. Returns 0 only when delivered. */
+int kafka_publish(rd_kafka_t *producer, const char *topic, const char *key,
+    const json_t *value, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,355 @@
+/*
+ * Handlers of wingman.assessments and wingman.human-decisions. Each one:
+ * decode strictly, check the signature of the stage before, decide (pure),
+ * act on PostgreSQL in one transaction, publish, audit. The message
+ * published for a request is stored with it, so a redelivered input gets
+ * the very same output again.
+ */
+#include "approval.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "msg.h"
+#include "util.h"
+
+void
+approval_decide(const struct policy *policy, const json_t *assessment, struct approval_plan *plan)
+{
+	const json_t *request = json_object_get(assessment, "request"), *action;
+	const struct policy_env *env;
+	int all_auto = 1;
+	size_t i;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->approvers_required = 1;
+	plan->approval_timeout_s = 1;
+	plan->token_ttl_s = 1;
+	if (!json_is_true(json_object_get(assessment, "valid"))) {
+		plan->verdict = APPROVAL_INVALID;
+		snprintf(plan->reason, sizeof(plan->reason), "%s", msg_str(assessment, "reason"));
+		return;
+	}
+	if ((env = policy_env(policy, msg_str(request, "environment"))) == NULL) {
+		plan->verdict = APPROVAL_INVALID;
+		snprintf(plan->reason, sizeof(plan->reason),
+		    "POLICY_UNKNOWN_ENV: environment '%s' is not in the policy",
+		    msg_str(request, "environment"));
+		return;
+	}
+	plan->approvers_required = env->approvers_required;
+	plan->approval_timeout_s = env->approval_timeout_s;
+	plan->token_ttl_s = env->token_ttl_s;
+	json_array_foreach(json_object_get(assessment, "actions"), i, action) {
+		enum command_action a;
+		const char *container = msg_str(action, "container");
+
+		if (command_action_from_name(msg_str(action, "action"), &a) != 0) {
+			plan->verdict = APPROVAL_INVALID;
+			snprintf(plan->reason, sizeof(plan->reason), "POLICY_UNKNOWN_ACTION: command %zu", i + 1);
+			return;
+		}
+		if (a != ACTION_PS && !policy_container_allowed(env, container)) {
+			plan->verdict = APPROVAL_INVALID;
+			snprintf(plan->reason, sizeof(plan->reason),
+			    "POLICY_CONTAINER: container '%s' is outside environment %s", container, env->name);
+			return;
+		}
+		if (env->modes[a] == POLICY_DENY) {
+			plan->verdict = APPROVAL_REJECT;
+			snprintf(plan->reason, sizeof(plan->reason),
+			    "POLICY_DENIED: %s is not allowed in %s", msg_str(action, "action"), env->name);
+			return;
+		}
+		if (env->modes[a] != POLICY_AUTO)
+			all_auto = 0;
+	}
+	/* Auto-approval needs both the policy and enough approving votes. */
+	if (all_auto && json_integer_value(json_object_get(assessment, "approving_votes")) >=
+	    json_integer_value(json_object_get(assessment, "threshold"))) {
+		plan->verdict = APPROVAL_AUTO;
+		snprintf(plan->reason, sizeof(plan->reason), "auto-approved by policy and votes");
+	} else {
+		plan->verdict = APPROVAL_HUMAN;
+		snprintf(plan->reason, sizeof(plan->reason), "%s", all_auto ?
+		    "votes did not reach the threshold" : "policy requires a human");
+	}
+}
+
+static json_t *
+decision_new(const char *request_id, const char *worker, const char *env, const json_t *commands,
+    json_t *approved_by, int ttl)
+{
+	json_t *d = msg_new("decision", request_id);
+
+	if (d == NULL) {
+		json_decref(approved_by);
+		return NULL;
+	}
+	json_object_set_new(d, "worker_id", json_string(worker));
+	json_object_set_new(d, "environment", json_string(env));
+	json_object_set_new(d, "commands", json_deep_copy(commands));
+	json_object_set_new(d, "approved_by", approved_by);
+	json_object_set(d, "decided_at", json_object_get(d, "ts"));
+	json_object_set_new(d, "token_ttl_s", json_integer(ttl));
+	return d;
+}
+
+static json_t *
+prompt_new(const json_t *assessment, const struct approval_plan *plan)
+{
+	const json_t *request = json_object_get(assessment, "request");
+	json_t *p = msg_new("approval_prompt", msg_str(assessment, "request_id"));
+	char expires[32];
+
+	format_ts_ms(now_ms() + (int64_t)plan->approval_timeout_s * 1000, expires);
+	json_object_set_new(p, "environment", json_string(msg_str(request, "environment")));
+	json_object_set_new(p, "worker_id", json_string(msg_str(request, "worker_id")));
+	json_object_set_new(p, "instruction", json_string(msg_str(request, "instruction")));
+	json_object_set_new(p, "commands", json_deep_copy(json_object_get(request, "commands")));
+	json_object_set_new(p, "risk", json_string(msg_str(assessment, "risk")));
+	json_object_set_new(p, "votes", json_deep_copy(json_object_get(assessment, "votes")));
+	json_object_set_new(p, "dissent", json_deep_copy(json_object_get(assessment, "dissent")));
+	json_object_set_new(p, "approvers_required", json_integer(plan->approvers_required));
+	json_object_set_new(p, "approvals", json_array());
+	json_object_set_new(p, "expires_at", json_string(expires));
+	return p;
+}
+
+static enum handler_rc
+emit_stored(struct outbox *out, const char *request_id, char *topic, char *text)
+{
+	json_t *msg = text ? json_loads(text, 0, NULL) : NULL;
+	enum handler_rc rc = HANDLER_TEMPFAIL;
+
+	if (msg != NULL && topic != NULL && outbox_add(out, topic, request_id, msg) == 0)
+		rc = HANDLER_OK;
+	free(topic);
+	free(text);
+	return rc;
+}
+
+static enum handler_rc
+on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct outbox *out,
+    char *reason, size_t reasonlen)
+{
+	json_t *a, *outcome = NULL, *request;
+	struct approval_plan plan;
+	enum envelope_verdict v;
+	const char *rid, *state, *topic;
+	char *prev_topic = NULL, *prev_outcome = NULL;
+	enum store_rc src;
+
+	if ((a = msg_decode(in->payload, in->len, "assessment", reason, reasonlen)) == NULL)
+		return HANDLER_PERMFAIL;
+	rid = msg_str(a, "request_id");
+	if ((v = envelope_verify(a, &ctx->consensus_key, NULL, 0)) != SIG_OK) {
+		snprintf(reason, reasonlen, "%s: assessment is not signed by wingman-consensus",
+		    envelope_verdict_code(v));
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
+		json_decref(a);
+		return HANDLER_PERMFAIL;
+	}
+	request = json_object_get(a, "request");
+	approval_decide(&ctx->policy, a, &plan);
+	switch (plan.verdict) {
+	case APPROVAL_INVALID:
+		state = "invalid";
+		topic = TOPIC_RESULTS;
+		outcome = result_new(rid, "invalid", plan.reason, NULL);
+		break;
+	case APPROVAL_REJECT:
+		state = "rejected";
+		topic = TOPIC_RESULTS;
+		outcome = result_new(rid, "rejected", plan.reason, NULL);
+		break;
+	case APPROVAL_AUTO:
+		state = "approved";
+		topic = TOPIC_DECISIONS;
+		outcome = decision_new(rid, msg_str(request, "worker_id"), msg_str(request, "environment"),
+		    json_object_get(request, "commands"), json_pack("[s]", "auto"), plan.token_ttl_s);
+		break;
+	default:
+		state = "pending";
+		topic = TOPIC_APPROVAL_PROMPTS;
+		outcome = prompt_new(a, &plan);
+		break;
+	}
+	if (outcome == NULL || envelope_sign(outcome, "approval", ctx->sign_key) != 0) {
+		snprintf(reason, reasonlen, "SIGN_FAILED: cannot sign the outcome");
+		json_decref(outcome);
+		json_decref(a);
+		return HANDLER_TEMPFAIL;
+	}
+	src = store_insert(ctx->store, a, state, &plan, topic, outcome, &prev_topic, &prev_outcome);
+	if (src == STORE_DOWN) {
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record request %s", rid);
+		json_decref(outcome);
+		json_decref(a);
+		return HANDLER_TEMPFAIL;
+	}
+	if (src == STORE_EXISTS) {
+		/* Seen before: the first outcome stands and is sent again. */
+		log_info("event=duplicate request_id=%s", rid);
+		json_decref(outcome);
+		json_decref(a);
+		return emit_stored(out, rid, prev_topic, prev_outcome);
+	}
+	log_info("event=assessment_handled request_id=%s state=%s reason=\"%s\"", rid, state, plan.reason);
+	audit_record(ctx->audit, rid, plan.verdict == APPROVAL_AUTO ? "auto_approved" : state,
+	    json_pack("{s:s, s:s, s:i}", "state", state, "reason", plan.reason,
+	    "approvers_required", plan.approvers_required));
+	outbox_add(out, topic, rid, outcome);
+	json_decref(a);
+	return HANDLER_OK;
+}
+
+/* Ends a locked request: stores and queues the signed outcome, commits. */
+static enum handler_rc
+finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, const char *state,
+    const char *reason, const char *topic, json_t *outcome)
+{
+	if (outcome == NULL || envelope_sign(outcome, "approval", ctx->sign_key) != 0 ||
+	    store_finish(ctx->store, rid, state, reason, topic, outcome) != STORE_OK ||
+	    store_commit(ctx->store) != 0) {
+		json_decref(outcome);
+		store_rollback(ctx->store);
+		return HANDLER_TEMPFAIL;
+	}
+	audit_record(ctx->audit, rid, state, json_pack("{s:s}", "reason", reason));
+	outbox_add(out, topic, rid, outcome);
+	return HANDLER_OK;
+}
+
+static enum handler_rc
+on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct outbox *out,
+    char *reason, size_t reasonlen)
+{
+	json_t *d, *approvers = NULL;
+	struct pending_request req;
+	char kid[80], expected[80], why[MSG_REASON_MAX];
+	const char *rid, *approver, *decision;
+	enum envelope_verdict v;
+	enum store_rc src;
+	enum handler_rc rc = HANDLER_OK;
+	int inserted = 0;
+
+	if ((d = msg_decode(in->payload, in->len, "human_decision", reason, reasonlen)) == NULL)
+		return HANDLER_PERMFAIL;
+	rid = msg_str(d, "request_id");
+	approver = msg_str(d, "approver");
+	decision = msg_str(d, "decision");
+	if (strcmp(msg_str(d, "channel"), "cli") == 0)
+		snprintf(expected, sizeof(expected), "approver-%s", approver);
+	else
+		snprintf(expected, sizeof(expected), "telegram");
+	v = envelope_verify(d, &ctx->deciders, kid, sizeof(kid));
+	if (v == SIG_OK && strcmp(kid, expected) != 0)
+		v = SIG_UNTRUSTED_KID;
+	if (v != SIG_OK || !policy_is_approver(&ctx->policy, approver)) {
+		snprintf(reason, reasonlen, "%s: decision by '%s' is not signed by a known approver",
+		    v != SIG_OK ? envelope_verdict_code(v) : "APPROVER_UNKNOWN", approver);
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
+		json_decref(d);
+		return HANDLER_PERMFAIL;
+	}
+	src = store_lock(ctx->store, rid, &req);
+	if (src == STORE_DOWN) {
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot lock request %s", rid);
+		json_decref(d);
+		return HANDLER_TEMPFAIL;
+	}
+	if (src == STORE_NOT_FOUND) {
+		snprintf(reason, reasonlen, "APPROVAL_UNKNOWN_REQUEST: no request %s", rid);
+		json_decref(d);
+		return HANDLER_PERMFAIL;
+	}
+	if (strcmp(req.state, "pending") != 0) {
+		store_rollback(ctx->store);
+		log_info("event=already_decided request_id=%s approver=%s state=%s", rid, approver, req.state);
+		audit_record(ctx->audit, rid, "late_decision", json_pack("{s:s, s:s, s:s}",
+		    "approver", approver, "decision", decision, "state", req.state));
+		goto done;
+	}
+	if (req.expired) {
+		rc = finish_locked(ctx, out, rid, "expired", "EXPIRED: nobody decided in time",
+		    TOPIC_RESULTS, result_new(rid, "expired", "EXPIRED: nobody decided in time", NULL));
+		goto done;
+	}
+	/* Separation of duties: nobody approves a request they are responsible for. */
+	if (strcmp(approver, req.worker_id) == 0 || policy_owns(&ctx->policy, approver, req.worker_id)) {
+		store_rollback(ctx->store);
+		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid, approver);
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "approver", approver,
+		    "reason", "APPROVER_IS_OWNER: an approver cannot decide for their own worker"));
+		goto done;
+	}
+	if (store_vote(ctx->store, rid, approver, decision, msg_str(d, "channel"), &inserted,
+	    &approvers) != STORE_OK) {
+		store_rollback(ctx->store);
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the vote");
+		rc = HANDLER_TEMPFAIL;
+		goto done;
+	}
+	audit_record(ctx->audit, rid, "human_vote", json_pack("{s:s, s:s, s:s, s:b}", "approver",
+	    approver, "decision", decision, "channel", msg_str(d, "channel"), "counted", inserted));
+	if (strcmp(decision, "reject") == 0) {
+		/* Any reject ends the request. */
+		snprintf(why, sizeof(why), "REJECTED: by %s: %s", approver, msg_str(d, "reason"));
+		rc = finish_locked(ctx, out, rid, "rejected", why, TOPIC_RESULTS,
+		    result_new(rid, "rejected", why, NULL));
+	} else if (json_array_size(approvers) >= (size_t)req.approvers_required) {
+		const json_t *request = json_object_get(req.assessment, "request");
+		rc = finish_locked(ctx, out, rid, "approved", "approved", TOPIC_DECISIONS,
+		    decision_new(rid, req.worker_id, req.environment, json_object_get(request, "commands"),
+		    json_incref(approvers), req.token_ttl_s));
+	} else if (store_commit(ctx->store) != 0) {
+		rc = HANDLER_TEMPFAIL;
+	}
+	if (rc == HANDLER_TEMPFAIL)
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the decision");
+done:
+	json_decref(approvers);
+	json_decref(req.assessment);
+	json_decref(d);
+	return rc;
+}
+
+enum handler_rc
+approval_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char *reason,
+    size_t reasonlen)
+{
+	struct approval_ctx *ctx = ctxp;
+
+	if (strcmp(in->topic, TOPIC_HUMAN_DECISIONS) == 0)
+		return on_human_decision(ctx, in, out, reason, reasonlen);
+	return on_assessment(ctx, in, out, reason, reasonlen);
+}
+
+void
+approval_tick(void *ctxp, struct outbox *out)
+{
+	struct approval_ctx *ctx = ctxp;
+	json_t *ids = store_expired(ctx->store, 32), *id;
+	size_t i;
+
+	json_array_foreach(ids, i, id) {
+		const char *rid = json_string_value(id);
+		struct pending_request req;
+
+		if (store_lock(ctx->store, rid, &req) != STORE_OK)
+			continue;
+		if (strcmp(req.state, "pending") != 0 || !req.expired) {
+			store_rollback(ctx->store);
+		} else {
+			log_info("event=expired request_id=%s", rid);
+			finish_locked(ctx, out, rid, "expired", "EXPIRED: nobody decided in time",
+			    TOPIC_RESULTS, result_new(rid, "expired", "EXPIRED: nobody decided in time", NULL));
+		}
+		json_decref(req.assessment);
+	}
+	json_decref(ids);
+}

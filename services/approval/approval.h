@@ -1,0 +1,92 @@
+/* wingman-approval: policy, auto-approval, human approvals, expiry. */
+#ifndef WINGMAN_APPROVAL_H
+#define WINGMAN_APPROVAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "audit.h"
+#include "keys.h"
+#include "policy.h"
+#include "stage.h"
+
+struct approval_ctx {
+	struct policy policy;
+	struct audit *audit;
+	EVP_PKEY *sign_key;           /* approval.key */
+	struct keyring consensus_key; /* consensus.pub */
+	struct keyring deciders;      /* approver-<name>.pub, telegram.pub */
+	struct store *store;
+};
+
+enum approval_verdict {
+	APPROVAL_INVALID, /* outside the policy: unknown environment, container */
+	APPROVAL_REJECT,  /* the policy denies an action */
+	APPROVAL_AUTO,
+	APPROVAL_HUMAN,
+};
+
+struct approval_plan {
+	enum approval_verdict verdict;
+	char reason[512];
+	int approvers_required;
+	int approval_timeout_s;
+	int token_ttl_s;
+};
+
+/* Pure: what the policy says of a validated assessment. */
+void approval_decide(const struct policy *policy, const json_t *assessment,
+    struct approval_plan *plan);
+
+enum handler_rc approval_handle(void *ctx, const struct stage_input *in, struct outbox *out,
+    char *reason, size_t reasonlen);
+void approval_tick(void *ctx, struct outbox *out);
+
+/* ---- store.c: approval state in PostgreSQL ---- */
+
+struct store;
+
+struct store *store_open(const char *conninfo, char *err, size_t errlen);
+void store_close(struct store *s);
+
+enum store_rc { STORE_OK, STORE_EXISTS, STORE_NOT_FOUND, STORE_DECIDED, STORE_DOWN };
+
+/*
+ * Inserts a new request in state (pending, approved, ...) with the message
+ * published for it. STORE_EXISTS: the request was seen before; *outcome and
+ * *topic receive what was published then (new strings).
+ */
+enum store_rc store_insert(struct store *s, const json_t *assessment, const char *state,
+    const struct approval_plan *plan, const char *topic, const json_t *outcome,
+    char **prev_topic, char **prev_outcome);
+
+struct pending_request {
+	char state[16];
+	char environment[33];
+	char worker_id[65];
+	int approvers_required;
+	int token_ttl_s;
+	int expired;        /* expires_at has passed */
+	json_t *assessment; /* new reference */
+};
+
+/*
+ * Starts a transaction and locks the request row. STORE_OK with *req filled,
+ * STORE_NOT_FOUND, or STORE_DOWN. The caller ends with store_commit or
+ * store_rollback.
+ */
+enum store_rc store_lock(struct store *s, const char *request_id, struct pending_request *req);
+/* Records a vote (each approver counts once). *approvers: the approvers so far (new). */
+enum store_rc store_vote(struct store *s, const char *request_id, const char *approver,
+    const char *decision, const char *channel, int *inserted, json_t **approvers);
+/* Sets the final state and its published message, inside the lock. */
+enum store_rc store_finish(struct store *s, const char *request_id, const char *state,
+    const char *reason, const char *topic, const json_t *outcome);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+/* Request ids past their expiry still pending, at most max (new array). */
+json_t *store_expired(struct store *s, int max);
+
+#endif

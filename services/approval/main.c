@@ -1,0 +1,73 @@
+/* wingman-approval: wingman.assessments + wingman.human-decisions -> wingman.decisions */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "approval.h"
+#include "log.h"
+#include "service.h"
+#include "util.h"
+
+static volatile sig_atomic_t running = 1;
+
+int
+main(int argc, char **argv)
+{
+	struct config_var vars[] = {
+		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
+		{ "WINGMAN_KEYS_DIR", NULL, "approval.key, consensus.pub, approver-*.pub, telegram.pub", NULL },
+		{ "WINGMAN_POLICY_FILE", NULL, "the policy (JSON)", NULL },
+		{ "WINGMAN_PG_CONNINFO", NULL, "PostgreSQL: approval state and audit log", NULL },
+		{ "WINGMAN_AUDIT_JSONL", "", "JSONL copy of the audit log (empty: off)", NULL },
+	};
+	const size_t n = sizeof(vars) / sizeof(vars[0]);
+	static struct approval_ctx ctx;
+	struct service_opts opts;
+	const char *const topics[] = { "wingman.assessments", "wingman.human-decisions", NULL };
+	struct stage st = { "wingman-approval", "wingman-approval", topics, approval_handle,
+		approval_tick, 1000, &ctx };
+	const char *keys;
+	char err[512], path[4096];
+	int rc = 1;
+
+	service_init(argc, argv, "wingman-approval",
+	    "Applies the policy to each assessment: auto-approves, or waits for humans; "
+	    "publishes signed decisions and ends rejected or expired requests.",
+	    vars, n, &opts);
+	keys = config_get(vars, n, "WINGMAN_KEYS_DIR");
+	keyring_init(&ctx.consensus_key);
+	keyring_init(&ctx.deciders);
+	if (policy_load(config_get(vars, n, "WINGMAN_POLICY_FILE"), &ctx.policy, err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	if ((ctx.sign_key = key_load_named(keys, "approval", 1, err, sizeof(err))) == NULL ||
+	    keyring_add(&ctx.consensus_key, keys, "consensus", err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	for (size_t i = 0; i < ctx.policy.n_approvers; i++) {
+		char kid[80];
+		snprintf(kid, sizeof(kid), "approver-%s", ctx.policy.approvers[i].name);
+		if (keyring_add(&ctx.deciders, keys, kid, err, sizeof(err)) != 0)
+			fatalx("%s", err);
+	}
+	/* The Telegram bot is optional: trusted only when its public key is there. */
+	if (xsnprintf(path, sizeof(path), "%s/telegram.pub", keys) >= 0 && access(path, R_OK) == 0 &&
+	    keyring_add(&ctx.deciders, keys, "telegram", err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	if (opts.check_only) {
+		puts("configuration OK");
+		rc = 0;
+		goto done;
+	}
+	if ((ctx.store = store_open(config_get(vars, n, "WINGMAN_PG_CONNINFO"), err, sizeof(err))) == NULL ||
+	    (ctx.audit = audit_open("wingman-approval", config_get(vars, n, "WINGMAN_PG_CONNINFO"),
+	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	service_signals(&running);
+	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
+done:
+	audit_close(ctx.audit);
+	store_close(ctx.store);
+	keyring_free(&ctx.deciders);
+	keyring_free(&ctx.consensus_key);
+	EVP_PKEY_free(ctx.sign_key);
+	return rc;
+}

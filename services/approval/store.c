@@ -1,0 +1,246 @@
+/* Approval state in PostgreSQL: every transition is one transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "approval.h"
+#include "log.h"
+#include "msg.h"
+
+struct store {
+	char *conninfo;
+	PGconn *conn;
+};
+
+struct store *
+store_open(const char *conninfo, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL || (s->conninfo = strdup(conninfo)) == NULL) {
+		free(s);
+		snprintf(err, errlen, "STORE_OPEN: out of memory");
+		return NULL;
+	}
+	return s;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	free(s->conninfo);
+	free(s);
+}
+
+/* (Re)connects lazily, so a PostgreSQL restart is a TEMPFAIL, not a crash. */
+static PGconn *
+conn(struct store *s)
+{
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		return s->conn;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	s->conn = PQconnectdb(s->conninfo);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		log_warnx("event=store_connect_failed error=\"%s\"", PQerrorMessage(s->conn));
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	return s->conn;
+}
+
+static PGresult *
+query(struct store *s, const char *sql, int n, const char *const *params)
+{
+	PGconn *c = conn(s);
+	PGresult *r;
+
+	if (c == NULL)
+		return NULL;
+	r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("event=store_query_failed error=\"%s\"", PQerrorMessage(c));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int
+exec_simple(struct store *s, const char *sql)
+{
+	PGresult *r = query(s, sql, 0, NULL);
+
+	PQclear(r);
+	return r != NULL ? 0 : -1;
+}
+
+enum store_rc
+store_insert(struct store *s, const json_t *assessment, const char *state,
+    const struct approval_plan *plan, const char *topic, const json_t *outcome,
+    char **prev_topic, char **prev_outcome)
+{
+	const json_t *request = json_object_get(assessment, "request");
+	char *assessment_text = json_dumps(assessment, JSON_COMPACT);
+	char *outcome_text = json_dumps(outcome, JSON_COMPACT);
+	char required[16], ttl[16], timeout[16];
+	PGresult *r = NULL;
+	enum store_rc rc = STORE_DOWN;
+
+	*prev_topic = *prev_outcome = NULL;
+	if (assessment_text == NULL || outcome_text == NULL)
+		goto done;
+	snprintf(required, sizeof(required), "%d", plan->approvers_required);
+	snprintf(ttl, sizeof(ttl), "%d", plan->token_ttl_s);
+	snprintf(timeout, sizeof(timeout), "%d", plan->approval_timeout_s);
+	{
+		const char *p[] = { msg_str(assessment, "request_id"), msg_str(request, "environment"),
+			msg_str(request, "worker_id"), state, assessment_text, required, ttl, timeout,
+			plan->reason, topic, outcome_text };
+		r = query(s,
+		    "INSERT INTO approval_requests (request_id, environment, worker_id, state,"
+		    " assessment, approvers_required, token_ttl_s, expires_at, reason, outcome_topic,"
+		    " outcome, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+		    " now() + make_interval(secs => $8::int), $9, $10, $11,"
+		    " CASE WHEN $4 = 'pending' THEN NULL ELSE now() END)"
+		    " ON CONFLICT (request_id) DO NOTHING", 11, p);
+	}
+	if (r == NULL)
+		goto done;
+	if (strcmp(PQcmdTuples(r), "1") == 0) {
+		rc = STORE_OK;
+		goto done;
+	}
+	PQclear(r);
+	{
+		const char *p[] = { msg_str(assessment, "request_id") };
+		r = query(s, "SELECT outcome_topic, outcome FROM approval_requests WHERE request_id = $1",
+		    1, p);
+	}
+	if (r == NULL || PQntuples(r) != 1)
+		goto done;
+	*prev_topic = strdup(PQgetvalue(r, 0, 0));
+	*prev_outcome = strdup(PQgetvalue(r, 0, 1));
+	rc = STORE_EXISTS;
+done:
+	PQclear(r);
+	free(assessment_text);
+	free(outcome_text);
+	return rc;
+}
+
+enum store_rc
+store_lock(struct store *s, const char *request_id, struct pending_request *req)
+{
+	const char *p[] = { request_id };
+	PGresult *r;
+
+	memset(req, 0, sizeof(*req));
+	if (exec_simple(s, "BEGIN") != 0)
+		return STORE_DOWN;
+	r = query(s,
+	    "SELECT state, environment, worker_id, approvers_required, token_ttl_s,"
+	    " expires_at < now(), assessment FROM approval_requests WHERE request_id = $1"
+	    " FOR UPDATE", 1, p);
+	if (r == NULL) {
+		store_rollback(s);
+		return STORE_DOWN;
+	}
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		store_rollback(s);
+		return STORE_NOT_FOUND;
+	}
+	snprintf(req->state, sizeof(req->state), "%s", PQgetvalue(r, 0, 0));
+	snprintf(req->environment, sizeof(req->environment), "%s", PQgetvalue(r, 0, 1));
+	snprintf(req->worker_id, sizeof(req->worker_id), "%s", PQgetvalue(r, 0, 2));
+	req->approvers_required = (int)strtol(PQgetvalue(r, 0, 3), NULL, 10);
+	req->token_ttl_s = (int)strtol(PQgetvalue(r, 0, 4), NULL, 10);
+	req->expired = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+	req->assessment = json_loads(PQgetvalue(r, 0, 6), 0, NULL);
+	PQclear(r);
+	return STORE_OK;
+}
+
+enum store_rc
+store_vote(struct store *s, const char *request_id, const char *approver, const char *decision,
+    const char *channel, int *inserted, json_t **approvers)
+{
+	const char *p[] = { request_id, approver, decision, channel };
+	PGresult *r;
+
+	*approvers = NULL;
+	r = query(s,
+	    "INSERT INTO approval_votes (request_id, approver, decision, channel)"
+	    " VALUES ($1, $2, $3, $4) ON CONFLICT (request_id, approver) DO NOTHING", 4, p);
+	if (r == NULL)
+		return STORE_DOWN;
+	*inserted = strcmp(PQcmdTuples(r), "1") == 0;
+	PQclear(r);
+	r = query(s, "SELECT approver FROM approval_votes WHERE request_id = $1 AND"
+	    " decision = 'approve' ORDER BY ts, approver", 1, p);
+	if (r == NULL)
+		return STORE_DOWN;
+	*approvers = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(*approvers, json_string(PQgetvalue(r, i, 0)));
+	PQclear(r);
+	return STORE_OK;
+}
+
+enum store_rc
+store_finish(struct store *s, const char *request_id, const char *state, const char *reason,
+    const char *topic, const json_t *outcome)
+{
+	char *text = json_dumps(outcome, JSON_COMPACT);
+	const char *p[] = { request_id, state, reason, topic, text };
+	PGresult *r;
+
+	if (text == NULL)
+		return STORE_DOWN;
+	r = query(s,
+	    "UPDATE approval_requests SET state = $2, reason = $3, outcome_topic = $4,"
+	    " outcome = $5, decided_at = now() WHERE request_id = $1 AND state = 'pending'", 5, p);
+	free(text);
+	if (r == NULL)
+		return STORE_DOWN;
+	PQclear(r);
+	return STORE_OK;
+}
+
+int
+store_commit(struct store *s)
+{
+	return exec_simple(s, "COMMIT");
+}
+
+void
+store_rollback(struct store *s)
+{
+	if (s->conn != NULL)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+json_t *
+store_expired(struct store *s, int max)
+{
+	char limit[16];
+	const char *p[] = { limit };
+	PGresult *r;
+	json_t *ids;
+
+	snprintf(limit, sizeof(limit), "%d", max);
+	r = query(s, "SELECT request_id FROM approval_requests WHERE state = 'pending'"
+	    " AND expires_at < now() ORDER BY expires_at LIMIT $1", 1, p);
+	if (r == NULL)
+		return NULL;
+	ids = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(ids, json_string(PQgetvalue(r, i, 0)));
+	PQclear(r);
+	return ids;
+}

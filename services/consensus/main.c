@@ -1,0 +1,54 @@
+/* wingman-consensus: wingman.requests -> wingman.assessments */
+#include <stdlib.h>
+
+#include "audit.h"
+#include "consensus.h"
+#include "keys.h"
+#include "log.h"
+#include "service.h"
+
+static volatile sig_atomic_t running = 1;
+
+int
+main(int argc, char **argv)
+{
+	struct config_var vars[] = {
+		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
+		{ "WINGMAN_KEYS_DIR", NULL, "directory holding consensus.key", NULL },
+		{ "WINGMAN_CONSENSUS_FILE", NULL, "voters and threshold (JSON)", NULL },
+		{ "WINGMAN_PG_CONNINFO", "", "PostgreSQL for the audit log (empty: off)", NULL },
+		{ "WINGMAN_AUDIT_JSONL", "", "JSONL copy of the audit log (empty: off)", NULL },
+	};
+	const size_t n = sizeof(vars) / sizeof(vars[0]);
+	struct consensus_ctx ctx = { 0 };
+	struct service_opts opts;
+	const char *const topics[] = { "wingman.requests", NULL };
+	struct stage st = { "wingman-consensus", "wingman-consensus", topics, consensus_handle,
+		NULL, 0, &ctx };
+	char err[512];
+	int rc = 1;
+
+	service_init(argc, argv, "wingman-consensus",
+	    "Rates the risk of each agent request with its voters and publishes a signed assessment.",
+	    vars, n, &opts);
+	if (consensus_load_config(config_get(vars, n, "WINGMAN_CONSENSUS_FILE"), &ctx.threshold,
+	    err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	if ((ctx.sign_key = key_load_named(config_get(vars, n, "WINGMAN_KEYS_DIR"), "consensus", 1,
+	    err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (opts.check_only) {
+		puts("configuration OK");
+		rc = 0;
+		goto done;
+	}
+	if ((ctx.audit = audit_open("wingman-consensus", config_get(vars, n, "WINGMAN_PG_CONNINFO"),
+	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	service_signals(&running);
+	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
+done:
+	audit_close(ctx.audit);
+	EVP_PKEY_free(ctx.sign_key);
+	return rc;
+}

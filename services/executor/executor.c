@@ -1,0 +1,243 @@
+/*
+ * Handler of wingman.orders. Trusts nothing it did not check itself: the
+ * order's signature, each token (signature, claims, the exact command), the
+ * policy's containers for the environment, then the single-use claim. Only
+ * then does it call Docker, once, and publish the result.
+ */
+#include "executor.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+#include "envelope.h"
+#include "jws.h"
+#include "log.h"
+#include "msg.h"
+#include "util.h"
+
+enum run_rc {
+	RUN_DONE,     /* ran (or had run): *result holds what happened */
+	RUN_REFUSED,  /* not run: a security check said no */
+	RUN_FAILED,   /* not run or not finished: infrastructure */
+	RUN_TEMPFAIL, /* nothing run; retry the order later */
+};
+
+static json_t *
+command_result(const char *cmd, const char *status, int exit_code, const char *output,
+    size_t output_size)
+{
+	json_t *r = json_pack("{s:s, s:s, s:i, s:s}", "cmd", cmd, "status", status,
+	    "exit_code", exit_code, "output", output ? output : "");
+
+	if (r != NULL && output_size > 0)
+		json_object_set_new(r, "output_size", json_integer((json_int_t)output_size));
+	return r;
+}
+
+/* ps lists every container: keep only the lines of this environment's. */
+static char *
+filter_ps(const struct policy_env *env, const char *output)
+{
+	struct wbuf b;
+	const char *line = output;
+
+	wbuf_init(&b, DOCKER_OUTPUT_MAX);
+	wbuf_append(&b, "", 0);
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char name[COMMAND_CONTAINER_MAX + 1];
+		size_t nlen = strcspn(line, " \n");
+
+		if (nlen < sizeof(name)) {
+			memcpy(name, line, nlen);
+			name[nlen] = '\0';
+			if (policy_container_allowed(env, name)) {
+				wbuf_append(&b, line, len);
+				wbuf_append(&b, "\n", 1);
+			}
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return b.data;
+}
+
+static enum run_rc
+run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char *cmdline,
+    const char *token, json_t **result, char *why, size_t whylen)
+{
+	const char *rid = msg_str(order, "request_id");
+	const struct policy_env *env;
+	struct command cmd;
+	struct jws_expect expect = { msg_str(order, "environment"), cmdline, rid, now_unix() };
+	struct docker_result dr;
+	json_t *claims = NULL, *stored = NULL;
+	enum jws_verdict tv;
+	enum ledger_claim lc;
+	const char *jti, *status;
+	char detail[256], hash[65];
+	char *output;
+	int64_t exp;
+
+	*result = NULL;
+	if (command_parse(cmdline, &cmd, why, whylen) != 0)
+		return RUN_REFUSED;
+	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail, sizeof(detail));
+	if (tv != TOKEN_OK) {
+		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
+		return RUN_REFUSED;
+	}
+	jti = json_string_value(json_object_get(claims, "jti"));
+	exp = json_integer_value(json_object_get(claims, "exp"));
+	/* The policy is checked again here: approval is not the last word. */
+	if ((env = policy_env(&ctx->policy, expect.env)) == NULL) {
+		snprintf(why, whylen, "POLICY_UNKNOWN_ENV: %s", expect.env);
+		goto refused;
+	}
+	if (cmd.action != ACTION_PS && !policy_container_allowed(env, cmd.container)) {
+		snprintf(why, whylen, "POLICY_CONTAINER: '%s' is outside environment %s", cmd.container,
+		    env->name);
+		goto refused;
+	}
+	if (env->modes[cmd.action] == POLICY_DENY) {
+		snprintf(why, whylen, "POLICY_DENIED: %s is not allowed in %s",
+		    command_action_name(cmd.action), env->name);
+		goto refused;
+	}
+	/* Fail closed: what cannot be audited does not run. */
+	if (audit_record(ctx->audit, rid, "execution_intent", json_pack("{s:s, s:s, s:I}", "jti", jti,
+	    "cmd", cmdline, "index", (json_int_t)index)) != 0) {
+		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
+		json_decref(claims);
+		return RUN_TEMPFAIL;
+	}
+	lc = ledger_claim(ctx->ledger, jti, rid, index, cmdline, exp, &stored, why, whylen);
+	switch (lc) {
+	case LEDGER_UNAVAILABLE:
+		json_decref(claims);
+		return RUN_TEMPFAIL;
+	case LEDGER_DONE:
+		log_info("event=already_done request_id=%s jti=%s", rid, jti);
+		audit_record(ctx->audit, rid, "replay_answered", json_pack("{s:s}", "jti", jti));
+		*result = stored;
+		json_decref(claims);
+		return RUN_DONE;
+	case LEDGER_INTERRUPTED:
+		snprintf(why, whylen, "EXEC_INTERRUPTED: token %s was claimed but never finished", jti);
+		audit_record(ctx->audit, rid, "interrupted", json_pack("{s:s}", "jti", jti));
+		json_decref(claims);
+		return RUN_FAILED;
+	case LEDGER_REPLAYED:
+		goto refused;
+	case LEDGER_CLAIMED:
+		break;
+	}
+	log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
+	    command_action_name(cmd.action), cmd.container);
+	docker_run(ctx->docker, &cmd, &dr);
+	output = dr.output;
+	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK)
+		output = filter_ps(env, dr.output);
+	status = dr.status == DOCKER_OK ? "ok" : dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
+	*result = command_result(cmdline, status, dr.exit_code,
+	    dr.status == DOCKER_OK || dr.status == DOCKER_CMD_ERROR ? (output && *output ? output : dr.reason) : dr.reason,
+	    dr.output_size);
+	sha256_hex(output ? output : "", output ? strlen(output) : 0, hash);
+	if (ledger_finish(ctx->ledger, jti, *result, detail, sizeof(detail)) != 0)
+		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti, detail);
+	audit_record(ctx->audit, rid, "execution_result", json_pack("{s:s, s:s, s:i, s:s, s:s}",
+	    "jti", jti, "status", status, "exit_code", dr.exit_code, "output_sha256", hash,
+	    "reason", dr.reason));
+	if (output != dr.output)
+		free(output);
+	if (dr.status == DOCKER_UNAVAILABLE)
+		snprintf(why, whylen, "%s", dr.reason);
+	docker_result_free(&dr);
+	json_decref(claims);
+	return RUN_DONE;
+refused:
+	log_warnx("event=refused request_id=%s jti=%s reason=\"%s\"", rid, jti, why);
+	audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "jti", jti, "reason", why));
+	json_decref(claims);
+	return RUN_REFUSED;
+}
+
+enum handler_rc
+executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char *reason,
+    size_t reasonlen)
+{
+	struct executor_ctx *ctx = ctxp;
+	json_t *order, *cmds, *item, *results, *result;
+	enum envelope_verdict v;
+	const char *rid, *status = "executed";
+	char why[MSG_REASON_MAX] = "", first_reason[MSG_REASON_MAX] = "";
+	size_t i;
+	int stop = 0;
+
+	if ((order = msg_decode(in->payload, in->len, "order", reason, reasonlen)) == NULL)
+		return HANDLER_PERMFAIL;
+	rid = msg_str(order, "request_id");
+	if ((v = envelope_verify(order, &ctx->token_keys, NULL, 0)) != SIG_OK) {
+		snprintf(reason, reasonlen, "%s: order is not signed by wingman-token",
+		    envelope_verdict_code(v));
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
+		json_decref(order);
+		return HANDLER_PERMFAIL;
+	}
+	cmds = json_object_get(order, "commands");
+	results = json_array();
+	json_array_foreach(cmds, i, item) {
+		const char *cmdline = msg_str(item, "cmd");
+		enum run_rc rc;
+
+		if (stop) {
+			json_array_append_new(results, command_result(cmdline, "skipped", -1,
+			    "not run: an earlier command did not succeed", 0));
+			continue;
+		}
+		why[0] = '\0';
+		rc = run_one(ctx, order, i, cmdline, msg_str(item, "token"), &result, why, sizeof(why));
+		if (rc == RUN_TEMPFAIL) {
+			/* Nothing of this command ran; commands before it are in the ledger. */
+			snprintf(reason, reasonlen, "%s", why);
+			json_decref(results);
+			json_decref(order);
+			return HANDLER_TEMPFAIL;
+		}
+		if (rc == RUN_DONE) {
+			json_array_append_new(results, result);
+			if (strcmp(msg_str(result, "status"), "ok") != 0) {
+				stop = 1;
+				if (strcmp(msg_str(result, "status"), "failed") == 0) {
+					status = "failed";
+					snprintf(first_reason, sizeof(first_reason), "%s", why[0] ? why :
+					    msg_str(result, "output"));
+				}
+			}
+			continue;
+		}
+		stop = 1;
+		json_array_append_new(results, command_result(cmdline,
+		    rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
+		status = rc == RUN_REFUSED ? "rejected" :
+		    strncmp(why, "EXEC_INTERRUPTED", 16) == 0 ? "interrupted" : "failed";
+		snprintf(first_reason, sizeof(first_reason), "%s", why);
+	}
+	result = result_new(rid, status, first_reason, results);
+	if (result == NULL || envelope_sign(result, "executor", ctx->sign_key) != 0) {
+		/* Everything that ran is in the ledger: a retry republishes it. */
+		json_decref(result);
+		json_decref(order);
+		snprintf(reason, reasonlen, "SIGN_FAILED: cannot sign the result");
+		return HANDLER_TEMPFAIL;
+	}
+	log_info("event=result request_id=%s status=%s reason=\"%s\"", rid, status, first_reason);
+	audit_record(ctx->audit, rid, "result", json_pack("{s:s, s:s}", "status", status,
+	    "reason", first_reason));
+	outbox_add(out, TOPIC_RESULTS, rid, result);
+	json_decref(order);
+	return HANDLER_OK;
+}

@@ -358,8 +358,8 @@ command_to_json(const struct command *cmd)
 		return NULL;
 	if (set_new(obj, "action", json_string(command_action_name(cmd->action))) != 0)
 		goto fail;
-	if (cmd->action != ACTION_PS &&
-	    set_new(obj, "container", json_string(cmd->container)) != 0)
+	/* Always present, empty for ps, as in the assessment's actions. */
+	if (set_new(obj, "container", json_string(cmd->container)) != 0)
 		goto fail;
 	switch (cmd->action) {
 	case ACTION_PS:

@@ -51,8 +51,8 @@ int command_action_from_name(const char *name, enum command_action *out);
 int command_valid_container(const char *s);
 
 /*
- * New reference: {"action": ..., "container": ..., options...}. Only options
- * that were given appear: "all": true (ps), "tail": N or "all", "since": N
+ * New reference: {"action": ..., "container": ..., options...}; container is
+ * "" for ps. Only options that were given appear: "all": true (ps), "tail": N or "all", "since": N
  * (logs), "timeout_s": N (restart, stop), "argv": [...] (exec).
  */
 json_t *command_to_json(const struct command *cmd);

@@ -150,6 +150,49 @@ check_strings(const json_t *obj, const char *what, const char *name, size_t min_
 	return 0;
 }
 
+/* "CODE: words" or "CODE": upper-case letters, digits, underscores. */
+static int
+has_code(const char *s, const char *const *prefixes)
+{
+	size_t n = 0;
+
+	if (prefixes != NULL) {
+		const char *const *p;
+		for (p = prefixes; *p; p++)
+			if (strncmp(s, *p, strlen(*p)) == 0)
+				break;
+		if (*p == NULL)
+			return 0;
+		n = strlen(*p);
+		if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return 0;
+	} else if (!(s[0] >= 'A' && s[0] <= 'Z')) {
+		return 0;
+	}
+	while ((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_')
+		n++;
+	return s[n] == '\0' || s[n] == ':';
+}
+
+static int
+is_token_shape(const char *t)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	for (int seg = 0; seg < 3; seg++) {
+		size_t n = strspn(t, alphabet);
+		if (n == 0)
+			return 0;
+		t += n;
+		if (seg < 2) {
+			if (*t != '.')
+				return 0;
+			t++;
+		}
+	}
+	return *t == '\0';
+}
+
 static int
 check_envelope(const json_t *m, const char *type, char *err, size_t errlen)
 {
@@ -224,6 +267,9 @@ validate_votes(const json_t *m, const char *type, char *err, size_t errlen)
 		    check_strings(vote, "vote", "reasons", 0, 512, C_NONE, err, errlen) ||
 		    check_int(vote, "vote", "latency_ms", 0, LLONG_MAX, err, errlen))
 			return -1;
+		if (json_is_true(json_object_get(vote, "abstain")) &&
+		    json_is_true(json_object_get(vote, "approve")))
+			FAIL("MSG_BAD_VALUE: an abstaining vote cannot approve");
 	}
 	return check_strings(m, type, "dissent", 0, 64, C_NAME, err, errlen);
 }
@@ -260,6 +306,19 @@ validate_assessment(const json_t *m, char *err, size_t errlen)
 			return -1;
 		if (!in_list(msg_str(action, "action"), actions))
 			FAIL("MSG_BAD_VALUE: assessment.actions[%zu].action is not valid", i);
+		if (*msg_str(action, "cmd") == '\0')
+			FAIL("MSG_BAD_VALUE: assessment.actions[%zu].cmd is empty", i);
+		if (*msg_str(action, "container") == '\0' && strcmp(msg_str(action, "action"), "ps") != 0)
+			FAIL("MSG_BAD_VALUE: assessment.actions[%zu].container is empty", i);
+	}
+	if (!json_is_true(json_object_get(m, "valid"))) {
+		static const char *const codes[] = { "CMD_", "REQUEST_", NULL };
+		if (json_array_size(json_object_get(m, "actions")) != 0 ||
+		    json_array_size(json_object_get(m, "votes")) != 0 ||
+		    strcmp(msg_str(m, "risk"), "critical") != 0 ||
+		    !has_code(msg_str(m, "reason"), codes))
+			FAIL("MSG_BAD_VALUE: an invalid assessment has no actions or votes, "
+			    "risk critical and a CMD_ or REQUEST_ reason");
 	}
 	return 0;
 }
@@ -358,8 +417,8 @@ validate_order(const json_t *m, char *err, size_t errlen)
 		if (check_members(c, "order.commands[]", cf, ARRAY_LEN(cf), err, errlen))
 			return -1;
 		if (json_string_length(json_object_get(c, "cmd")) == 0 ||
-		    json_string_length(json_object_get(c, "token")) == 0)
-			FAIL("MSG_BAD_VALUE: order.commands[%zu] has an empty member", i);
+		    !is_token_shape(msg_str(c, "token")))
+			FAIL("MSG_BAD_VALUE: order.commands[%zu] has an empty cmd or a malformed token", i);
 	}
 	return 0;
 }
@@ -389,7 +448,11 @@ validate_result(const json_t *m, char *err, size_t errlen)
 			return -1;
 		if (!in_list(msg_str(c, "status"), command_statuses))
 			FAIL("MSG_BAD_VALUE: result.commands[%zu].status is not valid", i);
+		if (*msg_str(c, "cmd") == '\0')
+			FAIL("MSG_BAD_VALUE: result.commands[%zu].cmd is empty", i);
 	}
+	if (*msg_str(m, "reason") != '\0' && !has_code(msg_str(m, "reason"), NULL))
+		FAIL("MSG_BAD_VALUE: result.reason must start with a stable code");
 	return 0;
 }
 

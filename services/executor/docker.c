@@ -226,27 +226,25 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 	    curl_easy_setopt(d->curl, CURLOPT_USERAGENT, "wingman-executor") != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_ERRORBUFFER, d->curl_err) != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_WRITEFUNCTION, sink_write) != CURLE_OK ||
-	    curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, sink) != CURLE_OK) {
-		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: cannot set up the request");
-		goto fail;
-	}
+	    curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, sink) != CURLE_OK)
+		goto setup_failed;
 	if (strcmp(method, "POST") == 0) {
 		if (body != NULL) {
 			if ((h = curl_slist_append(headers, "Content-Type: application/json")) == NULL)
-				goto oom;
+				goto setup_failed;
 			headers = h;
 		}
 		if ((h = curl_slist_append(headers, "Expect:")) == NULL)
-			goto oom;
+			goto setup_failed;
 		headers = h;
 		if (curl_easy_setopt(d->curl, CURLOPT_POST, 1L) != CURLE_OK ||
 		    curl_easy_setopt(d->curl, CURLOPT_POSTFIELDS, body != NULL ? body : "") != CURLE_OK ||
 		    curl_easy_setopt(d->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)(body != NULL ? strlen(body) : 0)) != CURLE_OK ||
 		    curl_easy_setopt(d->curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK)
-			goto oom;
+			goto setup_failed;
 	} else if (curl_easy_setopt(d->curl, CURLOPT_HTTPGET, 1L) != CURLE_OK) {
-		goto oom;
+		goto setup_failed;
 	}
 
 	rc = curl_easy_perform(d->curl);
@@ -256,27 +254,27 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 			set_reason(res, DOCKER_UNAVAILABLE,
 			    "DOCKER_BAD_ANSWER: %s %s: answer larger than %d bytes",
 			    method, path, DOCKER_JSON_MAX);
-			goto fail;
+			goto done;
 		}
 		ret = 0;
-		goto fail;
+		goto done;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		set_reason(res, DOCKER_UNAVAILABLE,
 		    "DOCKER_TIMEOUT: %s %s: no complete answer within %ld ms", method, path,
 		    timeout_ms);
-		goto fail;
+		goto done;
 	}
 	if (rc != CURLE_OK) {
 		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: %s %s: %s%s%s", method,
 		    path, curl_easy_strerror(rc), d->curl_err[0] ? ": " : "", d->curl_err);
-		goto fail;
+		goto done;
 	}
 	ret = 0;
-	goto fail;
-oom:
+	goto done;
+setup_failed:
 	set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: cannot set up the request");
-fail:
+done:
 	/* The handle must not keep pointers to what is freed here. */
 	(void)curl_easy_setopt(d->curl, CURLOPT_HTTPHEADER, NULL);
 	(void)curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, NULL);
@@ -713,7 +711,10 @@ exec_exit_code(struct docker *d, const char *id, int *exit_code, struct docker_r
 	char path[256];
 	long code;
 
-	(void)xsnprintf(path, sizeof(path), "/exec/%s/json", id);
+	if (xsnprintf(path, sizeof(path), "/exec/%s/json", id) < 0) {
+		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: request path too long");
+		return -1;
+	}
 	for (int tries = 0; tries < EXEC_POLL_TRIES; tries++) {
 		struct sink s;
 		json_t *root, *ec;
@@ -787,7 +788,10 @@ run_exec(struct docker *d, const struct command *cmd, const char *name,
 
 	sink_free(&s);
 	sink_init(&s, d->curl, BODY_STREAM);
-	(void)xsnprintf(path, sizeof(path), "/exec/%s/start", id);
+	if (xsnprintf(path, sizeof(path), "/exec/%s/start", id) < 0) {
+		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: request path too long");
+		goto fail;
+	}
 	if (docker_http(d, "POST", path, "{\"Detach\":false,\"Tty\":false}", d->timeout_ms,
 	    &s, &code, res) != 0)
 		goto fail;

@@ -569,6 +569,7 @@ enum fake_mode {
 	FAKE_HUGE,     /* a 2 MiB JSON answer */
 	FAKE_REDIRECT, /* 301 to somewhere else */
 	FAKE_TTY_LOGS, /* logs of a TTY container: raw, unframed */
+	FAKE_MUX_SPLIT, /* framed logs written in pieces that cut headers apart */
 };
 
 struct fake {
@@ -590,6 +591,25 @@ send_all(int fd, const char *p, size_t n)
 			return;
 		p += w;
 		n -= (size_t)w;
+	}
+}
+
+/* stdout "hello ", stderr "world\n", with every cut a reader could meet. */
+static void
+fake_send_split(int fd)
+{
+	static const char frames[] =
+	    "\x01\0\0\0\0\0\0\x06" "hello "
+	    "\x02\0\0\0\0\0\0\x06" "world\n"
+	    "\x01\0\0\0\0\0\0\0";
+	static const size_t cuts[] = { 3, 8, 10, 14, 15, 20, 28 };
+	size_t from = 0, len = sizeof(frames) - 1;
+
+	for (size_t i = 0; i <= ARRAY_LEN(cuts); i++) {
+		size_t to = i < ARRAY_LEN(cuts) ? cuts[i] : len;
+		send_all(fd, frames + from, to - from);
+		from = to;
+		sleep_ms(20);
 	}
 }
 
@@ -644,6 +664,14 @@ fake_answer(struct fake *f, int fd)
 		    "Content-Type: application/vnd.docker.raw-stream\r\n"
 		    "Connection: close\r\n\r\n");
 		break;
+	case FAKE_MUX_SPLIT:
+		(void)xsnprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n"
+		    "Content-Type: application/vnd.docker.raw-stream\r\n"
+		    "Connection: close\r\n\r\n");
+		send_all(fd, head, strlen(head));
+		fake_send_split(fd);
+		shutdown(fd, SHUT_WR);
+		return;
 	}
 	send_all(fd, head, strlen(head));
 	send_all(fd, body, strlen(body));
@@ -788,6 +816,16 @@ test_fake_engine_answers(void **state)
 	assert_non_null(d = docker_open(f.path, 2000, err, sizeof(err)));
 	assert_int_equal(run_on(d, "docker logs " NAME, &res), DOCKER_OK);
 	assert_string_equal(res.output, "tty line 1\r\ntty line 2\r\n");
+	docker_result_free(&res);
+	docker_close(d);
+	fake_stop(&f);
+
+	/* Frame headers cut across reads are put back together. */
+	fake_start(&f, FAKE_MUX_SPLIT);
+	assert_non_null(d = docker_open(f.path, 2000, err, sizeof(err)));
+	assert_int_equal(run_on(d, "docker logs " NAME, &res), DOCKER_OK);
+	assert_string_equal(res.output, "hello world\n");
+	assert_int_equal(res.output_size, 12);
 	docker_result_free(&res);
 	docker_close(d);
 	fake_stop(&f);

@@ -492,8 +492,8 @@ static void
 test_to_json(void **state)
 {
 	(void)state;
-	expect_json("docker ps", "{\"action\":\"ps\"}");
-	expect_json("docker ps -a", "{\"action\":\"ps\",\"all\":true}");
+	expect_json("docker ps", "{\"action\":\"ps\",\"container\":\"\"}");
+	expect_json("docker ps -a", "{\"action\":\"ps\",\"all\":true,\"container\":\"\"}");
 	expect_json("docker inspect x", "{\"action\":\"inspect\",\"container\":\"x\"}");
 	expect_json("docker logs x", "{\"action\":\"logs\",\"container\":\"x\"}");
 	expect_json("docker logs --tail 100 x",

@@ -1,0 +1,90 @@
+/* Key files: the executor must refuse a private key or another key type. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/pem.h>
+
+#include "keys.h"
+
+static char dir[] = "/tmp/wingman-keys.XXXXXX";
+
+static void
+write_rsa(const char *path, int private_key)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(k);
+	assert_non_null(f);
+	if (private_key)
+		PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	else
+		PEM_write_PUBKEY(f, k);
+	fclose(f);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_keys(void **state)
+{
+	char err[512], path[512], pub_as_key[512];
+	struct stat st;
+	EVP_PKEY *k;
+	struct keyring ring;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(key_generate(dir, "token", err, sizeof(err)), 0);
+	/* Never overwrites an existing key. */
+	assert_int_equal(key_generate(dir, "token", err, sizeof(err)), -1);
+	snprintf(path, sizeof(path), "%s/token.key", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* A private key where a public one is expected. */
+	assert_null(key_load_public(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_WRONG_KIND"));
+	snprintf(pub_as_key, sizeof(pub_as_key), "%s/token.pub", dir);
+	assert_null(key_load_private(pub_as_key, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_WRONG_KIND"));
+
+	/* An RSA key is not an Ed25519 key. */
+	snprintf(path, sizeof(path), "%s/rsa.pub", dir);
+	write_rsa(path, 0);
+	assert_null(key_load_public(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_WRONG_TYPE"));
+	unlink(path);
+
+	/* Names are never paths. */
+	assert_null(key_load_named(dir, "../token", 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_BAD_NAME"));
+	assert_null(key_load_named(dir, "a/b", 0, err, sizeof(err)));
+
+	keyring_init(&ring);
+	assert_int_equal(keyring_add(&ring, dir, "token", err, sizeof(err)), 0);
+	assert_non_null(keyring_find(&ring, "token"));
+	assert_null(keyring_find(&ring, "tok"));
+	keyring_free(&ring);
+
+	k = key_load_named(dir, "token", 1, err, sizeof(err));
+	assert_non_null(k);
+	EVP_PKEY_free(k);
+	snprintf(path, sizeof(path), "%s/token.key", dir);
+	unlink(path);
+	unlink(pub_as_key);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_keys) };
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

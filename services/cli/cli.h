@@ -1,0 +1,24 @@
+/* The wingman CLI: one file per group of subcommands, dispatched by main.c. */
+#ifndef WINGMAN_CLI_H
+#define WINGMAN_CLI_H
+
+#define EXIT_USAGE 2
+#define EXIT_TIMEOUT 3
+
+/* Prints the usage text to standard error and exits EXIT_USAGE. */
+void usage(void) __attribute__((noreturn));
+/* WINGMAN_KAFKA_BROKERS or the local default. */
+const char *brokers(void);
+/* Parses --timeout seconds or exits EXIT_USAGE. */
+int parse_timeout(const char *s);
+
+/* Each takes argv starting at its own name. */
+int cmd_submit(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_decide(const char *decision, int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_command(int argc, char **argv);
+int cmd_message(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+#endif

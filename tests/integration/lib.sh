@@ -10,6 +10,11 @@ build=${WINGMAN_BUILD_DIR:?}
 export WINGMAN_POLICY_FILE=${WINGMAN_POLICY_FILE:-$src/config/policy.json}
 export WINGMAN_CONSENSUS_FILE=${WINGMAN_CONSENSUS_FILE:-$src/config/consensus.json}
 
+# One pipeline test at a time on the shared stack: they share topics and
+# consumer groups.
+exec 9>"${WINGMAN_STATE_DIR:-/var/tmp/wingman}/itest.lock"
+flock 9
+
 W=$build/services/cli/wingman
 KT=$build/tests/kafka_tool
 JT=$build/tests/jws_tool

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -201,7 +202,8 @@ audit_verify_chain(PGconn *conn, long long *rows, char *err, size_t errlen)
 		json_t *row = json_loads(content, 0, NULL);
 
 		if (seq != i + 1) {
-			snprintf(err, errlen, "AUDIT_GAP: row %lld follows row %lld", seq, (long long)i);
+			snprintf(err, errlen, "AUDIT_GAP: row %lld is missing (row %lld follows row %lld)",
+			    (long long)i + 1, seq, (long long)i);
 			rc = -1;
 		} else if (strcmp(PQgetvalue(r, i, 2), prev) != 0) {
 			snprintf(err, errlen, "AUDIT_BROKEN_LINK: row %lld does not point at row %d", seq, i);
@@ -224,6 +226,124 @@ audit_verify_chain(PGconn *conn, long long *rows, char *err, size_t errlen)
 			break;
 		snprintf(prev, sizeof(prev), "%s", hash);
 		(*rows)++;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* The signed bytes of a checkpoint: context, row, hash, time. */
+static int
+checkpoint_input(char *buf, size_t size, long long seq, const char *row_hash, const char *ts)
+{
+	return xsnprintf(buf, size, "wingman-audit-checkpoint-v1\n%lld\n%s\n%s", seq, row_hash, ts);
+}
+
+int
+audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, char *err,
+    size_t errlen)
+{
+	PGresult *r;
+	char input[256], ts[32], hash[65], seqbuf[32];
+	unsigned char sig[64];
+	char *sigtext = NULL;
+	int rc = -1;
+
+	*seq = 0;
+	r = PQexec(conn, "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		goto done;
+	}
+	if (PQntuples(r) == 0) {
+		rc = 0;
+		goto done;
+	}
+	*seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	snprintf(hash, sizeof(hash), "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	r = NULL;
+	now_ts(ts);
+	if (checkpoint_input(input, sizeof(input), *seq, hash, ts) < 0 ||
+	    ed25519_sign(key, input, strlen(input), sig) != 0 ||
+	    (sigtext = b64url_encode(sig, sizeof(sig))) == NULL) {
+		snprintf(err, errlen, "AUDIT_SIGN: cannot sign the checkpoint");
+		goto done;
+	}
+	snprintf(seqbuf, sizeof(seqbuf), "%lld", *seq);
+	{
+		const char *p[] = { seqbuf, hash, ts, kid, sigtext };
+		r = PQexecParams(conn, "INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)"
+		    " VALUES ($1, $2, $3, $4, $5)", 5, NULL, p, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "AUDIT_UNWRITABLE: %s", PQerrorMessage(conn));
+		goto done;
+	}
+	rc = 0;
+done:
+	PQclear(r);
+	free(sigtext);
+	return rc;
+}
+
+int
+audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char *err, size_t errlen)
+{
+	PGresult *r, *row = NULL;
+	long long max_seq = 0;
+	int rc = 0;
+
+	*count = 0;
+	r = PQexec(conn, "SELECT coalesce(max(seq), 0) FROM audit_log");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return -1;
+	}
+	max_seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	r = PQexec(conn, "SELECT id, seq, row_hash, ts, signature FROM audit_checkpoints ORDER BY id");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		const char *id = PQgetvalue(r, i, 0), *hash = PQgetvalue(r, i, 2);
+		long long seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		const char *sigtext = PQgetvalue(r, i, 4);
+		unsigned char *sig = NULL;
+		size_t siglen = 0;
+		char input[256];
+
+		if (checkpoint_input(input, sizeof(input), seq, hash, PQgetvalue(r, i, 3)) < 0 ||
+		    b64url_decode(sigtext, strlen(sigtext), &sig, &siglen) != 0 ||
+		    !ed25519_verify(pub, input, strlen(input), sig, siglen)) {
+			snprintf(err, errlen, "AUDIT_CHECKPOINT_FORGED: checkpoint %s is not signed by the audit key", id);
+			rc = -1;
+		} else if (seq > max_seq) {
+			snprintf(err, errlen, "AUDIT_TRUNCATED: checkpoint %s signs row %lld but the log ends at row %lld",
+			    id, seq, max_seq);
+			rc = -1;
+		} else {
+			char seqbuf[32];
+			const char *p[] = { seqbuf };
+			snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
+			row = PQexecParams(conn, "SELECT row_hash FROM audit_log WHERE seq = $1", 1, NULL, p,
+			    NULL, NULL, 0);
+			if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) != 1) {
+				snprintf(err, errlen, "AUDIT_TRUNCATED: row %lld signed by checkpoint %s is gone", seq, id);
+				rc = -1;
+			} else if (strcmp(PQgetvalue(row, 0, 0), hash) != 0) {
+				snprintf(err, errlen, "AUDIT_REWRITTEN: row %lld differs from what checkpoint %s signed",
+				    seq, id);
+				rc = -1;
+			}
+			PQclear(row);
+		}
+		free(sig);
+		if (rc == 0)
+			(*count)++;
 	}
 	PQclear(r);
 	return rc;

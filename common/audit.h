@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -35,5 +36,21 @@ void audit_row_hash(const char *prev_hash, const char *content, char out[65]);
  * -1 with err naming the first row that does not fit.
  */
 int audit_verify_chain(PGconn *conn, long long *rows, char *err, size_t errlen);
+
+/*
+ * Signs the current chain head with key (kid names it) and stores it in
+ * audit_checkpoints. *seq gets the row signed (0: empty log, nothing signed).
+ */
+int audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq,
+    char *err, size_t errlen);
+
+/*
+ * Checks every checkpoint against pub and against the chain: a checkpoint
+ * whose row is gone (newest rows deleted) or whose hash differs (history
+ * rewritten) is an error. Run after audit_verify_chain. *count gets the
+ * number of checkpoints checked.
+ */
+int audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char *err,
+    size_t errlen);
 
 #endif

@@ -20,5 +20,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_command(int argc, char **argv);
 int cmd_message(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_receipt(int argc, char **argv);
 
 #endif

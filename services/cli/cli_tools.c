@@ -1,13 +1,11 @@
-/* Tools: keygen, command parse, message check, audit verify. */
+/* Tools: keygen, command parse, message check. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <libpq-fe.h>
 
-#include "audit.h"
 #include "cli.h"
 #include "command.h"
 #include "keys.h"
@@ -98,36 +96,5 @@ cmd_message(int argc, char **argv)
 	}
 	printf("valid %s\n", msg_str(msg, "type"));
 	json_decref(msg);
-	return 0;
-}
-
-int
-cmd_audit(int argc, char **argv)
-{
-	const char *conninfo = getenv("WINGMAN_PG_CONNINFO");
-	char err[512];
-	long long rows;
-	PGconn *c;
-	int rc;
-
-	if (argc != 2 || strcmp(argv[1], "verify") != 0)
-		usage();
-	if (conninfo == NULL) {
-		fprintf(stderr, "wingman audit: WINGMAN_PG_CONNINFO is not set\n");
-		return 1;
-	}
-	c = PQconnectdb(conninfo);
-	if (PQstatus(c) != CONNECTION_OK) {
-		fprintf(stderr, "wingman audit: %s", PQerrorMessage(c));
-		PQfinish(c);
-		return 1;
-	}
-	rc = audit_verify_chain(c, &rows, err, sizeof(err));
-	PQfinish(c);
-	if (rc != 0) {
-		fprintf(stderr, "wingman audit verify: %s (after %lld good rows)\n", err, rows);
-		return 1;
-	}
-	printf("audit chain OK: %lld rows\n", rows);
 	return 0;
 }

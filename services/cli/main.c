@@ -32,7 +32,12 @@ static const char usage_text[] =
     "  keygen --out DIR --name NAME   write DIR/NAME.key (0600) and DIR/NAME.pub\n"
     "  command parse STRING           the structured action as JSON, or exit 1\n"
     "  message check FILE|-           validate a message against its type\n"
-    "  audit verify                   walk the audit hash chain in PostgreSQL\n"
+    "  audit verify [--pub FILE]      walk the audit hash chain (and, with the audit\n"
+    "                                 public key, its signed checkpoints)\n"
+    "  audit show ID                  the story of one request, in order\n"
+    "  audit tail                     follow new audit rows\n"
+    "  receipt ID                     the signed receipt of a finished request\n"
+    "  receipt verify FILE [--pub FILE]  check a receipt offline\n"
     "\n"
     "Environment: WINGMAN_KAFKA_BROKERS (default 127.0.0.1:19092), WINGMAN_KEYS_DIR,\n"
     "WINGMAN_PG_CONNINFO.\n"
@@ -103,6 +108,8 @@ main(int argc, char **argv)
 		return cmd_message(argc, argv);
 	if (strcmp(sub, "audit") == 0)
 		return cmd_audit(argc, argv);
+	if (strcmp(sub, "receipt") == 0)
+		return cmd_receipt(argc, argv);
 	fprintf(stderr, "wingman: unknown command '%s'\n", sub);
 	usage();
 }

@@ -1,0 +1,275 @@
+/* The audit log from the command line: verify, show, tail, receipts. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "keys.h"
+#include "receipt.h"
+#include "util.h"
+
+static PGconn *
+pg_open(const char *who)
+{
+	const char *conninfo = getenv("WINGMAN_PG_CONNINFO");
+	PGconn *c;
+
+	if (conninfo == NULL || *conninfo == '\0') {
+		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set\n", who);
+		return NULL;
+	}
+	c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "wingman %s: %s", who, PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int
+audit_verify_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pub", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *pub_path = NULL;
+	EVP_PKEY *pub = NULL;
+	long long rows = 0, checkpoints = 0;
+	char err[512];
+	PGconn *c;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'p')
+			pub_path = optarg;
+		else
+			usage();
+	}
+	if (optind != argc)
+		usage();
+	if (pub_path != NULL && (pub = key_load_public(pub_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "wingman audit verify: %s\n", err);
+		return 1;
+	}
+	if ((c = pg_open("audit verify")) == NULL)
+		goto done;
+	if (audit_verify_chain(c, &rows, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wingman audit verify: %s (after %lld good rows)\n", err, rows);
+		goto done;
+	}
+	if (pub != NULL && audit_verify_checkpoints(c, pub, &checkpoints, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wingman audit verify: %s\n", err);
+		goto done;
+	}
+	if (pub != NULL)
+		printf("audit chain OK: %lld rows, %lld signed checkpoints\n", rows, checkpoints);
+	else
+		printf("audit chain OK: %lld rows (checkpoints not checked: no --pub)\n", rows);
+	rc = 0;
+done:
+	PQfinish(c);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+static const char *
+str_or(const json_t *obj, const char *name, const char *def)
+{
+	const char *s = json_string_value(json_object_get(obj, name));
+
+	return s != NULL ? s : def;
+}
+
+static void
+print_row(const char *seq, const char *content)
+{
+	json_t *row = json_loads(content, 0, NULL);
+	char *details = row ? json_dumps(json_object_get(row, "details"), JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	printf("%6s %s %-17s %-18s %s %s\n", seq,
+	    str_or(row, "ts", "?"),
+	    str_or(row, "service", "?"),
+	    str_or(row, "event", "?"),
+	    str_or(row, "request_id", ""), details ? details : "");
+	free(details);
+	json_decref(row);
+}
+
+static int
+audit_show(int argc, char **argv)
+{
+	PGconn *c;
+	PGresult *r;
+	const char *p[1];
+
+	if (argc != 2 || !valid_request_id(argv[1]))
+		usage();
+	if ((c = pg_open("audit show")) == NULL)
+		return 1;
+	p[0] = argv[1];
+	r = PQexecParams(c, "SELECT seq, content FROM audit_log WHERE request_id = $1 ORDER BY seq",
+	    1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
+		fprintf(stderr, "wingman audit show: no audit rows for %s\n", argv[1]);
+		PQclear(r);
+		PQfinish(c);
+		return 1;
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		print_row(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+	PQclear(r);
+	PQfinish(c);
+	return 0;
+}
+
+static volatile sig_atomic_t tailing = 1;
+
+static void
+stop_tail(int sig)
+{
+	(void)sig;
+	tailing = 0;
+}
+
+static int
+audit_tail(int argc, char **argv)
+{
+	long long last = 0;
+	PGconn *c;
+	PGresult *r;
+
+	if (argc != 1)
+		usage();
+	if ((c = pg_open("audit tail")) == NULL)
+		return 1;
+	/* Start with the last ten rows, then follow. */
+	r = PQexec(c, "SELECT coalesce(max(seq), 0) FROM audit_log");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		last = strtoll(PQgetvalue(r, 0, 0), NULL, 10) - 10;
+	PQclear(r);
+	signal(SIGINT, stop_tail);
+	signal(SIGTERM, stop_tail);
+	while (tailing) {
+		char buf[32];
+		const char *p[] = { buf };
+		struct timespec ts = { 0, 500 * 1000000L };
+
+		snprintf(buf, sizeof(buf), "%lld", last);
+		r = PQexecParams(c, "SELECT seq, content FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000",
+		    1, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "wingman audit tail: %s", PQerrorMessage(c));
+			PQclear(r);
+			PQfinish(c);
+			return 1;
+		}
+		for (int i = 0; i < PQntuples(r); i++) {
+			print_row(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+			last = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		}
+		fflush(stdout);
+		PQclear(r);
+		nanosleep(&ts, NULL);
+	}
+	PQfinish(c);
+	return 0;
+}
+
+int
+cmd_audit(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "verify") == 0)
+		return audit_verify_cmd(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "show") == 0)
+		return audit_show(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "tail") == 0)
+		return audit_tail(argc - 1, argv + 1);
+	usage();
+}
+
+static int
+receipt_verify_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pub", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *pub_path = NULL, *keys = getenv("WINGMAN_KEYS_DIR");
+	char err[512], path[4096], *text = NULL;
+	EVP_PKEY *pub = NULL;
+	json_t *st = NULL;
+	size_t len;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'p')
+			pub_path = optarg;
+		else
+			usage();
+	}
+	if (optind != argc - 1)
+		usage();
+	if (pub_path == NULL && keys != NULL && xsnprintf(path, sizeof(path), "%s/audit.pub", keys) >= 0)
+		pub_path = path;
+	if (pub_path == NULL) {
+		fprintf(stderr, "wingman receipt verify: give --pub FILE (the audit public key)\n");
+		return EXIT_USAGE;
+	}
+	if ((pub = key_load_public(pub_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "wingman receipt verify: %s\n", err);
+		return 1;
+	}
+	if (read_file(argv[optind], RECEIPT_MAX_BYTES, &text, &len) != 0) {
+		fprintf(stderr, "wingman receipt verify: cannot read %s\n", argv[optind]);
+		goto done;
+	}
+	if (receipt_verify(text, len, pub, &st, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wingman receipt verify: %s\n", err);
+		goto done;
+	}
+	json_dumpf(st, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+	rc = 0;
+done:
+	json_decref(st);
+	free(text);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+int
+cmd_receipt(int argc, char **argv)
+{
+	PGconn *c;
+	PGresult *r;
+	const char *p[1];
+
+	if (argc >= 2 && strcmp(argv[1], "verify") == 0)
+		return receipt_verify_cmd(argc - 1, argv + 1);
+	if (argc != 2 || !valid_request_id(argv[1]))
+		usage();
+	if ((c = pg_open("receipt")) == NULL)
+		return 1;
+	p[0] = argv[1];
+	r = PQexecParams(c, "SELECT envelope FROM receipts WHERE request_id = $1", 1, NULL, p, NULL,
+	    NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		fprintf(stderr, "wingman receipt: no receipt for %s (yet)\n", argv[1]);
+		PQclear(r);
+		PQfinish(c);
+		return 1;
+	}
+	printf("%s\n", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return 0;
+}

@@ -1,6 +1,8 @@
 /* wingman-consensus: wingman.requests -> wingman.assessments */
 #include <stdlib.h>
 
+#include <curl/curl.h>
+
 #include "audit.h"
 #include "consensus.h"
 #include "keys.h"
@@ -15,12 +17,13 @@ main(int argc, char **argv)
 	struct config_var vars[] = {
 		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
 		{ "WINGMAN_KEYS_DIR", NULL, "directory holding consensus.key", NULL },
-		{ "WINGMAN_CONSENSUS_FILE", NULL, "voters and threshold (JSON)", NULL },
+		{ "WINGMAN_CONSENSUS_FILE", NULL, "threshold, voters (rules, openai, anthropic) and the "
+		    "rules table (JSON); API keys in the files it names", NULL },
 		{ "WINGMAN_PG_CONNINFO", "", "PostgreSQL for the audit log (empty: off)", NULL },
 		{ "WINGMAN_AUDIT_JSONL", "", "JSONL copy of the audit log (empty: off)", NULL },
 	};
 	const size_t n = sizeof(vars) / sizeof(vars[0]);
-	struct consensus_ctx ctx = { 0 };
+	static struct consensus_ctx ctx;
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.requests", NULL };
 	struct stage st = { "wingman-consensus", "wingman-consensus", topics, consensus_handle,
@@ -31,9 +34,19 @@ main(int argc, char **argv)
 	service_init(argc, argv, "wingman-consensus",
 	    "Rates the risk of each agent request with its voters and publishes a signed assessment.",
 	    vars, n, &opts);
-	if (consensus_load_config(config_get(vars, n, "WINGMAN_CONSENSUS_FILE"), &ctx.threshold,
-	    err, sizeof(err)) != 0)
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("CONSENSUS_CONFIG: curl_global_init failed");
+	if (consensus_load_config(config_get(vars, n, "WINGMAN_CONSENSUS_FILE"), &ctx.cfg,
+	    err, sizeof(err)) != 0) {
+		consensus_config_free(&ctx.cfg);
 		fatalx("%s", err);
+	}
+	for (size_t i = 0; i < ctx.cfg.n_voters; i++)
+		log_info("event=voter name=%s kind=%s model=%s timeout_ms=%ld key=%s",
+		    ctx.cfg.voters[i].name, ctx.cfg.voters[i].kind == VOTER_RULES ? "rules" :
+		    ctx.cfg.voters[i].kind == VOTER_OPENAI ? "openai" : "anthropic",
+		    ctx.cfg.voters[i].kind == VOTER_RULES ? "-" : ctx.cfg.voters[i].model,
+		    ctx.cfg.voters[i].timeout_ms, ctx.cfg.voters[i].api_key != NULL ? "yes" : "no");
 	if ((ctx.sign_key = key_load_named(config_get(vars, n, "WINGMAN_KEYS_DIR"), "consensus", 1,
 	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -50,5 +63,7 @@ main(int argc, char **argv)
 done:
 	audit_close(ctx.audit);
 	EVP_PKEY_free(ctx.sign_key);
+	consensus_config_free(&ctx.cfg);
+	curl_global_cleanup();
 	return rc;
 }

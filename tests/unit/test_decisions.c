@@ -19,6 +19,8 @@
 #include "policy.h"
 
 static struct policy policy;
+/* The built-in rules voter alone, with threshold 1 and 2. */
+static struct consensus_config one_of_one, two_of_one;
 
 static int
 setup(void **state)
@@ -28,6 +30,16 @@ setup(void **state)
 
 	snprintf(path, sizeof(path), "%s/config/policy.json", src ? src : ".");
 	assert_int_equal(policy_load(path, &policy, err, sizeof(err)), 0);
+	assert_int_equal(consensus_config_default(&one_of_one, 1, err, sizeof(err)), 0);
+	assert_int_equal(consensus_config_default(&two_of_one, 2, err, sizeof(err)), 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	consensus_config_free(&one_of_one);
+	consensus_config_free(&two_of_one);
 	return 0;
 }
 
@@ -45,7 +57,7 @@ request(const char *env, const char *cmd1, const char *cmd2)
 static json_t *
 assess(const char *env, const char *cmd1, const char *cmd2)
 {
-	json_t *req = request(env, cmd1, cmd2), *a = consensus_assess(req, 1);
+	json_t *req = request(env, cmd1, cmd2), *a = consensus_assess(req, &one_of_one);
 	char err[256];
 
 	json_decref(req);
@@ -143,7 +155,7 @@ static void
 test_votes_below_threshold_need_a_human(void **state)
 {
 	json_t *req = request("test", "docker inspect wingman-test-api", NULL);
-	json_t *a = consensus_assess(req, 2);
+	json_t *a = consensus_assess(req, &two_of_one);
 	struct approval_plan p;
 
 	/* One approving vote of two needed: policy "auto" is not enough. */
@@ -229,5 +241,5 @@ main(void)
 		cmocka_unit_test(test_policy_rejects_bad_files),
 		cmocka_unit_test(test_result_output_limit),
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,6 +42,24 @@ wait_for() {
   done
 }
 
+# wait_daemon PIDFILE SECONDS WHAT CMD...: like wait_for, but gives up at
+# once when the daemon in PIDFILE has exited (no point waiting the timeout).
+wait_daemon() {
+  local pidfile="$1" timeout="$2" what="$3"; shift 3
+  local deadline=$((SECONDS + timeout))
+  while ! "$@" >/dev/null 2>&1; do
+    if ! pid_alive "$pidfile"; then
+      printf 'ERROR: %s exited while starting\n' "$what" >&2
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      printf 'ERROR: %s did not come up within %ss\n' "$what" "$timeout" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
 # show_log FILE [LINES]: the tail of a log, for failure messages.
 show_log() {
   local file="$1" lines="${2:-40}"
@@ -86,11 +104,32 @@ stop_pid() {
 
 # start_bg PIDFILE LOGFILE CMD...: start a daemon in its own session with
 # every standard stream away from the caller, so a CI runner that reads our
-# output is not kept waiting by a daemon holding its pipe open.
+# output is not kept waiting by a daemon holding its pipe open. fd 9 is
+# closed too: it is scripts/stack's lock, which a daemon must not inherit.
 start_bg() {
   local pidfile="$1" logfile="$2"; shift 2
-  setsid "$@" </dev/null >>"$logfile" 2>&1 &
+  setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   echo $! >"$pidfile"
+}
+
+# stop_build_daemons DIR: end the programs of DIR/services still running,
+# daemons a killed (timed-out) test left behind; they would keep consuming
+# in the tests' consumer groups. Found by executable path, ended by pid.
+stop_build_daemons() {
+  local dir p exe pids=()
+  dir="$(cd "$1" 2>/dev/null && pwd -P)" || return 0
+  for p in /proc/[0-9]*; do
+    exe="$(readlink "$p/exe" 2>/dev/null)" || continue
+    [[ "$exe" == "$dir"/services/* ]] && pids+=("${p#/proc/}")
+  done
+  ((${#pids[@]} == 0)) && return 0
+  say "stopping ${#pids[@]} leftover process(es) of $dir/services: ${pids[*]}"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for p in $(seq 20); do
+    kill -0 "${pids[@]}" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
 # missing_packages: print the Debian packages of WINGMAN_PACKAGES not installed.

@@ -1,8 +1,9 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for scripts/stack, scripts/test, scripts/demo.
 # Source it; it only defines variables and functions.
 
-# Repository root: this file lives in <repo>/scripts.
+# Repository root: this file lives in <repo>/scripts. (SC2034 is off: the
+# variables here are used by the scripts that source this file.)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${WINGMAN_BUILD_DIR:-$REPO/build}"
 STATE="${WINGMAN_STATE_DIR:-/var/tmp/wingman}"

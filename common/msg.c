@@ -350,6 +350,30 @@ validate_approval_prompt(const json_t *m, char *err, size_t errlen)
 }
 
 static int
+validate_approval_update(const json_t *m, char *err, size_t errlen)
+{
+	static const struct field f[] = {
+		COMMON_FIELDS, { "state", J_STR, 1, 16 }, { "approvals", J_ARR, 1, 16 },
+		{ "approvers_required", J_INT, 1, 0 }, { "decided_by", J_ARR, 1, 16 },
+		{ "reason", J_STR, 1, MSG_REASON_MAX }, { "sig", J_OBJ, 1, 0 },
+	};
+	static const char *const states[] = { "pending", "approved", "rejected", "expired", NULL };
+
+	if (check_members(m, "approval_update", f, ARRAY_LEN(f), err, errlen) ||
+	    check_envelope(m, "approval_update", err, errlen) ||
+	    check_strings(m, "approval_update", "approvals", 0, 64, C_NAME, err, errlen) ||
+	    check_int(m, "approval_update", "approvers_required", 1, 16, err, errlen) ||
+	    check_strings(m, "approval_update", "decided_by", 0, 64, C_NAME, err, errlen) ||
+	    check_sig(m, "approval_update", err, errlen))
+		return -1;
+	if (!in_list(msg_str(m, "state"), states))
+		FAIL("MSG_BAD_VALUE: approval_update.state must be pending, approved, rejected or expired");
+	if (*msg_str(m, "reason") != '\0' && !has_code(msg_str(m, "reason"), NULL))
+		FAIL("MSG_BAD_VALUE: approval_update.reason must start with a stable code");
+	return 0;
+}
+
+static int
 validate_human_decision(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
@@ -490,6 +514,7 @@ static const struct {
 	{ "request", validate_request },
 	{ "assessment", validate_assessment },
 	{ "approval_prompt", validate_approval_prompt },
+	{ "approval_update", validate_approval_update },
 	{ "human_decision", validate_human_decision },
 	{ "decision", validate_decision },
 	{ "order", validate_order },

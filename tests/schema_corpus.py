@@ -38,7 +38,7 @@ import sys
 import jsonschema
 from jsonschema import Draft202012Validator, ValidationError
 
-TYPES = ["request", "assessment", "approval_prompt", "human_decision",
+TYPES = ["request", "assessment", "approval_prompt", "approval_update", "human_decision",
          "decision", "order", "result", "dead_letter"]
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_EXAMPLE_BYTES = 10 * 1024

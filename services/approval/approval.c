@@ -119,6 +119,24 @@ prompt_new(const json_t *assessment, const struct approval_plan *plan)
 	return p;
 }
 
+json_t *
+approval_update_new(const char *request_id, const char *state, const json_t *approvals,
+    int approvers_required, json_t *decided_by, const char *reason)
+{
+	json_t *u = msg_new("approval_update", request_id);
+
+	if (u == NULL) {
+		json_decref(decided_by);
+		return NULL;
+	}
+	json_object_set_new(u, "state", json_string(state));
+	json_object_set_new(u, "approvals", approvals ? json_deep_copy(approvals) : json_array());
+	json_object_set_new(u, "approvers_required", json_integer(approvers_required));
+	json_object_set_new(u, "decided_by", decided_by ? decided_by : json_array());
+	json_object_set_new(u, "reason", json_string(reason ? reason : ""));
+	return u;
+}
+
 static enum handler_rc
 emit_stored(struct outbox *out, const char *request_id, char *topic, char *text)
 {
@@ -207,21 +225,74 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	return HANDLER_OK;
 }
 
-/* Ends a locked request: stores and queues the signed outcome, commits. */
+/*
+ * Ends a locked request: signs the outcome and the approval_update for the
+ * human channel, stores both with the state, commits, then queues them
+ * (outcome first). Takes outcome and update.
+ */
 static enum handler_rc
 finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, const char *state,
-    const char *reason, const char *topic, json_t *outcome)
+    const char *reason, const char *topic, json_t *outcome, json_t *update, const char *decided_msg)
 {
-	if (outcome == NULL || envelope_sign(outcome, "approval", ctx->sign_key) != 0 ||
-	    store_finish(ctx->store, rid, state, reason, topic, outcome) != STORE_OK ||
+	if (outcome == NULL || update == NULL ||
+	    envelope_sign(outcome, "approval", ctx->sign_key) != 0 ||
+	    envelope_sign(update, "approval", ctx->sign_key) != 0 ||
+	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg) != STORE_OK ||
 	    store_commit(ctx->store) != 0) {
 		json_decref(outcome);
+		json_decref(update);
 		store_rollback(ctx->store);
 		return HANDLER_TEMPFAIL;
 	}
 	audit_record(ctx->audit, rid, state, json_pack("{s:s}", "reason", reason));
 	outbox_add(out, topic, rid, outcome);
+	outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, update);
 	return HANDLER_OK;
+}
+
+static enum handler_rc
+finish_expired(struct approval_ctx *ctx, struct outbox *out, const char *rid,
+    const struct pending_request *req)
+{
+	static const char why[] = "EXPIRED: nobody decided in time";
+
+	return finish_locked(ctx, out, rid, "expired", why, TOPIC_RESULTS,
+	    result_new(rid, "expired", why, NULL),
+	    approval_update_new(rid, "expired", req->approvals, req->approvers_required, NULL, why),
+	    "");
+}
+
+/* Signs and queues a copy of an approval_update for a request still pending. */
+static void
+emit_pending_update(struct approval_ctx *ctx, struct outbox *out, const char *rid,
+    const json_t *approvals, int required)
+{
+	json_t *u = approval_update_new(rid, "pending", approvals, required, NULL, "");
+
+	if (u == NULL || envelope_sign(u, "approval", ctx->sign_key) != 0) {
+		log_warnx("event=update_not_signed request_id=%s", rid);
+		json_decref(u);
+		return;
+	}
+	outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, u);
+}
+
+/*
+ * A decision on a request that is no longer pending. The final update is
+ * sent again (the human channel may have missed it; editing a message twice
+ * is harmless). When this is the very message that decided, redelivered
+ * because its outputs may not have been published, the outcome goes out
+ * again too: the token service gives a redelivered decision the same token.
+ */
+static void
+emit_final_again(struct outbox *out, const char *rid, const struct pending_request *req,
+    const char *sig_value)
+{
+	if (*req->decided_msg != '\0' && strcmp(req->decided_msg, sig_value) == 0 &&
+	    req->outcome != NULL)
+		outbox_add(out, req->outcome_topic, rid, json_incref(req->outcome));
+	if (req->final_update != NULL)
+		outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, json_incref(req->final_update));
 }
 
 static enum handler_rc
@@ -231,17 +302,19 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 	json_t *d, *approvers = NULL;
 	struct pending_request req;
 	char kid[80], expected[80], why[MSG_REASON_MAX];
-	const char *rid, *approver, *decision;
+	const char *rid, *approver, *decision, *sig_value;
 	enum envelope_verdict v;
 	enum store_rc src;
 	enum handler_rc rc = HANDLER_OK;
 	int inserted = 0;
 
+	memset(&req, 0, sizeof(req));
 	if ((d = msg_decode(in->payload, in->len, "human_decision", reason, reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(d, "request_id");
 	approver = msg_str(d, "approver");
 	decision = msg_str(d, "decision");
+	sig_value = msg_str(json_object_get(d, "sig"), "value");
 	if (strcmp(msg_str(d, "channel"), "cli") == 0)
 		snprintf(expected, sizeof(expected), "approver-%s", approver);
 	else
@@ -268,23 +341,26 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 		return HANDLER_PERMFAIL;
 	}
 	if (strcmp(req.state, "pending") != 0) {
+		/* The first final decision won: this one changes nothing. */
 		store_rollback(ctx->store);
 		log_info("event=already_decided request_id=%s approver=%s state=%s", rid, approver, req.state);
-		audit_record(ctx->audit, rid, "late_decision", json_pack("{s:s, s:s, s:s}",
-		    "approver", approver, "decision", decision, "state", req.state));
+		audit_record(ctx->audit, rid, "late_decision", json_pack("{s:s, s:s, s:s, s:s}",
+		    "approver", approver, "decision", decision, "state", req.state,
+		    "channel", msg_str(d, "channel")));
+		emit_final_again(out, rid, &req, sig_value);
 		goto done;
 	}
 	if (req.expired) {
-		rc = finish_locked(ctx, out, rid, "expired", "EXPIRED: nobody decided in time",
-		    TOPIC_RESULTS, result_new(rid, "expired", "EXPIRED: nobody decided in time", NULL));
+		rc = finish_expired(ctx, out, rid, &req);
 		goto done;
 	}
-	/* Separation of duties: nobody approves a request they are responsible for. */
+	/* Separation of duties: nobody decides a request they are responsible for. */
 	if (strcmp(approver, req.worker_id) == 0 || policy_owns(&ctx->policy, approver, req.worker_id)) {
 		store_rollback(ctx->store);
 		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid, approver);
-		audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "approver", approver,
-		    "reason", "APPROVER_IS_OWNER: an approver cannot decide for their own worker"));
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s, s:s}", "approver", approver,
+		    "reason", "APPROVER_IS_OWNER: an approver cannot decide for their own worker",
+		    "channel", msg_str(d, "channel")));
 		goto done;
 	}
 	if (store_vote(ctx->store, rid, approver, decision, msg_str(d, "channel"), &inserted,
@@ -300,20 +376,27 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 		/* Any reject ends the request. */
 		snprintf(why, sizeof(why), "REJECTED: by %s: %s", approver, msg_str(d, "reason"));
 		rc = finish_locked(ctx, out, rid, "rejected", why, TOPIC_RESULTS,
-		    result_new(rid, "rejected", why, NULL));
+		    result_new(rid, "rejected", why, NULL),
+		    approval_update_new(rid, "rejected", approvers, req.approvers_required,
+		    json_pack("[s]", approver), why), sig_value);
 	} else if (json_array_size(approvers) >= (size_t)req.approvers_required) {
 		const json_t *request = json_object_get(req.assessment, "request");
 		rc = finish_locked(ctx, out, rid, "approved", "approved", TOPIC_DECISIONS,
 		    decision_new(rid, req.worker_id, req.environment, json_object_get(request, "commands"),
-		    json_incref(approvers), req.token_ttl_s));
+		    json_deep_copy(approvers), req.token_ttl_s),
+		    approval_update_new(rid, "approved", approvers, req.approvers_required,
+		    json_deep_copy(approvers), ""), sig_value);
 	} else if (store_commit(ctx->store) != 0) {
 		rc = HANDLER_TEMPFAIL;
+	} else if (inserted) {
+		/* Counted, not enough yet: the human channel shows the progress. */
+		emit_pending_update(ctx, out, rid, approvers, req.approvers_required);
 	}
 	if (rc == HANDLER_TEMPFAIL)
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the decision");
 done:
 	json_decref(approvers);
-	json_decref(req.assessment);
+	pending_request_free(&req);
 	json_decref(d);
 	return rc;
 }
@@ -346,10 +429,9 @@ approval_tick(void *ctxp, struct outbox *out)
 			store_rollback(ctx->store);
 		} else {
 			log_info("event=expired request_id=%s", rid);
-			finish_locked(ctx, out, rid, "expired", "EXPIRED: nobody decided in time",
-			    TOPIC_RESULTS, result_new(rid, "expired", "EXPIRED: nobody decided in time", NULL));
+			finish_expired(ctx, out, rid, &req);
 		}
-		json_decref(req.assessment);
+		pending_request_free(&req);
 	}
 	json_decref(ids);
 }

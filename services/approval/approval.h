@@ -40,6 +40,14 @@ struct approval_plan {
 void approval_decide(const struct policy *policy, const json_t *assessment,
     struct approval_plan *plan);
 
+/*
+ * The approval_update that tells the human channel where a request stands:
+ * a vote was counted (state pending) or the request ended. Unsigned, new
+ * reference. approvals is borrowed, decided_by stolen.
+ */
+json_t *approval_update_new(const char *request_id, const char *state, const json_t *approvals,
+    int approvers_required, json_t *decided_by, const char *reason);
+
 enum handler_rc approval_handle(void *ctx, const struct stage_input *in, struct outbox *out,
     char *reason, size_t reasonlen);
 void approval_tick(void *ctx, struct outbox *out);
@@ -68,22 +76,37 @@ struct pending_request {
 	char worker_id[65];
 	int approvers_required;
 	int token_ttl_s;
-	int expired;        /* expires_at has passed */
-	json_t *assessment; /* new reference */
+	int expired;          /* expires_at has passed */
+	json_t *assessment;   /* new reference */
+	json_t *approvals;    /* approvers who approved so far (new reference) */
+	/* Set once the request is final: */
+	char outcome_topic[64];
+	json_t *outcome;      /* what was published (new reference or NULL) */
+	json_t *final_update; /* the final approval_update (new reference or NULL) */
+	char decided_msg[100]; /* sig value of the human decision that ended it, or "" */
 };
+
+/* Releases what store_lock filled in; accepts a zeroed struct. */
+void pending_request_free(struct pending_request *req);
 
 /*
  * Starts a transaction and locks the request row. STORE_OK with *req filled,
  * STORE_NOT_FOUND, or STORE_DOWN. The caller ends with store_commit or
- * store_rollback.
+ * store_rollback, and releases *req with pending_request_free.
  */
 enum store_rc store_lock(struct store *s, const char *request_id, struct pending_request *req);
 /* Records a vote (each approver counts once). *approvers: the approvers so far (new). */
 enum store_rc store_vote(struct store *s, const char *request_id, const char *approver,
     const char *decision, const char *channel, int *inserted, json_t **approvers);
-/* Sets the final state and its published message, inside the lock. */
+/*
+ * Sets the final state, its published message and the approval_update that
+ * tells the human channel (update may be NULL), inside the lock.
+ * decided_msg names the human decision that ended the request ("" for none),
+ * so that a redelivery of that very message publishes the outcome again.
+ */
 enum store_rc store_finish(struct store *s, const char *request_id, const char *state,
-    const char *reason, const char *topic, const json_t *outcome);
+    const char *reason, const char *topic, const json_t *outcome, const json_t *update,
+    const char *decided_msg);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 /* Request ids past their expiry still pending, at most max (new array). */

@@ -133,6 +133,35 @@ done:
 	return rc;
 }
 
+void
+pending_request_free(struct pending_request *req)
+{
+	json_decref(req->assessment);
+	json_decref(req->approvals);
+	json_decref(req->outcome);
+	json_decref(req->final_update);
+	req->assessment = req->approvals = req->outcome = req->final_update = NULL;
+}
+
+/* The approvers who approved so far, oldest first (new array), or NULL. */
+static json_t *
+approvals_of(struct store *s, const char *request_id)
+{
+	const char *p[] = { request_id };
+	PGresult *r;
+	json_t *a;
+
+	r = query(s, "SELECT approver FROM approval_votes WHERE request_id = $1 AND"
+	    " decision = 'approve' ORDER BY ts, approver", 1, p);
+	if (r == NULL)
+		return NULL;
+	a = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(a, json_string(PQgetvalue(r, i, 0)));
+	PQclear(r);
+	return a;
+}
+
 enum store_rc
 store_lock(struct store *s, const char *request_id, struct pending_request *req)
 {
@@ -144,7 +173,8 @@ store_lock(struct store *s, const char *request_id, struct pending_request *req)
 		return STORE_DOWN;
 	r = query(s,
 	    "SELECT state, environment, worker_id, approvers_required, token_ttl_s,"
-	    " expires_at < now(), assessment FROM approval_requests WHERE request_id = $1"
+	    " expires_at < now(), assessment, outcome_topic, outcome, final_update,"
+	    " coalesce(decided_msg, '') FROM approval_requests WHERE request_id = $1"
 	    " FOR UPDATE", 1, p);
 	if (r == NULL) {
 		store_rollback(s);
@@ -162,7 +192,19 @@ store_lock(struct store *s, const char *request_id, struct pending_request *req)
 	req->token_ttl_s = (int)strtol(PQgetvalue(r, 0, 4), NULL, 10);
 	req->expired = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
 	req->assessment = json_loads(PQgetvalue(r, 0, 6), 0, NULL);
+	snprintf(req->outcome_topic, sizeof(req->outcome_topic), "%s", PQgetvalue(r, 0, 7));
+	if (strcmp(req->state, "pending") != 0) {
+		req->outcome = json_loads(PQgetvalue(r, 0, 8), 0, NULL);
+		if (!PQgetisnull(r, 0, 9))
+			req->final_update = json_loads(PQgetvalue(r, 0, 9), 0, NULL);
+	}
+	snprintf(req->decided_msg, sizeof(req->decided_msg), "%s", PQgetvalue(r, 0, 10));
 	PQclear(r);
+	if ((req->approvals = approvals_of(s, request_id)) == NULL) {
+		pending_request_free(req);
+		store_rollback(s);
+		return STORE_DOWN;
+	}
 	return STORE_OK;
 }
 
@@ -181,31 +223,30 @@ store_vote(struct store *s, const char *request_id, const char *approver, const 
 		return STORE_DOWN;
 	*inserted = strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
-	r = query(s, "SELECT approver FROM approval_votes WHERE request_id = $1 AND"
-	    " decision = 'approve' ORDER BY ts, approver", 1, p);
-	if (r == NULL)
-		return STORE_DOWN;
-	*approvers = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(*approvers, json_string(PQgetvalue(r, i, 0)));
-	PQclear(r);
-	return STORE_OK;
+	*approvers = approvals_of(s, request_id);
+	return *approvers != NULL ? STORE_OK : STORE_DOWN;
 }
 
 enum store_rc
 store_finish(struct store *s, const char *request_id, const char *state, const char *reason,
-    const char *topic, const json_t *outcome)
+    const char *topic, const json_t *outcome, const json_t *update, const char *decided_msg)
 {
 	char *text = json_dumps(outcome, JSON_COMPACT);
-	const char *p[] = { request_id, state, reason, topic, text };
+	char *update_text = update != NULL ? json_dumps(update, JSON_COMPACT) : NULL;
+	const char *p[] = { request_id, state, reason, topic, text, update_text, decided_msg };
 	PGresult *r;
 
-	if (text == NULL)
+	if (text == NULL || (update != NULL && update_text == NULL)) {
+		free(text);
+		free(update_text);
 		return STORE_DOWN;
+	}
 	r = query(s,
 	    "UPDATE approval_requests SET state = $2, reason = $3, outcome_topic = $4,"
-	    " outcome = $5, decided_at = now() WHERE request_id = $1 AND state = 'pending'", 5, p);
+	    " outcome = $5, final_update = $6, decided_msg = NULLIF($7, ''), decided_at = now()"
+	    " WHERE request_id = $1 AND state = 'pending'", 7, p);
 	free(text);
+	free(update_text);
 	if (r == NULL)
 		return STORE_DOWN;
 	PQclear(r);

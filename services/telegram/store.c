@@ -1,0 +1,313 @@
+/*
+ * The bot's state in PostgreSQL (sql/002_telegram.sql): the message of each
+ * prompt, the votes it forwarded and the getUpdates offset. Each loop has
+ * its own connection; a press is decided and recorded under a row lock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bot.h"
+#include "log.h"
+
+struct tgstore {
+	char *conninfo;
+	PGconn *conn;
+};
+
+struct tgstore *
+tgstore_open(const char *conninfo)
+{
+	struct tgstore *s = calloc(1, sizeof(*s));
+
+	if (s == NULL || (s->conninfo = strdup(conninfo)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+tgstore_close(struct tgstore *s)
+{
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	free(s->conninfo);
+	free(s);
+}
+
+void
+tg_prompt_row_free(struct tg_prompt_row *row)
+{
+	json_decref(row->prompt);
+	json_decref(row->approvals);
+	json_decref(row->decided_by);
+	row->prompt = row->approvals = row->decided_by = NULL;
+}
+
+/* (Re)connects lazily: a PostgreSQL restart is a retry, not a crash. */
+static PGconn *
+conn(struct tgstore *s)
+{
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		return s->conn;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	s->conn = PQconnectdb(s->conninfo);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		log_warnx("event=store_connect_failed error=\"%s\"", PQerrorMessage(s->conn));
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	return s->conn;
+}
+
+static PGresult *
+query(struct tgstore *s, const char *sql, int n, const char *const *params)
+{
+	PGconn *c = conn(s);
+	PGresult *r;
+
+	if (c == NULL)
+		return NULL;
+	r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("event=store_query_failed error=\"%s\"", PQerrorMessage(c));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static long long
+value_ll(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+#define ROW_COLUMNS "state, chat_id, message_id, prompt, approvals, decided_by, reason"
+
+static void
+fill_row(PGresult *r, struct tg_prompt_row *row)
+{
+	snprintf(row->state, sizeof(row->state), "%s", PQgetvalue(r, 0, 0));
+	row->chat_id = value_ll(r, 0, 1);
+	row->message_id = value_ll(r, 0, 2);
+	row->prompt = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
+	row->approvals = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
+	row->decided_by = json_loads(PQgetvalue(r, 0, 5), 0, NULL);
+	snprintf(row->reason, sizeof(row->reason), "%s", PQgetvalue(r, 0, 6));
+}
+
+enum tgstore_rc
+tgstore_prompt_get(struct tgstore *s, const char *request_id, struct tg_prompt_row *row)
+{
+	const char *p[] = { request_id };
+	PGresult *r;
+
+	memset(row, 0, sizeof(*row));
+	r = query(s, "SELECT " ROW_COLUMNS " FROM telegram_prompts WHERE request_id = $1", 1, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return TGS_NOT_FOUND;
+	}
+	fill_row(r, row);
+	PQclear(r);
+	return row->prompt != NULL ? TGS_OK : TGS_DOWN;
+}
+
+enum tgstore_rc
+tgstore_prompt_insert(struct tgstore *s, const json_t *prompt, long long chat_id)
+{
+	char *text = json_dumps(prompt, JSON_COMPACT), *approvals;
+	char handle[CB_HANDLE_LEN + 1], chat[32], required[16];
+	const char *rid = msg_str(prompt, "request_id");
+	PGresult *r;
+
+	approvals = json_dumps(json_object_get(prompt, "approvals"), JSON_COMPACT);
+	if (text == NULL || approvals == NULL) {
+		free(text);
+		free(approvals);
+		return TGS_DOWN;
+	}
+	cb_handle(rid, handle);
+	snprintf(chat, sizeof(chat), "%lld", chat_id);
+	snprintf(required, sizeof(required), "%lld",
+	    (long long)json_integer_value(json_object_get(prompt, "approvers_required")));
+	{
+		const char *p[] = { rid, handle, text, msg_str(prompt, "worker_id"), required,
+			msg_str(prompt, "expires_at"), chat, approvals };
+		r = query(s, "INSERT INTO telegram_prompts (request_id, handle, prompt, worker_id,"
+		    " approvers_required, expires_at, chat_id, approvals)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING", 8, p);
+	}
+	free(text);
+	free(approvals);
+	if (r == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	return TGS_OK;
+}
+
+enum tgstore_rc
+tgstore_prompt_sent(struct tgstore *s, const char *request_id, long long message_id)
+{
+	char mid[32];
+	const char *p[] = { request_id, mid };
+	PGresult *r;
+
+	snprintf(mid, sizeof(mid), "%lld", message_id);
+	r = query(s, "UPDATE telegram_prompts SET message_id = $2, updated_at = now()"
+	    " WHERE request_id = $1", 2, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	return TGS_OK;
+}
+
+enum tgstore_rc
+tgstore_prompt_update(struct tgstore *s, const json_t *update, struct tg_prompt_row *row)
+{
+	char *approvals = json_dumps(json_object_get(update, "approvals"), JSON_COMPACT);
+	char *decided_by = json_dumps(json_object_get(update, "decided_by"), JSON_COMPACT);
+	const char *rid = msg_str(update, "request_id");
+	PGresult *r = NULL;
+	enum tgstore_rc rc = TGS_DOWN;
+
+	memset(row, 0, sizeof(*row));
+	if (approvals == NULL || decided_by == NULL)
+		goto done;
+	{
+		/*
+		 * Final states are never left, and a pending update never
+		 * shows fewer approvals than already shown: a redelivered old
+		 * update changes nothing.
+		 */
+		const char *p[] = { rid, msg_str(update, "state"), approvals, decided_by,
+			msg_str(update, "reason") };
+		r = query(s, "UPDATE telegram_prompts SET state = $2, approvals = $3, decided_by = $4,"
+		    " reason = $5, updated_at = now() WHERE request_id = $1 AND state = 'pending' AND"
+		    " ($2 <> 'pending' OR json_array_length($3::json) >= json_array_length(approvals::json))",
+		    5, p);
+	}
+	if (r == NULL)
+		goto done;
+	PQclear(r);
+	rc = tgstore_prompt_get(s, rid, row);
+	r = NULL;
+done:
+	free(approvals);
+	free(decided_by);
+	return rc;
+}
+
+enum tgstore_rc
+tgstore_press_lock(struct tgstore *s, const char *handle, const char *approver,
+    struct press_target *t)
+{
+	const char *p[] = { handle, approver };
+	PGresult *r = NULL;
+
+	memset(t, 0, sizeof(*t));
+	if ((r = query(s, "BEGIN", 0, NULL)) == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	r = query(s,
+	    "SELECT request_id, worker_id, state, approvers_required,"
+	    " (extract(epoch FROM expires_at) * 1000)::bigint,"
+	    " (SELECT count(*) FROM telegram_votes v WHERE v.request_id = t.request_id AND"
+	    "  v.decision = 'approve'),"
+	    " EXISTS (SELECT 1 FROM telegram_votes v WHERE v.request_id = t.request_id AND"
+	    "  v.decision = 'reject'),"
+	    " EXISTS (SELECT 1 FROM telegram_votes v WHERE v.request_id = t.request_id AND"
+	    "  v.approver = $2)"
+	    " FROM telegram_prompts t WHERE handle = $1 FOR UPDATE", 2, p);
+	if (r == NULL) {
+		tgstore_rollback(s);
+		return TGS_DOWN;
+	}
+	if (PQntuples(r) == 1) {
+		t->found = 1;
+		snprintf(t->request_id, sizeof(t->request_id), "%s", PQgetvalue(r, 0, 0));
+		snprintf(t->worker_id, sizeof(t->worker_id), "%s", PQgetvalue(r, 0, 1));
+		snprintf(t->state, sizeof(t->state), "%s", PQgetvalue(r, 0, 2));
+		t->approvers_required = (int)value_ll(r, 0, 3);
+		t->expires_ms = value_ll(r, 0, 4);
+		t->approves_forwarded = (int)value_ll(r, 0, 5);
+		t->reject_forwarded = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
+		t->voted = strcmp(PQgetvalue(r, 0, 7), "t") == 0;
+	}
+	PQclear(r);
+	return TGS_OK;
+}
+
+enum tgstore_rc
+tgstore_press_vote(struct tgstore *s, const char *request_id, const char *approver,
+    const char *decision, long long from_id)
+{
+	char from[32];
+	const char *p[] = { request_id, approver, decision, from };
+	PGresult *r;
+
+	snprintf(from, sizeof(from), "%lld", from_id);
+	r = query(s, "INSERT INTO telegram_votes (request_id, approver, decision, from_id)"
+	    " VALUES ($1, $2, $3, $4) ON CONFLICT (request_id, approver) DO NOTHING", 4, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	return TGS_OK;
+}
+
+int
+tgstore_commit(struct tgstore *s)
+{
+	PGresult *r = query(s, "COMMIT", 0, NULL);
+
+	PQclear(r);
+	return r != NULL ? 0 : -1;
+}
+
+void
+tgstore_rollback(struct tgstore *s)
+{
+	if (s->conn != NULL)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+enum tgstore_rc
+tgstore_offset_get(struct tgstore *s, const char *bot_id, long long *offset)
+{
+	const char *p[] = { bot_id };
+	PGresult *r;
+
+	*offset = 0;
+	r = query(s, "SELECT next_offset FROM telegram_offsets WHERE bot_id = $1", 1, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	if (PQntuples(r) == 1)
+		*offset = value_ll(r, 0, 0);
+	PQclear(r);
+	return TGS_OK;
+}
+
+enum tgstore_rc
+tgstore_offset_set(struct tgstore *s, const char *bot_id, long long offset)
+{
+	char off[32];
+	const char *p[] = { bot_id, off };
+	PGresult *r;
+
+	snprintf(off, sizeof(off), "%lld", offset);
+	/* Only forward: an older offset never replaces a newer one. */
+	r = query(s, "INSERT INTO telegram_offsets (bot_id, next_offset) VALUES ($1, $2)"
+	    " ON CONFLICT (bot_id) DO UPDATE SET next_offset = greatest(telegram_offsets.next_offset,"
+	    " excluded.next_offset), updated_at = now()", 2, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	return TGS_OK;
+}

@@ -36,11 +36,14 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+# A test killed by ctest's timeout still stops its daemons.
+trap 'exit 143' TERM INT
 
 start_daemons() {
 	local s
 	for s in consensus approval token executor; do
-		"$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
+		# 9>&-: daemons must not hold the test lock after the test ends.
+		"$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 9>&- &
 		DAEMON_PIDS+=($!)
 	done
 }

@@ -15,6 +15,7 @@
 #define BACKOFF_MAX_MS 5000
 #define STDIN_LINE_MAX (MSG_MAX_BYTES + 4096)
 #define STDIN_TEMPFAIL_TRIES 5
+#define TICK_PUBLISH_TRIES 10
 
 int
 outbox_add(struct outbox *out, const char *topic, const char *key, json_t *value)
@@ -260,8 +261,21 @@ run_tick(const struct stage *st, rd_kafka_t *producer, struct outbox *out, int64
 	*next_tick = monotonic_ms() + st->tick_interval_ms;
 	outbox_clear(out);
 	st->tick(st->ctx, out);
-	if (out->n > 0 && publish_outbox(producer, out, err, sizeof(err)) != 0)
-		log_warnx("event=tick_publish_failed error=\"%s\"", err);
+	/*
+	 * What a tick produced is already committed in its store (an expiry,
+	 * say): keep trying to deliver it rather than drop it.
+	 */
+	for (int tries = 0, backoff = BACKOFF_MIN_MS; out->n > 0; tries++) {
+		if (publish_outbox(producer, out, err, sizeof(err)) == 0)
+			break;
+		log_warnx("event=tick_publish_failed try=%d error=\"%s\"", tries + 1, err);
+		if (tries + 1 >= TICK_PUBLISH_TRIES) {
+			log_warnx("event=tick_output_lost messages=%zu", out->n);
+			break;
+		}
+		sleep_ms(backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
 	outbox_clear(out);
 }
 

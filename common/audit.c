@@ -7,6 +7,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "pg.h"
 #include "util.h"
 
 /* One lock id for all writers: the chain is a single sequence. */
@@ -14,8 +15,8 @@
 
 struct audit {
 	char service[64];
-	char *conninfo;
-	PGconn *conn;
+	int use_pg;
+	struct pg_link db;
 	FILE *jsonl;
 };
 
@@ -30,7 +31,8 @@ audit_open(const char *service, const char *conninfo, const char *jsonl_path, ch
 		return NULL;
 	}
 	snprintf(a->service, sizeof(a->service), "%s", service);
-	if (conninfo != NULL && *conninfo != '\0' && (a->conninfo = strdup(conninfo)) == NULL)
+	a->use_pg = conninfo != NULL && *conninfo != '\0';
+	if (a->use_pg && pg_link_init(&a->db, conninfo) != 0)
 		goto fail;
 	if (jsonl_path != NULL && *jsonl_path != '\0' &&
 	    (a->jsonl = fopen(jsonl_path, "a")) == NULL) {
@@ -48,11 +50,9 @@ audit_close(struct audit *a)
 {
 	if (a == NULL)
 		return;
-	if (a->conn != NULL)
-		PQfinish(a->conn);
+	pg_link_close(&a->db);
 	if (a->jsonl != NULL)
 		fclose(a->jsonl);
-	free(a->conninfo);
 	free(a);
 }
 
@@ -73,22 +73,6 @@ audit_row_hash(const char *prev_hash, const char *content, char out[65])
 	free(buf);
 }
 
-static PGconn *
-audit_conn(struct audit *a)
-{
-	if (a->conn != NULL && PQstatus(a->conn) == CONNECTION_OK)
-		return a->conn;
-	if (a->conn != NULL)
-		PQfinish(a->conn);
-	a->conn = PQconnectdb(a->conninfo);
-	if (PQstatus(a->conn) != CONNECTION_OK) {
-		log_warnx("event=audit_connect_failed error=\"%s\"", PQerrorMessage(a->conn));
-		PQfinish(a->conn);
-		a->conn = NULL;
-	}
-	return a->conn;
-}
-
 static int
 exec_ok(PGconn *c, const char *sql)
 {
@@ -103,7 +87,7 @@ exec_ok(PGconn *c, const char *sql)
 static int
 audit_pg_append(struct audit *a, json_t *row, const char *request_id, const char *event)
 {
-	PGconn *c = audit_conn(a);
+	PGconn *c = pg_link_conn(&a->db);
 	PGresult *r = NULL;
 	char prev[65] = AUDIT_GENESIS, hash[65], seqbuf[32];
 	long long seq = 1;
@@ -169,7 +153,7 @@ audit_record(struct audit *a, const char *request_id, const char *event, json_t 
 	    "details", details ? details : json_object());
 	if (row == NULL)
 		return -1;
-	if (a->conninfo != NULL && audit_pg_append(a, row, request_id ? request_id : "", event) != 0)
+	if (a->use_pg && audit_pg_append(a, row, request_id ? request_id : "", event) != 0)
 		rc = -1;
 	if (a->jsonl != NULL) {
 		char *line = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);

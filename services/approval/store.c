@@ -6,10 +6,10 @@
 #include "approval.h"
 #include "log.h"
 #include "msg.h"
+#include "pg.h"
 
 struct store {
-	char *conninfo;
-	PGconn *conn;
+	struct pg_link db;
 };
 
 struct store *
@@ -17,7 +17,7 @@ store_open(const char *conninfo, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
 
-	if (s == NULL || (s->conninfo = strdup(conninfo)) == NULL) {
+	if (s == NULL || pg_link_init(&s->db, conninfo) != 0) {
 		free(s);
 		snprintf(err, errlen, "STORE_OPEN: out of memory");
 		return NULL;
@@ -30,53 +30,20 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	if (s->conn != NULL)
-		PQfinish(s->conn);
-	free(s->conninfo);
+	pg_link_close(&s->db);
 	free(s);
-}
-
-/* (Re)connects lazily, so a PostgreSQL restart is a TEMPFAIL, not a crash. */
-static PGconn *
-conn(struct store *s)
-{
-	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
-		return s->conn;
-	if (s->conn != NULL)
-		PQfinish(s->conn);
-	s->conn = PQconnectdb(s->conninfo);
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		log_warnx("event=store_connect_failed error=\"%s\"", PQerrorMessage(s->conn));
-		PQfinish(s->conn);
-		s->conn = NULL;
-	}
-	return s->conn;
 }
 
 static PGresult *
 query(struct store *s, const char *sql, int n, const char *const *params)
 {
-	PGconn *c = conn(s);
-	PGresult *r;
-
-	if (c == NULL)
-		return NULL;
-	r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_warnx("event=store_query_failed error=\"%s\"", PQerrorMessage(c));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
+	return pg_link_query(&s->db, sql, n, params);
 }
 
 static int
 exec_simple(struct store *s, const char *sql)
 {
-	PGresult *r = query(s, sql, 0, NULL);
-
-	PQclear(r);
-	return r != NULL ? 0 : -1;
+	return pg_link_exec(&s->db, sql);
 }
 
 enum store_rc
@@ -262,8 +229,8 @@ store_commit(struct store *s)
 void
 store_rollback(struct store *s)
 {
-	if (s->conn != NULL)
-		PQclear(PQexec(s->conn, "ROLLBACK"));
+	if (s->db.conn != NULL)
+		PQclear(PQexec(s->db.conn, "ROLLBACK"));
 }
 
 json_t *

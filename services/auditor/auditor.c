@@ -9,26 +9,10 @@
 #include "receipt.h"
 #include "util.h"
 
-static PGconn *
-conn(struct auditor_ctx *ctx)
-{
-	if (ctx->conn != NULL && PQstatus(ctx->conn) == CONNECTION_OK)
-		return ctx->conn;
-	if (ctx->conn != NULL)
-		PQfinish(ctx->conn);
-	ctx->conn = PQconnectdb(ctx->conninfo);
-	if (PQstatus(ctx->conn) != CONNECTION_OK) {
-		log_warnx("event=pg_connect_failed error=\"%s\"", PQerrorMessage(ctx->conn));
-		PQfinish(ctx->conn);
-		ctx->conn = NULL;
-	}
-	return ctx->conn;
-}
-
 int
 auditor_checkpoint(struct auditor_ctx *ctx)
 {
-	PGconn *c = conn(ctx);
+	PGconn *c = pg_link_conn(&ctx->db);
 	char err[512];
 	long long seq;
 
@@ -193,7 +177,7 @@ on_result(struct auditor_ctx *ctx, const struct stage_input *in, char *reason, s
 	if ((result = msg_decode(in->payload, in->len, "result", reason, reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(result, "request_id");
-	if ((c = conn(ctx)) == NULL || (rows = load_rows(c, rid)) == NULL) {
+	if ((c = pg_link_conn(&ctx->db)) == NULL || (rows = load_rows(c, rid)) == NULL) {
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot read the audit log");
 		goto done;
 	}

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "keys.h"
+#include "pg.h"
 #include "stage.h"
 
 #define AUDIT_KID "audit"
@@ -20,8 +21,7 @@
 struct auditor_ctx {
 	EVP_PKEY *key;       /* audit.key */
 	struct audit *audit; /* rows this process writes */
-	char *conninfo;
-	PGconn *conn;
+	struct pg_link db;
 };
 
 /*

@@ -44,8 +44,8 @@ main(int argc, char **argv)
 		rc = 0;
 		goto done;
 	}
-	if ((ctx.conninfo = strdup(config_get(vars, n, "WINGMAN_PG_CONNINFO"))) == NULL ||
-	    (ctx.audit = audit_open("wingman-auditor", ctx.conninfo,
+	if (pg_link_init(&ctx.db, config_get(vars, n, "WINGMAN_PG_CONNINFO")) != 0 ||
+	    (ctx.audit = audit_open("wingman-auditor", ctx.db.conninfo,
 	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	service_signals(&running);
@@ -54,10 +54,8 @@ main(int argc, char **argv)
 	if (auditor_checkpoint(&ctx) != 0)
 		log_warnx("event=final_checkpoint_failed");
 done:
-	if (ctx.conn != NULL)
-		PQfinish(ctx.conn);
 	audit_close(ctx.audit);
-	free(ctx.conninfo);
+	pg_link_close(&ctx.db);
 	EVP_PKEY_free(ctx.key);
 	return rc;
 }

@@ -9,10 +9,10 @@
 
 #include "bot.h"
 #include "log.h"
+#include "pg.h"
 
 struct tgstore {
-	char *conninfo;
-	PGconn *conn;
+	struct pg_link db;
 };
 
 struct tgstore *
@@ -20,7 +20,7 @@ tgstore_open(const char *conninfo)
 {
 	struct tgstore *s = calloc(1, sizeof(*s));
 
-	if (s == NULL || (s->conninfo = strdup(conninfo)) == NULL) {
+	if (s == NULL || pg_link_init(&s->db, conninfo) != 0) {
 		free(s);
 		return NULL;
 	}
@@ -32,9 +32,7 @@ tgstore_close(struct tgstore *s)
 {
 	if (s == NULL)
 		return;
-	if (s->conn != NULL)
-		PQfinish(s->conn);
-	free(s->conninfo);
+	pg_link_close(&s->db);
 	free(s);
 }
 
@@ -47,38 +45,10 @@ tg_prompt_row_free(struct tg_prompt_row *row)
 	row->prompt = row->approvals = row->decided_by = NULL;
 }
 
-/* (Re)connects lazily: a PostgreSQL restart is a retry, not a crash. */
-static PGconn *
-conn(struct tgstore *s)
-{
-	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
-		return s->conn;
-	if (s->conn != NULL)
-		PQfinish(s->conn);
-	s->conn = PQconnectdb(s->conninfo);
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		log_warnx("event=store_connect_failed error=\"%s\"", PQerrorMessage(s->conn));
-		PQfinish(s->conn);
-		s->conn = NULL;
-	}
-	return s->conn;
-}
-
 static PGresult *
 query(struct tgstore *s, const char *sql, int n, const char *const *params)
 {
-	PGconn *c = conn(s);
-	PGresult *r;
-
-	if (c == NULL)
-		return NULL;
-	r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_warnx("event=store_query_failed error=\"%s\"", PQerrorMessage(c));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
+	return pg_link_query(&s->db, sql, n, params);
 }
 
 static long long
@@ -274,8 +244,8 @@ tgstore_commit(struct tgstore *s)
 void
 tgstore_rollback(struct tgstore *s)
 {
-	if (s->conn != NULL)
-		PQclear(PQexec(s->conn, "ROLLBACK"));
+	if (s->db.conn != NULL)
+		PQclear(PQexec(s->db.conn, "ROLLBACK"));
 }
 
 enum tgstore_rc

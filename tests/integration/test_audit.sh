@@ -133,6 +133,9 @@ expect_broken "the newest rows deleted after a checkpoint" AUDIT_TRUNCATED "[0-9
 # An attacker with database access rewrites history consistently: every
 # hash recomputed from row $mid on. Only the signed checkpoint catches it.
 reset_copy
+# Rewrite from a little before the newest checkpoint: enough to contradict it.
+cp=$(pgq "SELECT max(seq) FROM tamper.audit_checkpoints")
+mid=$((cp > 12 ? cp - 10 : 2))
 psql "$WINGMAN_PG_CONNINFO" -qtA -c "SELECT seq, content FROM tamper.audit_log WHERE seq >= $mid ORDER BY seq" \
     -F $'\t' >"$T/rows"
 prev=$(pgq "SELECT row_hash FROM tamper.audit_log WHERE seq = $((mid - 1))")

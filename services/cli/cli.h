@@ -16,10 +16,15 @@ int parse_timeout(const char *s);
 int cmd_submit(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_decide(const char *decision, int argc, char **argv);
+int cmd_pending(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_command(int argc, char **argv);
 int cmd_message(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_receipt(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_freeze(int argc, char **argv);
+int cmd_thaw(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
 
 #endif

@@ -24,14 +24,26 @@ static const char usage_text[] =
     "      status, 3 timeout; default timeout 60 s).\n"
     "\n"
     "Approvers:\n"
+    "  pending [--env ENV] [--json]\n"
+    "      What waits for a decision: id, environment, worker, commands, risk,\n"
+    "      votes, approvals so far and needed, expiry (from WINGMAN_PG_CONNINFO).\n"
     "  approve ID --as NAME [--reason TEXT]\n"
     "  reject ID --as NAME --reason TEXT\n"
     "      Publish a decision signed with $WINGMAN_KEYS_DIR/approver-NAME.key.\n"
+    "\n"
+    "Operators (kill switch, in PostgreSQL; audited):\n"
+    "  freeze [--reason TEXT]         stop all execution now: orders end \"frozen\"\n"
+    "  thaw [--reason TEXT]           resume execution\n"
+    "  revoke ID [--reason TEXT]      void the unused tokens of request ID\n"
     "\n"
     "Tools:\n"
     "  keygen --out DIR --name NAME   write DIR/NAME.key (0600) and DIR/NAME.pub\n"
     "  command parse STRING           the structured action as JSON, or exit 1\n"
     "  message check FILE|-           validate a message against its type\n"
+    "  token mint --key FILE --kid KID --sub W --env E --request-id R --cmd C\n"
+    "             --ttl S [--approved-by NAME ...]   print a capability token\n"
+    "  token verify --pub FILE --kid KID --env E --cmd C [--request-id R] TOKEN|-\n"
+    "                                 the claims as JSON, or exit 1 with the reason\n"
     "  audit verify [--pub FILE]      walk the audit hash chain (and, with the audit\n"
     "                                 public key, its signed checkpoints)\n"
     "  audit show ID                  the story of one request, in order\n"
@@ -102,6 +114,8 @@ main(int argc, char **argv)
 		return cmd_decide("approve", argc, argv);
 	if (strcmp(sub, "reject") == 0)
 		return cmd_decide("reject", argc, argv);
+	if (strcmp(sub, "pending") == 0)
+		return cmd_pending(argc, argv);
 	if (strcmp(sub, "command") == 0)
 		return cmd_command(argc, argv);
 	if (strcmp(sub, "message") == 0)
@@ -110,6 +124,14 @@ main(int argc, char **argv)
 		return cmd_audit(argc, argv);
 	if (strcmp(sub, "receipt") == 0)
 		return cmd_receipt(argc, argv);
+	if (strcmp(sub, "token") == 0)
+		return cmd_token(argc, argv);
+	if (strcmp(sub, "freeze") == 0)
+		return cmd_freeze(argc, argv);
+	if (strcmp(sub, "thaw") == 0)
+		return cmd_thaw(argc, argv);
+	if (strcmp(sub, "revoke") == 0)
+		return cmd_revoke(argc, argv);
 	fprintf(stderr, "wingman: unknown command '%s'\n", sub);
 	usage();
 }

@@ -37,6 +37,16 @@ command_result(const char *cmd, const char *status, int exit_code, const char *o
 	return r;
 }
 
+/*
+ * The order's status when a command was refused: the kill switch's freeze
+ * has its own (docs/messages.md); every other refusal is a rejection.
+ */
+static const char *
+refusal_status(const char *why)
+{
+	return strncmp(why, "FROZEN:", 7) == 0 ? "frozen" : "rejected";
+}
+
 /* ps lists every container: keep only the lines of this environment's. */
 static char *
 filter_ps(const struct policy_env *env, const char *output)
@@ -117,11 +127,21 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	lc = ledger_claim(ctx->ledger, jti, rid, index, cmdline, exp, &stored, why, whylen);
 	switch (lc) {
 	case LEDGER_UNAVAILABLE:
+	case LEDGER_BUSY:
+		/* Nothing ran: the order is retried, never skipped. */
+		log_warnx("event=claim_deferred request_id=%s jti=%s reason=\"%s\"", rid, jti, why);
 		json_decref(claims);
 		return RUN_TEMPFAIL;
 	case LEDGER_DONE:
 		log_info("event=already_done request_id=%s jti=%s", rid, jti);
 		audit_record(ctx->audit, rid, "replay_answered", json_pack("{s:s}", "jti", jti));
+		*result = stored;
+		json_decref(claims);
+		return RUN_DONE;
+	case LEDGER_VOID:
+		/* Burnt by the kill switch: the stored refusal answers any redelivery too. */
+		log_warnx("event=refused request_id=%s jti=%s reason=\"%s\"", rid, jti, why);
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "jti", jti, "reason", why));
 		*result = stored;
 		json_decref(claims);
 		return RUN_DONE;
@@ -208,11 +228,15 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 			return HANDLER_TEMPFAIL;
 		}
 		if (rc == RUN_DONE) {
+			const char *cs = msg_str(result, "status");
+
 			json_array_append_new(results, result);
-			if (strcmp(msg_str(result, "status"), "ok") != 0) {
+			if (strcmp(cs, "ok") != 0) {
 				stop = 1;
-				if (strcmp(msg_str(result, "status"), "failed") == 0) {
-					status = "failed";
+				if (strcmp(cs, "failed") == 0 || strcmp(cs, "refused") == 0) {
+					/* A refusal stored by the kill switch reads as one made now. */
+					status = strcmp(cs, "failed") == 0 ? "failed" :
+					    refusal_status(msg_str(result, "output"));
 					snprintf(first_reason, sizeof(first_reason), "%s", why[0] ? why :
 					    msg_str(result, "output"));
 				}
@@ -222,7 +246,7 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		stop = 1;
 		json_array_append_new(results, command_result(cmdline,
 		    rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
-		status = rc == RUN_REFUSED ? "rejected" :
+		status = rc == RUN_REFUSED ? refusal_status(why) :
 		    strncmp(why, "EXEC_INTERRUPTED", 16) == 0 ? "interrupted" : "failed";
 		snprintf(first_reason, sizeof(first_reason), "%s", why);
 	}

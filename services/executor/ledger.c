@@ -123,6 +123,14 @@ fail:
 	return NULL;
 }
 
+/* Server notices (an unlock after a reconnect, say) as one log line, not raw stderr. */
+static void
+pg_notice(void *arg, const char *message)
+{
+	(void)arg;
+	log_debug("event=pg_notice message=\"%.200s\"", message);
+}
+
 static PGconn *
 pg(struct ledger *l)
 {
@@ -135,21 +143,57 @@ pg(struct ledger *l)
 		log_warnx("event=pg_connect_failed error=\"%s\"", PQerrorMessage(l->pg));
 		PQfinish(l->pg);
 		l->pg = NULL;
+		return NULL;
 	}
+	PQsetNoticeProcessor(l->pg, pg_notice, NULL);
 	return l->pg;
 }
 
-/* 1: a row exists (*state, *result set), 0: none, -1: PostgreSQL down. */
+/*
+ * Advisory locks in the two-key space, whose first key is ours alone, so
+ * they never meet the audit chain's single-key lock. A hash collision
+ * between two live tokens costs a retry, nothing more.
+ */
+#define LOCK_CLASS "727167"
+
 static int
-find_row(struct ledger *l, const char *jti, int *done, json_t **result)
+token_lock(PGconn *c, const char *jti, int *got)
 {
 	const char *p[] = { jti };
-	PGconn *c = pg(l);
+	PGresult *r;
+	int rc = -1;
+
+	r = PQexecParams(c, "SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))", 1, NULL, p,
+	    NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		*got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		rc = 0;
+	} else {
+		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Best effort: a dead connection has released the lock already. */
+static void
+token_unlock(PGconn *c, const char *jti)
+{
+	const char *p[] = { jti };
+
+	if (c != NULL)
+		PQclear(PQexecParams(c, "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashtext($1))", 1,
+		    NULL, p, NULL, NULL, 0));
+}
+
+/* 1: a row exists (*finished, *result set), 0: none, -1: PostgreSQL down. */
+static int
+find_row(PGconn *c, const char *jti, int *finished, json_t **result)
+{
+	const char *p[] = { jti };
 	PGresult *r;
 	int rc;
 
-	if (c == NULL)
-		return -1;
 	r = PQexecParams(c, "SELECT state, result FROM executions WHERE jti = $1", 1, NULL, p,
 	    NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -159,8 +203,9 @@ find_row(struct ledger *l, const char *jti, int *done, json_t **result)
 	}
 	rc = PQntuples(r) == 1;
 	if (rc) {
-		*done = strcmp(PQgetvalue(r, 0, 0), "done") == 0;
-		*result = *done ? json_loads(PQgetvalue(r, 0, 1), 0, NULL) : NULL;
+		*finished = strcmp(PQgetvalue(r, 0, 0), "running") != 0;
+		*result = *finished && !PQgetisnull(r, 0, 1) ?
+		    json_loads(PQgetvalue(r, 0, 1), 0, NULL) : NULL;
 	}
 	PQclear(r);
 	return rc;
@@ -178,72 +223,194 @@ release_claim(struct ledger *l, const char *key, const char *owner)
 	freeReplyObject(r);
 }
 
+static int
+exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	PQclear(r);
+	return ok;
+}
+
+/*
+ * The kill switch, read inside the intent transaction. FOR SHARE on the
+ * freeze row makes `wingman freeze` and `wingman revoke` (which lock it for
+ * update) wait for this transaction, and this one wait for theirs: once
+ * they have committed, every later intent sees them. Returns 0 and
+ * why[0] == '\0' when clear, 0 and why set when the token must be voided,
+ * -1 when the switch cannot be read (fail closed).
+ */
+static int
+read_killswitch(PGconn *c, const char *request_id, char *why, size_t whylen)
+{
+	const char *p[] = { request_id };
+	PGresult *r;
+
+	why[0] = '\0';
+	r = PQexec(c, "SELECT frozen, reason FROM freeze_state WHERE id FOR SHARE");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		log_warnx("event=killswitch_unreadable error=\"%s\"",
+		    PQresultStatus(r) == PGRES_TUPLES_OK ? "freeze row missing" : PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+		snprintf(why, whylen, "FROZEN: %s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	if (why[0] != '\0')
+		return 0;
+	r = PQexecParams(c, "SELECT reason FROM revocations WHERE request_id = $1", 1, NULL, p,
+	    NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("event=killswitch_unreadable error=\"%s\"", PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	if (PQntuples(r) == 1)
+		snprintf(why, whylen, "TOKEN_REVOKED: request %s was revoked: %s", request_id,
+		    PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+/* Same shape as the executor's command results, so a void row reads like one. */
+static json_t *
+refusal_result(const char *cmd, const char *why)
+{
+	return json_pack("{s:s, s:s, s:i, s:s}", "cmd", cmd, "status", "refused", "exit_code", -1,
+	    "output", why);
+}
+
+enum intent_rc { INTENT_WRITTEN, INTENT_VOID, INTENT_TAKEN, INTENT_FAILED };
+
+/* One transaction: kill switch, then the intent row ('running' or 'void'). */
+static enum intent_rc
+write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, const char *cmd,
+    json_t **voided, char *why, size_t whylen)
+{
+	char idx[16], *text = NULL;
+	PGresult *r = NULL;
+	enum intent_rc rc = INTENT_FAILED;
+
+	*voided = NULL;
+	snprintf(idx, sizeof(idx), "%zu", index);
+	if (!exec_ok(c, "BEGIN"))
+		goto fail;
+	if (read_killswitch(c, request_id, why, whylen) != 0) {
+		snprintf(why, whylen, "KILLSWITCH_UNAVAILABLE: cannot read the freeze and revocation state");
+		goto fail;
+	}
+	if (why[0] != '\0' && ((*voided = refusal_result(cmd, why)) == NULL ||
+	    (text = json_dumps(*voided, JSON_COMPACT)) == NULL))
+		goto fail;
+	{
+		const char *p[] = { jti, request_id, idx, cmd, text ? "void" : "running", text };
+		r = PQexecParams(c,
+		    "INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, finished_at)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'void' THEN now() END)"
+		    " ON CONFLICT (jti) DO NOTHING", 6, NULL, p, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) != PGRES_COMMAND_OK || !exec_ok(c, "COMMIT"))
+		goto fail;
+	/* Only possible without the token lock (a hash-colliding peer cannot hold it). */
+	rc = strcmp(PQcmdTuples(r), "1") != 0 ? INTENT_TAKEN : text ? INTENT_VOID : INTENT_WRITTEN;
+	PQclear(r);
+	free(text);
+	return rc;
+fail:
+	PQclear(r);
+	exec_ok(c, "ROLLBACK");
+	free(text);
+	json_decref(*voided);
+	*voided = NULL;
+	if (why[0] == '\0' || strncmp(why, "KILLSWITCH_", 11) != 0)
+		snprintf(why, whylen, "LEDGER_UNAVAILABLE: cannot write the intent row");
+	return INTENT_FAILED;
+}
+
 enum ledger_claim
 ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t index,
     const char *cmd, int64_t exp, json_t **stored, char *err, size_t errlen)
 {
-	char key[96], owner[37], idx[16];
+	char key[96], owner[37];
 	long long ttl = exp - now_unix() + CLAIM_MARGIN_S;
 	redisContext *rc;
 	redisReply *r;
-	PGresult *res;
-	int done = 0, found, claimed;
+	PGconn *c;
+	enum ledger_claim out;
+	int finished = 0, found, claimed, locked = 0;
 
 	*stored = NULL;
-	/* 1. The durable record first: it survives a Redis that forgot. */
-	if ((found = find_row(l, jti, &done, stored)) < 0) {
+	err[0] = '\0';
+	if ((c = pg(l)) == NULL || token_lock(c, jti, &locked) != 0) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
 		return LEDGER_UNAVAILABLE;
 	}
-	if (found)
-		return done && *stored != NULL ? LEDGER_DONE : LEDGER_INTERRUPTED;
+	if (!locked) {
+		snprintf(err, errlen, "LEDGER_BUSY: token %s is being handled by another executor", jti);
+		return LEDGER_BUSY;
+	}
+	/* 1. The durable record first: it survives a Redis that forgot. */
+	if ((found = find_row(c, jti, &finished, stored)) < 0) {
+		snprintf(err, errlen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
+		out = LEDGER_UNAVAILABLE;
+		goto unlock;
+	}
+	if (found) {
+		/* Nobody else holds the lock, so a 'running' row is a crash, not a peer. */
+		out = finished && *stored != NULL ? LEDGER_DONE : LEDGER_INTERRUPTED;
+		goto unlock;
+	}
 	/* 2. The atomic claim. */
 	if (snprintf(key, sizeof(key), "wingman:jti:%s", jti) >= (int)sizeof(key) ||
 	    uuid_v4(owner) != 0) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: bad token id");
-		return LEDGER_UNAVAILABLE;
+		out = LEDGER_UNAVAILABLE;
+		goto unlock;
 	}
 	if ((rc = redis(l)) == NULL) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: Redis is unreachable");
-		return LEDGER_UNAVAILABLE;
+		out = LEDGER_UNAVAILABLE;
+		goto unlock;
 	}
 	r = redisCommand(rc, "SET %s %s NX EX %lld", key, owner, ttl > 60 ? ttl : 60);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: Redis refused the claim: %s",
 		    r ? r->str : rc->errstr);
 		freeReplyObject(r);
-		return LEDGER_UNAVAILABLE;
+		out = LEDGER_UNAVAILABLE;
+		goto unlock;
 	}
 	claimed = r->type == REDIS_REPLY_STATUS;
 	freeReplyObject(r);
 	if (!claimed) {
 		snprintf(err, errlen, "TOKEN_REPLAYED: token %s was already used", jti);
-		return LEDGER_REPLAYED;
+		out = LEDGER_REPLAYED;
+		goto unlock;
 	}
-	/* 3. The intent row, committed before the Docker call. */
-	snprintf(idx, sizeof(idx), "%zu", index);
-	{
-		const char *p[] = { jti, request_id, idx, cmd };
-		PGconn *c = pg(l);
-		res = c ? PQexecParams(c,
-		    "INSERT INTO executions (jti, request_id, cmd_index, cmd, state)"
-		    " VALUES ($1, $2, $3, $4, 'running') ON CONFLICT (jti) DO NOTHING",
-		    4, NULL, p, NULL, NULL, 0) : NULL;
-	}
-	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-		PQclear(res);
-		release_claim(l, key, owner);
-		snprintf(err, errlen, "LEDGER_UNAVAILABLE: cannot write the intent row");
-		return LEDGER_UNAVAILABLE;
-	}
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		/* Another executor wrote it between our look and our claim. */
-		PQclear(res);
+	/* 3. Kill switch and intent row, committed before the Docker call. */
+	switch (write_intent(c, jti, request_id, index, cmd, stored, err, errlen)) {
+	case INTENT_WRITTEN:
+		/* The lock stays held until ledger_finish. */
+		return LEDGER_CLAIMED;
+	case INTENT_VOID:
+		out = LEDGER_VOID;
+		break;
+	case INTENT_TAKEN:
 		snprintf(err, errlen, "TOKEN_REPLAYED: token %s is being used elsewhere", jti);
-		return LEDGER_REPLAYED;
+		out = LEDGER_REPLAYED;
+		break;
+	case INTENT_FAILED:
+	default:
+		/* Nothing was written: give the claim back so a retry can take it. */
+		release_claim(l, key, owner);
+		out = LEDGER_UNAVAILABLE;
+		break;
 	}
-	PQclear(res);
-	return LEDGER_CLAIMED;
+unlock:
+	token_unlock(c, jti);
+	return out;
 }
 
 int
@@ -261,12 +428,13 @@ ledger_finish(struct ledger *l, const char *jti, const json_t *result, char *err
 		return -1;
 	}
 	r = PQexecParams(c, "UPDATE executions SET state = 'done', result = $2, finished_at = now()"
-	    " WHERE jti = $1", 2, NULL, p, NULL, NULL, 0);
+	    " WHERE jti = $1 AND state = 'running'", 2, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_COMMAND_OK)
 		rc = 0;
 	else
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: %s", PQerrorMessage(c));
 	PQclear(r);
+	token_unlock(c, jti);
 	free(text);
 	return rc;
 }

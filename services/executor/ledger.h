@@ -3,6 +3,14 @@
  * one atomic SET NX, and an intent row unique on jti is committed to
  * PostgreSQL before anything runs. Redis may lose an acknowledged write;
  * the PostgreSQL row is the durable fence that still refuses a replay.
+ *
+ * The same transaction that writes the intent row reads the kill switch
+ * (sql/003_killswitch.sql): a frozen ledger or a revoked request burns the
+ * token instead ('void' row holding the refusal). While a token is being
+ * handled its executor holds a PostgreSQL advisory lock on it, so a second
+ * executor handed the same order waits (LEDGER_BUSY) instead of calling a
+ * running command interrupted; a crashed executor's session, and its lock,
+ * end with its connection.
  */
 #ifndef WINGMAN_LEDGER_H
 #define WINGMAN_LEDGER_H
@@ -15,19 +23,29 @@
 struct ledger;
 
 enum ledger_claim {
-	LEDGER_CLAIMED,     /* ours to run, intent row committed */
-	LEDGER_DONE,        /* already finished: *stored is its result */
+	LEDGER_CLAIMED,     /* ours to run: intent row committed; call ledger_finish */
+	LEDGER_DONE,        /* finished (or voided) before: *stored is its result */
+	LEDGER_VOID,        /* kill switch: token burnt now, *stored is the refusal */
 	LEDGER_REPLAYED,    /* claimed before, no record of it finishing: refuse */
 	LEDGER_INTERRUPTED, /* an intent row without a result: a crash mid-run */
-	LEDGER_UNAVAILABLE, /* Redis or PostgreSQL down: nothing claimed, retry later */
+	LEDGER_BUSY,        /* another executor is handling this token: retry later */
+	LEDGER_UNAVAILABLE, /* Redis, PostgreSQL or the kill switch unreadable: retry later */
 };
 
+/* Does not connect: connections are made (and remade) on first use. */
 struct ledger *ledger_open(const char *redis_url, const char *conninfo, char *err, size_t errlen);
 void ledger_close(struct ledger *l);
 
+/*
+ * Decides whether the command may run, in this order: advisory lock on the
+ * token, durable row, Redis claim, then kill switch and intent row in one
+ * transaction. *stored (new reference) is set for LEDGER_DONE and
+ * LEDGER_VOID: a command result {"cmd","status","exit_code","output"}.
+ * err gets "CODE: words" for every outcome but LEDGER_CLAIMED and LEDGER_DONE.
+ */
 enum ledger_claim ledger_claim(struct ledger *l, const char *jti, const char *request_id,
     size_t index, const char *cmd, int64_t exp, json_t **stored, char *err, size_t errlen);
-/* Stores the command's result on its intent row. */
+/* Stores the command's result on its intent row and releases the token's lock. */
 int ledger_finish(struct ledger *l, const char *jti, const json_t *result, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,7 @@ interop=$src/tests/integration/jose_interop.py
 
 if ! "$py" -c 'import jwcrypto.jws' 2>/dev/null; then
 	echo "SKIP: $py has no jwcrypto (apt-get install python3-jwcrypto)"
-	exit 77
+	exit 1
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wingman-jose.XXXXXX")

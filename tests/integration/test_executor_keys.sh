@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The executor holds public keys only (trust rule 3): with token.pub
+# replaced by a private key, or by a key of another type, it refuses to
+# start (`-n` exits non-zero with KEY_WRONG_KIND / KEY_WRONG_TYPE) instead
+# of trusting it. Its own signing key is held to the same rule the other way.
+. "$(dirname "$0")/lib.sh"
+
+EX=$build/services/executor/wingman-executor
+keys=$T/keys
+
+reset_keys() {
+	rm -rf "$keys"
+	mkdir -m 700 "$keys"
+	cp "$WINGMAN_KEYS_DIR/token.pub" "$WINGMAN_KEYS_DIR/executor.key" "$keys/"
+}
+
+# expect_refusal WHAT FILE-IN-KEYS CODE: executor -n must exit non-zero naming CODE.
+expect_refusal() {
+	local what=$1 file=$2 code=$3 out rc
+	set +e
+	out=$(WINGMAN_KEYS_DIR=$keys "$EX" -n 2>&1)
+	rc=$?
+	set -e
+	[ $rc -ne 0 ] || fail "$what: executor started (exit 0): $out"
+	[ $rc -lt 128 ] || fail "$what: executor crashed (exit $rc): $out"
+	grep -q "configuration OK" <<<"$out" && fail "$what: said configuration OK"
+	grep -q "$code: .*$file" <<<"$out" || fail "$what: no $code naming $file in: $out"
+	ok "$what: refused, $code"
+}
+
+say "the genuine keys pass"
+reset_keys
+out=$(WINGMAN_KEYS_DIR=$keys "$EX" -n 2>&1) || fail "genuine keys refused: $out"
+[ "$out" = "configuration OK" ] || fail "genuine keys: $out"
+ok "token.pub (Ed25519 SPKI) and executor.key: configuration OK"
+
+say "token.pub holding a private key"
+reset_keys
+cp "$WINGMAN_KEYS_DIR/token.key" "$keys/token.pub"
+expect_refusal "token.pub = the token private key" token.pub KEY_WRONG_KIND
+reset_keys
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$keys/token.pub" 2>/dev/null
+expect_refusal "token.pub = an RSA private key (PKCS#8)" token.pub KEY_WRONG_KIND
+reset_keys
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null |
+    openssl pkey -traditional -out "$keys/token.pub"
+grep -q "BEGIN RSA PRIVATE KEY" "$keys/token.pub" || fail "could not write a PKCS#1 key"
+expect_refusal "token.pub = an RSA private key (PKCS#1)" token.pub KEY_WRONG_KIND
+reset_keys
+# A public and a private block in one file: the private one must not slip in.
+cat "$WINGMAN_KEYS_DIR/token.pub" "$WINGMAN_KEYS_DIR/token.key" >"$keys/token.pub"
+expect_refusal "token.pub = public key followed by the private key" token.pub KEY_WRONG_KIND
+
+say "token.pub holding a public key of another type"
+for alg in "RSA -pkeyopt rsa_keygen_bits:2048" "EC -pkeyopt ec_paramgen_curve:P-256" X25519 ED448; do
+	reset_keys
+	# shellcheck disable=SC2086
+	openssl genpkey -algorithm $alg 2>/dev/null | openssl pkey -pubout -out "$keys/token.pub"
+	expect_refusal "token.pub = ${alg%% *} public key" token.pub KEY_WRONG_TYPE
+done
+
+say "token.pub that is no key at all"
+reset_keys
+: >"$keys/token.pub"
+expect_refusal "token.pub empty" token.pub KEY_UNREADABLE
+reset_keys
+head -c 3000 /dev/urandom >"$keys/token.pub"
+expect_refusal "token.pub random bytes" token.pub KEY_UNREADABLE
+reset_keys
+rm "$keys/token.pub"
+expect_refusal "token.pub missing" token.pub KEY_UNREADABLE
+reset_keys
+head -c 20000 /dev/zero | tr '\0' A >"$keys/token.pub"
+expect_refusal "token.pub larger than any key" token.pub KEY_UNREADABLE
+
+say "executor.key (it signs results) must be a private Ed25519 key"
+reset_keys
+cp "$WINGMAN_KEYS_DIR/executor.pub" "$keys/executor.key"
+expect_refusal "executor.key = a public key" executor.key KEY_WRONG_KIND
+reset_keys
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$keys/executor.key" 2>/dev/null
+expect_refusal "executor.key = an RSA private key" executor.key KEY_WRONG_TYPE
+
+echo "$checks passed, 0 failed"

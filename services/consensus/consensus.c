@@ -493,8 +493,14 @@ consensus_handle(void *ctxp, const struct stage_input *in, struct outbox *out, c
 		msg_guess_request_id(in->payload, in->len, rid, sizeof(rid));
 		if (*rid != '\0') {
 			char why[MSG_REASON_MAX];
+			json_t *result;
 			snprintf(why, sizeof(why), "REQUEST_INVALID: %s", reason);
-			outbox_add(out, TOPIC_RESULTS, rid, result_new(rid, "invalid", why, NULL));
+			result = result_new(rid, "invalid", why, NULL);
+			/* Signed like every other result; unsigned, it is not sent. */
+			if (result != NULL && envelope_sign(result, "consensus", ctx->sign_key) == 0)
+				outbox_add(out, TOPIC_RESULTS, rid, result);
+			else
+				json_decref(result);
 		}
 		audit_record(ctx->audit, rid, "request_rejected", json_pack("{s:s}", "reason", reason));
 		return HANDLER_PERMFAIL;

@@ -81,7 +81,7 @@ main(int argc, char **argv)
 		token = jws_mint(key, "token", &claims, err, sizeof(err));
 	}
 	report("jws_mint", n, t);
-	struct jws_expect expect = { "test", cmd, "r-1", now };
+	struct jws_expect expect = { "test", cmd, "r-1", now, 0 };
 	t = monotonic_ms();
 	for (i = 0; i < n; i++)
 		jws_verify(token, strlen(token), &ring, &expect, NULL, err, sizeof(err));

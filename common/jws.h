@@ -45,6 +45,7 @@ struct jws_expect {
 	const char *cmd;        /* required: the command presented for execution */
 	const char *request_id; /* NULL: not checked */
 	int64_t now;            /* unix seconds */
+	int ignore_time;        /* skip exp/nbf: only to look up a token that already ran */
 };
 
 /*

@@ -40,6 +40,25 @@ approval_decide(const struct policy *policy, const json_t *assessment, struct ap
 		    msg_str(request, "environment"));
 		return;
 	}
+	/*
+	 * The policy is judged on the parsed actions, the tokens are minted for
+	 * request.commands: the two must be the same list.
+	 */
+	if (json_array_size(json_object_get(assessment, "actions")) !=
+	    json_array_size(json_object_get(request, "commands"))) {
+		plan->verdict = APPROVAL_INVALID;
+		snprintf(plan->reason, sizeof(plan->reason), "POLICY_MISMATCH: actions and commands differ");
+		return;
+	}
+	json_array_foreach(json_object_get(assessment, "actions"), i, action) {
+		if (strcmp(msg_str(action, "cmd"),
+		    json_string_value(json_array_get(json_object_get(request, "commands"), i))) != 0) {
+			plan->verdict = APPROVAL_INVALID;
+			snprintf(plan->reason, sizeof(plan->reason),
+			    "POLICY_MISMATCH: action %zu is not command %zu", i + 1, i + 1);
+			return;
+		}
+	}
 	plan->approvers_required = env->approvers_required;
 	plan->approval_timeout_s = env->approval_timeout_s;
 	plan->token_ttl_s = env->token_ttl_s;

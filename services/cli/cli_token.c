@@ -209,7 +209,7 @@ static int
 token_verify(int argc, char **argv)
 {
 	const char *pubpath = NULL, *kid = NULL, *arg;
-	struct jws_expect ex = { NULL, NULL, NULL, 0 };
+	struct jws_expect ex = { NULL, NULL, NULL, 0, 0 };
 	struct keyring ring;
 	enum jws_verdict v;
 	json_t *claims = NULL;

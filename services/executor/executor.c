@@ -18,6 +18,9 @@
 #include "msg.h"
 #include "util.h"
 
+/* Well under MSG_MAX_BYTES, so every consumer accepts it. */
+#define RESULT_MAX_BYTES (192 * 1024)
+
 enum run_rc {
 	RUN_DONE,     /* ran (or had run): *result holds what happened */
 	RUN_REFUSED,  /* not run: a security check said no */
@@ -82,7 +85,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	const char *rid = msg_str(order, "request_id");
 	const struct policy_env *env;
 	struct command cmd;
-	struct jws_expect expect = { msg_str(order, "environment"), cmdline, rid, now_unix() };
+	struct jws_expect expect = { msg_str(order, "environment"), cmdline, rid, now_unix(), 0 };
 	struct docker_result dr;
 	json_t *claims = NULL, *stored = NULL;
 	enum jws_verdict tv;
@@ -95,6 +98,34 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	*result = NULL;
 	if (command_parse(cmdline, &cmd, why, whylen) != 0)
 		return RUN_REFUSED;
+	/*
+	 * Signature and claims first, time last: a genuine token that already
+	 * ran answers with its stored result even after it expired, so a
+	 * replayed order can never contradict what happened.
+	 */
+	expect.ignore_time = 1;
+	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail, sizeof(detail));
+	if (tv != TOKEN_OK) {
+		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
+		return RUN_REFUSED;
+	}
+	jti = json_string_value(json_object_get(claims, "jti"));
+	exp = json_integer_value(json_object_get(claims, "exp"));
+	switch (ledger_lookup(ctx->ledger, jti, &stored)) {
+	case -1:
+		snprintf(why, whylen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
+		json_decref(claims);
+		return RUN_TEMPFAIL;
+	case 1:
+		log_info("event=already_done request_id=%s jti=%s", rid, jti);
+		audit_record(ctx->audit, rid, "replay_answered", json_pack("{s:s}", "jti", jti));
+		*result = stored;
+		json_decref(claims);
+		return RUN_DONE;
+	}
+	expect.ignore_time = 0;
+	json_decref(claims);
+	claims = NULL;
 	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail, sizeof(detail));
 	if (tv != TOKEN_OK) {
 		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
@@ -105,6 +136,14 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	/* The policy is checked again here: approval is not the last word. */
 	if ((env = policy_env(&ctx->policy, expect.env)) == NULL) {
 		snprintf(why, whylen, "POLICY_UNKNOWN_ENV: %s", expect.env);
+		goto refused;
+	}
+	/*
+	 * Docker resolves an unknown name as an ID prefix: a name made only of
+	 * hex digits could reach a container of another environment.
+	 */
+	if (cmd.action != ACTION_PS && cmd.container[strspn(cmd.container, "0123456789abcdef")] == '\0') {
+		snprintf(why, whylen, "POLICY_CONTAINER: '%s' could be read as a container id", cmd.container);
 		goto refused;
 	}
 	if (cmd.action != ACTION_PS && !policy_container_allowed(env, cmd.container)) {
@@ -185,6 +224,43 @@ refused:
 	return RUN_REFUSED;
 }
 
+/*
+ * Each output is capped, but sixteen of them, JSON-escaped, could still
+ * make a result no consumer accepts (MSG_MAX_BYTES) or Kafka refuses. Cut
+ * the largest output in half until the whole result fits; output_size
+ * keeps the real size.
+ */
+static void
+fit_result(json_t *result)
+{
+	for (int round = 0; round < 128; round++) {
+		char *text = json_dumps(result, JSON_COMPACT);
+		size_t len = text ? strlen(text) : 0, i, biggest = 0, keep;
+		json_t *cmd, *big = NULL;
+		const char *output;
+
+		free(text);
+		if (len <= RESULT_MAX_BYTES)
+			return;
+		json_array_foreach(json_object_get(result, "commands"), i, cmd) {
+			size_t n = json_string_length(json_object_get(cmd, "output"));
+			if (n > biggest) {
+				biggest = n;
+				big = cmd;
+			}
+		}
+		if (big == NULL)
+			return;
+		output = json_string_value(json_object_get(big, "output"));
+		keep = biggest / 2;
+		while (keep > 0 && ((unsigned char)output[keep] & 0xc0) == 0x80)
+			keep--;
+		if (json_object_get(big, "output_size") == NULL)
+			json_object_set_new(big, "output_size", json_integer((json_int_t)biggest));
+		json_object_set_new(big, "output", json_stringn(output, keep));
+	}
+}
+
 enum handler_rc
 executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char *reason,
     size_t reasonlen)
@@ -251,6 +327,8 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		snprintf(first_reason, sizeof(first_reason), "%s", why);
 	}
 	result = result_new(rid, status, first_reason, results);
+	if (result != NULL)
+		fit_result(result);
 	if (result == NULL || envelope_sign(result, "executor", ctx->sign_key) != 0) {
 		/* Everything that ran is in the ledger: a retry republishes it. */
 		json_decref(result);

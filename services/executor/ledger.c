@@ -211,6 +211,22 @@ find_row(PGconn *c, const char *jti, int *finished, json_t **result)
 	return rc;
 }
 
+int
+ledger_lookup(struct ledger *l, const char *jti, json_t **stored)
+{
+	PGconn *c = pg(l);
+	int finished = 0, found;
+
+	*stored = NULL;
+	if (c == NULL || (found = find_row(c, jti, &finished, stored)) < 0)
+		return -1;
+	if (found && finished && *stored != NULL)
+		return 1;
+	json_decref(*stored);
+	*stored = NULL;
+	return 0;
+}
+
 static void
 release_claim(struct ledger *l, const char *key, const char *owner)
 {

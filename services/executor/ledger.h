@@ -43,6 +43,12 @@ void ledger_close(struct ledger *l);
  * LEDGER_VOID: a command result {"cmd","status","exit_code","output"}.
  * err gets "CODE: words" for every outcome but LEDGER_CLAIMED and LEDGER_DONE.
  */
+/*
+ * Read-only: 1 with *stored (new reference) when the token has finished
+ * (or was voided), 0 when it has not, -1 when PostgreSQL is unreachable.
+ */
+int ledger_lookup(struct ledger *l, const char *jti, json_t **stored);
+
 enum ledger_claim ledger_claim(struct ledger *l, const char *jti, const char *request_id,
     size_t index, const char *cmd, int64_t exp, json_t **stored, char *err, size_t errlen);
 /* Stores the command's result on its intent row and releases the token's lock. */

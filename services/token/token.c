@@ -109,8 +109,10 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 
 		token_jti(ctx, rid, msg_str(d, "decided_at"), i, c.cmd, jti);
 		if ((token = jws_mint(ctx->sign_key, TOKEN_KID, &c, err, sizeof(err))) == NULL) {
+			/* The same decision would fail the same way: dead-letter it. */
 			snprintf(reason, reasonlen, "MINT_FAILED: %s", err);
 			json_decref(commands);
+			rc = HANDLER_PERMFAIL;
 			goto done;
 		}
 		sha256_hex(token, strlen(token), hash);

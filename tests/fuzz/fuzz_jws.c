@@ -52,7 +52,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 check(const char *token, size_t len)
 {
-	struct jws_expect ex = { "test", "docker restart wingman-test-api", NULL, FUZZ_NOW };
+	struct jws_expect ex = { "test", "docker restart wingman-test-api", NULL, FUZZ_NOW, 0 };
 	json_t *claims = NULL;
 	char detail[256];
 	enum jws_verdict v;

@@ -151,6 +151,21 @@ test_approval_plan(void **state)
 	assert_non_null(strstr(p.reason, "CMD_"));
 }
 
+/* The policy judges actions, tokens are minted for commands: they must agree. */
+static void
+test_actions_must_match_commands(void **state)
+{
+	json_t *a = assess("test", "docker inspect wingman-test-api", NULL);
+	struct approval_plan p;
+
+	json_array_set_new(json_object_get(json_object_get(a, "request"), "commands"), 0,
+	    json_string("docker restart wingman-test-api"));
+	approval_decide(&policy, a, &p);
+	assert_int_equal(p.verdict, APPROVAL_INVALID);
+	assert_non_null(strstr(p.reason, "POLICY_MISMATCH"));
+	json_decref(a);
+}
+
 static void
 test_votes_below_threshold_need_a_human(void **state)
 {
@@ -237,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_invalid_command_never_votes),
 		cmocka_unit_test(test_approval_plan),
 		cmocka_unit_test(test_votes_below_threshold_need_a_human),
+		cmocka_unit_test(test_actions_must_match_commands),
 		cmocka_unit_test(test_policy_owners),
 		cmocka_unit_test(test_policy_rejects_bad_files),
 		cmocka_unit_test(test_result_output_limit),

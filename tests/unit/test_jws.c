@@ -545,6 +545,27 @@ test_time_edges(void **state)
 	free(tok);
 }
 
+/* ignore_time skips only exp/nbf: a forged or re-scoped token still fails. */
+static void
+test_ignore_time_only_skips_time(void **state)
+{
+	struct fx *f = *state;
+	struct jws_expect ex = { .env = ENV, .cmd = CMD, .request_id = REQ, .ignore_time = 1 };
+	char *tok = token_claims(default_claims(), f->key);
+
+	ex.now = NOW + 100000;
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_OK);
+	ex.cmd = "docker restart wingman-test-other";
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_CMD_MISMATCH);
+	ex.cmd = CMD;
+	tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_BAD_SIGNATURE);
+	ex.ignore_time = 0;
+	tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_EXPIRED);
+	free(tok);
+}
+
 /* --- (c) hostile: shape and encoding ----------------------------------- */
 
 static void
@@ -1145,6 +1166,7 @@ main(void)
 		cmocka_unit_test(test_mint_exact_layout),
 		cmocka_unit_test(test_mint_refuses),
 		cmocka_unit_test(test_time_edges),
+		cmocka_unit_test(test_ignore_time_only_skips_time),
 		cmocka_unit_test(test_size_limits),
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_alg_none),

@@ -70,30 +70,41 @@ sleep 2
 grep -q 'signed checkpoints' "$T/verify" || fail "checkpoints not checked"
 ok "$(cat "$T/verify")"
 
-say "the log is append-only for the services' role"
+say "the log is append-only: the services' role cannot change it, the owner is stopped by a trigger"
+: "${WINGMAN_PG_ADMIN_CONNINFO:?the stack environment lacks the owner connection}"
+pga() { psql "$WINGMAN_PG_ADMIN_CONNINFO" -tAqc "$1"; }
 set +e
 pgq "UPDATE audit_log SET event = 'x' WHERE seq = 1" 2>"$T/err"; rc1=$?
 pgq "DELETE FROM audit_log WHERE seq = 1" 2>>"$T/err"; rc2=$?
 pgq "TRUNCATE audit_log" 2>>"$T/err"; rc3=$?
 set -e
-[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] && [ $rc3 -ne 0 ] || fail "audit_log accepted a change"
+[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] && [ $rc3 -ne 0 ] || fail "the services' role changed audit_log"
+[ "$(grep -c 'permission denied' "$T/err")" -ge 3 ] || fail "no permission error: $(cat "$T/err")"
+[ "$(pgq "SELECT current_user")" = wingman_service ] || fail "tests do not run as the services' role"
+ok "the services' role (wingman_service) may not UPDATE, DELETE or TRUNCATE audit_log"
+set +e
+pga "UPDATE audit_log SET event = 'x' WHERE seq = 1" 2>"$T/err"; rc1=$?
+pga "DELETE FROM audit_log WHERE seq = 1" 2>>"$T/err"; rc2=$?
+pga "TRUNCATE audit_log" 2>>"$T/err"; rc3=$?
+set -e
+[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] && [ $rc3 -ne 0 ] || fail "the owner changed audit_log"
 grep -q 'append-only' "$T/err" || fail "no append-only error: $(cat "$T/err")"
-ok "UPDATE, DELETE and TRUNCATE on audit_log are refused"
+ok "the owner is refused too, by the append-only trigger"
 
 say "tampering with a copy of the log is detected and names the row"
 stop_daemons
-base=$(pgq "SELECT max(seq) FROM audit_log")
+base=$(pga "SELECT max(seq) FROM audit_log")
 [ "$base" -ge 10 ] || fail "too few rows to tamper with ($base)"
 # A checkpoint at the head of the copy: the newest rows are covered.
 reset_copy() {
-	pgq "DROP SCHEMA IF EXISTS tamper CASCADE; CREATE SCHEMA tamper;
+	pga "DROP SCHEMA IF EXISTS tamper CASCADE; CREATE SCHEMA tamper;
 	     CREATE TABLE tamper.audit_log (LIKE public.audit_log INCLUDING ALL);
 	     CREATE TABLE tamper.audit_checkpoints (LIKE public.audit_checkpoints INCLUDING ALL);
 	     INSERT INTO tamper.audit_log SELECT * FROM public.audit_log WHERE seq <= $base;
 	     INSERT INTO tamper.audit_checkpoints SELECT * FROM public.audit_checkpoints WHERE seq <= $base;" >/dev/null
 }
 verify_copy() {
-	WINGMAN_PG_CONNINFO="$WINGMAN_PG_CONNINFO options='-csearch_path=tamper'" \
+	WINGMAN_PG_CONNINFO="$WINGMAN_PG_ADMIN_CONNINFO options='-csearch_path=tamper'" \
 	    "$W" audit verify --pub "$AUDIT_PUB" 2>&1
 }
 expect_broken() { # WHAT CODE ROW
@@ -110,45 +121,45 @@ ok "untouched copy verifies"
 
 mid=$((base / 2))
 reset_copy
-pgq "UPDATE tamper.audit_log SET content = replace(content, '\"event\":\"', '\"event\":\"X') WHERE seq = $mid" >/dev/null
+pga "UPDATE tamper.audit_log SET content = replace(content, '\"event\":\"', '\"event\":\"X') WHERE seq = $mid" >/dev/null
 expect_broken "one byte changed in row $mid" AUDIT_BAD_HASH "$mid"
 
 reset_copy
-pgq "DELETE FROM tamper.audit_log WHERE seq = $mid" >/dev/null
+pga "DELETE FROM tamper.audit_log WHERE seq = $mid" >/dev/null
 expect_broken "row $mid deleted" AUDIT_GAP "$mid"
 
 reset_copy
 a=$((mid + 1))
-pgq "UPDATE tamper.audit_log SET seq = -1 WHERE seq = $mid;
+pga "UPDATE tamper.audit_log SET seq = -1 WHERE seq = $mid;
      UPDATE tamper.audit_log SET seq = $mid WHERE seq = $a;
      UPDATE tamper.audit_log SET seq = $a WHERE seq = -1" >/dev/null
 expect_broken "rows $mid and $a swapped" AUDIT_ "$mid"
 
 reset_copy
-cp=$(pgq "SELECT max(seq) FROM tamper.audit_checkpoints")
+cp=$(pga "SELECT max(seq) FROM tamper.audit_checkpoints")
 [ -n "$cp" ] || fail "no checkpoint to test truncation against"
-pgq "DELETE FROM tamper.audit_log WHERE seq > $((cp - 3))" >/dev/null
+pga "DELETE FROM tamper.audit_log WHERE seq > $((cp - 3))" >/dev/null
 expect_broken "the newest rows deleted after a checkpoint" AUDIT_TRUNCATED "[0-9]*"
 
 # An attacker with database access rewrites history consistently: every
 # hash recomputed from row $mid on. Only the signed checkpoint catches it.
 reset_copy
 # Rewrite from a little before the newest checkpoint: enough to contradict it.
-cp=$(pgq "SELECT max(seq) FROM tamper.audit_checkpoints")
+cp=$(pga "SELECT max(seq) FROM tamper.audit_checkpoints")
 mid=$((cp > 12 ? cp - 10 : 2))
-psql "$WINGMAN_PG_CONNINFO" -qtA -c "SELECT seq, content FROM tamper.audit_log WHERE seq >= $mid ORDER BY seq" \
+psql "$WINGMAN_PG_ADMIN_CONNINFO" -qtA -c "SELECT seq, content FROM tamper.audit_log WHERE seq >= $mid ORDER BY seq" \
     -F $'\t' >"$T/rows"
-prev=$(pgq "SELECT row_hash FROM tamper.audit_log WHERE seq = $((mid - 1))")
+prev=$(pga "SELECT row_hash FROM tamper.audit_log WHERE seq = $((mid - 1))")
 while IFS=$'\t' read -r seq content; do
 	content=$(jq -cS --arg p "$prev" '.prev_hash = $p | if .seq == '"$mid"' then .event = "forged" else . end' <<<"$content")
 	hash=$(printf '%s\n%s' "$prev" "$content" | sha256sum | cut -d' ' -f1)
 	echo "UPDATE tamper.audit_log SET content = :'c', row_hash = :'h', prev_hash = :'p' WHERE seq = $seq" |
-	    psql "$WINGMAN_PG_CONNINFO" -q -v c="$content" -v h="$hash" -v p="$prev"
+	    psql "$WINGMAN_PG_ADMIN_CONNINFO" -q -v c="$content" -v h="$hash" -v p="$prev"
 	prev=$hash
 done <"$T/rows"
-set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); set -e
+set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_ADMIN_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); set -e
 grep -q 'audit chain OK' <<<"$msg" || fail "a consistent rewrite should pass the bare chain check: $msg"
 expect_broken "history rewritten with recomputed hashes" AUDIT_REWRITTEN "[0-9]*"
-pgq "DROP SCHEMA tamper CASCADE" >/dev/null
+pga "DROP SCHEMA tamper CASCADE" >/dev/null
 
 echo "$checks passed, 0 failed"

@@ -37,7 +37,7 @@ struct keyring {
 	struct {
 		char name[KEY_NAME_MAX + 1];
 		EVP_PKEY *key;
-	} keys[32];
+	} keys[48]; /* up to 32 approvers, the bot, and the stages */
 };
 void keyring_init(struct keyring *ring);
 /* Loads <dir>/<name>.pub into the ring. */

@@ -239,13 +239,15 @@ validate_request(const json_t *m, char *err, size_t errlen)
 	static const struct field f[] = {
 		COMMON_FIELDS, { "worker_id", J_STR, 1, 64 }, { "environment", J_STR, 1, 32 },
 		{ "instruction", J_STR, 1, MSG_INSTRUCTION_MAX }, { "commands", J_ARR, 1, MSG_MAX_COMMANDS },
+		{ "sig", J_OBJ, 0, 0 },
 	};
 
 	if (check_members(m, "request", f, ARRAY_LEN(f), err, errlen) ||
 	    check_envelope(m, "request", err, errlen) ||
 	    check_str(m, "request", "worker_id", C_NAME, err, errlen) ||
 	    check_str(m, "request", "environment", C_ENV, err, errlen) ||
-	    check_strings(m, "request", "commands", 1, 512, C_NONE, err, errlen))
+	    check_strings(m, "request", "commands", 1, 512, C_NONE, err, errlen) ||
+	    check_sig(m, "request", err, errlen))
 		return -1;
 	return 0;
 }
@@ -379,7 +381,7 @@ validate_human_decision(const json_t *m, char *err, size_t errlen)
 	static const struct field f[] = {
 		COMMON_FIELDS, { "approver", J_STR, 1, 64 }, { "decision", J_STR, 1, 16 },
 		{ "reason", J_STR, 1, MSG_REASON_MAX }, { "channel", J_STR, 1, 16 },
-		{ "sig", J_OBJ, 1, 0 },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "sig", J_OBJ, 1, 0 },
 	};
 	static const char *const decisions[] = { "approve", "reject", NULL };
 	static const char *const channels[] = { "cli", "telegram", NULL };
@@ -387,6 +389,7 @@ validate_human_decision(const json_t *m, char *err, size_t errlen)
 	if (check_members(m, "human_decision", f, ARRAY_LEN(f), err, errlen) ||
 	    check_envelope(m, "human_decision", err, errlen) ||
 	    check_str(m, "human_decision", "approver", C_NAME, err, errlen) ||
+	    check_strings(m, "human_decision", "commands", 1, 512, C_NONE, err, errlen) ||
 	    check_sig(m, "human_decision", err, errlen))
 		return -1;
 	if (!in_list(msg_str(m, "decision"), decisions))
@@ -396,13 +399,38 @@ validate_human_decision(const json_t *m, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The signed originals a decision and an order carry (docs/trust-rules.md):
+ * decoded as strictly as when they travelled alone; their signatures are
+ * checked by whoever relies on them (common/evidence.c).
+ */
+static int
+validate_evidence(const json_t *m, char *err, size_t errlen)
+{
+	static const struct field f[] = {
+		{ "assessment", J_OBJ, 1, 0 }, { "human_decisions", J_ARR, 1, 16 },
+	};
+	const json_t *e = json_object_get(m, "evidence"), *hd;
+	size_t i;
+
+	if (check_members(e, "evidence", f, ARRAY_LEN(f), err, errlen))
+		return -1;
+	if (msg_validate(json_object_get(e, "assessment"), "assessment", err, errlen) != 0)
+		return -1;
+	json_array_foreach(json_object_get(e, "human_decisions"), i, hd)
+		if (msg_validate(hd, "human_decision", err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 validate_decision(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
 		COMMON_FIELDS, { "worker_id", J_STR, 1, 64 }, { "environment", J_STR, 1, 32 },
 		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "approved_by", J_ARR, 1, 16 },
-		{ "decided_at", J_STR, 1, 24 }, { "token_ttl_s", J_INT, 1, 0 }, { "sig", J_OBJ, 1, 0 },
+		{ "decided_at", J_STR, 1, 24 }, { "token_ttl_s", J_INT, 1, 0 },
+		{ "evidence", J_OBJ, 1, 0 }, { "sig", J_OBJ, 1, 0 },
 	};
 
 	if (check_members(m, "decision", f, ARRAY_LEN(f), err, errlen) ||
@@ -413,7 +441,8 @@ validate_decision(const json_t *m, char *err, size_t errlen)
 	    check_strings(m, "decision", "approved_by", 1, 64, C_NAME, err, errlen) ||
 	    check_str(m, "decision", "decided_at", C_TS, err, errlen) ||
 	    check_int(m, "decision", "token_ttl_s", 1, 3600, err, errlen) ||
-	    check_sig(m, "decision", err, errlen))
+	    check_sig(m, "decision", err, errlen) ||
+	    validate_evidence(m, err, errlen))
 		return -1;
 	return 0;
 }
@@ -423,7 +452,8 @@ validate_order(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
 		COMMON_FIELDS, { "worker_id", J_STR, 1, 64 }, { "environment", J_STR, 1, 32 },
-		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "sig", J_OBJ, 1, 0 },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "evidence", J_OBJ, 1, 0 },
+		{ "sig", J_OBJ, 1, 0 },
 	};
 	static const struct field cf[] = { { "cmd", J_STR, 1, 512 }, { "token", J_STR, 1, 8192 } };
 	const json_t *c;
@@ -433,7 +463,8 @@ validate_order(const json_t *m, char *err, size_t errlen)
 	    check_envelope(m, "order", err, errlen) ||
 	    check_str(m, "order", "worker_id", C_NAME, err, errlen) ||
 	    check_str(m, "order", "environment", C_ENV, err, errlen) ||
-	    check_sig(m, "order", err, errlen))
+	    check_sig(m, "order", err, errlen) ||
+	    validate_evidence(m, err, errlen))
 		return -1;
 	if (json_array_size(json_object_get(m, "commands")) == 0)
 		FAIL("MSG_TOO_FEW: order.commands is empty");

@@ -85,6 +85,17 @@ load_env(const char *name, json_t *obj, struct policy_env *e, char *err, size_t 
 	    load_int(obj, name, "approval_timeout_s", 1, 7 * 86400, &e->approval_timeout_s, err, errlen) ||
 	    load_int(obj, name, "token_ttl_s", 1, 3600, &e->token_ttl_s, err, errlen))
 		return -1;
+	/* By default one relaying channel never meets a quorum of two or more alone. */
+	e->max_relayed_approvals = e->approvers_required > 1 ? e->approvers_required - 1 : 1;
+	if (json_object_get(obj, "max_relayed_approvals") != NULL &&
+	    load_int(obj, name, "max_relayed_approvals", 0, 16, &e->max_relayed_approvals, err, errlen))
+		return -1;
+	item = json_object_get(obj, "require_signed_requests");
+	if (item != NULL && !json_is_boolean(item)) {
+		snprintf(err, errlen, "POLICY_INVALID: %s.require_signed_requests must be true or false", name);
+		return -1;
+	}
+	e->require_signed_requests = json_is_true(item);
 	return 0;
 }
 
@@ -196,6 +207,36 @@ policy_mode_name(enum policy_mode mode)
 	return "deny";
 }
 
+enum policy_verdict
+policy_check_command(const struct policy_env *env, const struct command *cmd,
+    enum policy_mode *mode, char *why, size_t whylen)
+{
+	*mode = POLICY_DENY;
+	if (cmd->action != ACTION_PS) {
+		/*
+		 * Docker resolves an unknown name as an ID prefix: a name made only
+		 * of hex digits could reach a container of another environment.
+		 */
+		if (cmd->container[strspn(cmd->container, "0123456789abcdef")] == '\0') {
+			snprintf(why, whylen, "POLICY_CONTAINER: '%s' could be read as a container id",
+			    cmd->container);
+			return POLICY_OUTSIDE;
+		}
+		if (!policy_container_allowed(env, cmd->container)) {
+			snprintf(why, whylen, "POLICY_CONTAINER: container '%s' is outside environment %s",
+			    cmd->container, env->name);
+			return POLICY_OUTSIDE;
+		}
+	}
+	if (env->modes[cmd->action] == POLICY_DENY) {
+		snprintf(why, whylen, "POLICY_DENIED: %s is not allowed in %s",
+		    command_action_name(cmd->action), env->name);
+		return POLICY_FORBIDDEN;
+	}
+	*mode = env->modes[cmd->action];
+	return POLICY_ALLOWED;
+}
+
 static const struct policy_approver *
 find_approver(const struct policy *p, const char *name)
 {
@@ -222,4 +263,11 @@ policy_owns(const struct policy *p, const char *approver, const char *worker)
 		if (strcmp(a->owns[i], worker) == 0)
 			return 1;
 	return 0;
+}
+
+int
+policy_may_decide(const struct policy *p, const char *approver, const char *worker)
+{
+	return policy_is_approver(p, approver) && strcmp(approver, worker) != 0 &&
+	    !policy_owns(p, approver, worker);
 }

@@ -24,6 +24,13 @@ struct policy_env {
 	char patterns[POLICY_MAX_PATTERNS][129];
 	enum policy_mode modes[POLICY_ACTIONS]; /* indexed by enum command_action */
 	int approvers_required;
+	/*
+	 * How many of the approvers_required may come through one relaying
+	 * channel (the Telegram bot signs for every user it relays): below
+	 * approvers_required, a compromised bot alone cannot meet the quorum.
+	 */
+	int max_relayed_approvals;
+	int require_signed_requests; /* requests must carry worker-<id>'s signature */
 	int approval_timeout_s;
 	int token_ttl_s;
 };
@@ -48,6 +55,27 @@ const struct policy_env *policy_env(const struct policy *p, const char *name);
 /* 1 when the container matches one of the environment's patterns. */
 int policy_container_allowed(const struct policy_env *env, const char *container);
 const char *policy_mode_name(enum policy_mode mode);
+/* What the policy says of one parsed command (trust rule 8). */
+enum policy_verdict {
+	POLICY_ALLOWED,   /* *mode says how: auto or human */
+	POLICY_OUTSIDE,   /* the container is not this environment's: invalid */
+	POLICY_FORBIDDEN, /* the action is denied here: rejected */
+};
+
+/*
+ * The one check of a command against an environment, used by approval and
+ * executor alike: container in the environment (and not readable as a
+ * container id), action not denied. why gets "POLICY_...: words".
+ */
+enum policy_verdict policy_check_command(const struct policy_env *env, const struct command *cmd,
+    enum policy_mode *mode, char *why, size_t whylen);
+
+/*
+ * 1 when approver may decide for worker: a configured approver who is not
+ * the worker and does not own it (separation of duties).
+ */
+int policy_may_decide(const struct policy *p, const char *approver, const char *worker);
+
 /* 1 when name is a configured approver. */
 int policy_is_approver(const struct policy *p, const char *name);
 /* 1 when approver is listed as an owner of worker (separation of duties). */

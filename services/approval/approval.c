@@ -11,15 +11,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command.h"
 #include "envelope.h"
 #include "log.h"
 #include "msg.h"
 #include "util.h"
 
+/* Approving votes actually cast: an abstention never approves. */
+static json_int_t
+votes_cast_for(const json_t *assessment)
+{
+	const json_t *vote;
+	json_int_t n = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(assessment, "votes"), i, vote)
+		if (json_is_true(json_object_get(vote, "approve")) &&
+		    !json_is_true(json_object_get(vote, "abstain")))
+			n++;
+	return n;
+}
+
 void
 approval_decide(const struct policy *policy, const json_t *assessment, struct approval_plan *plan)
 {
 	const json_t *request = json_object_get(assessment, "request"), *action;
+	const json_t *commands = json_object_get(request, "commands");
 	const struct policy_env *env;
 	int all_auto = 1;
 	size_t i;
@@ -41,53 +58,51 @@ approval_decide(const struct policy *policy, const json_t *assessment, struct ap
 		return;
 	}
 	/*
-	 * The policy is judged on the parsed actions, the tokens are minted for
-	 * request.commands: the two must be the same list.
+	 * Tokens are minted for request.commands; the labels must describe that
+	 * very list, in order, or the assessment is not about what would run.
 	 */
-	if (json_array_size(json_object_get(assessment, "actions")) !=
-	    json_array_size(json_object_get(request, "commands"))) {
-		plan->verdict = APPROVAL_INVALID;
-		snprintf(plan->reason, sizeof(plan->reason), "POLICY_MISMATCH: actions and commands differ");
+	if (json_array_size(json_object_get(assessment, "actions")) != json_array_size(commands)) {
+		plan->verdict = APPROVAL_MISLABELED;
+		snprintf(plan->reason, sizeof(plan->reason),
+		    "ASSESSMENT_MISLABELED: %zu actions for %zu commands",
+		    json_array_size(json_object_get(assessment, "actions")), json_array_size(commands));
 		return;
-	}
-	json_array_foreach(json_object_get(assessment, "actions"), i, action) {
-		if (strcmp(msg_str(action, "cmd"),
-		    json_string_value(json_array_get(json_object_get(request, "commands"), i))) != 0) {
-			plan->verdict = APPROVAL_INVALID;
-			snprintf(plan->reason, sizeof(plan->reason),
-			    "POLICY_MISMATCH: action %zu is not command %zu", i + 1, i + 1);
-			return;
-		}
 	}
 	plan->approvers_required = env->approvers_required;
 	plan->approval_timeout_s = env->approval_timeout_s;
 	plan->token_ttl_s = env->token_ttl_s;
 	json_array_foreach(json_object_get(assessment, "actions"), i, action) {
-		enum command_action a;
-		const char *container = msg_str(action, "container");
+		const char *cmdline = json_string_value(json_array_get(commands, i));
+		struct command cmd;
+		enum policy_mode mode;
+		char err[256];
 
-		if (command_action_from_name(msg_str(action, "action"), &a) != 0) {
-			plan->verdict = APPROVAL_INVALID;
-			snprintf(plan->reason, sizeof(plan->reason), "POLICY_UNKNOWN_ACTION: command %zu", i + 1);
+		/* Our own parse is what is judged; a label that disagrees is a lie. */
+		if (strcmp(msg_str(action, "cmd"), cmdline) != 0 ||
+		    command_parse(cmdline, &cmd, err, sizeof(err)) != 0 ||
+		    strcmp(msg_str(action, "action"), command_action_name(cmd.action)) != 0 ||
+		    strcmp(msg_str(action, "container"), cmd.container) != 0) {
+			plan->verdict = APPROVAL_MISLABELED;
+			snprintf(plan->reason, sizeof(plan->reason), "ASSESSMENT_MISLABELED: action %zu "
+			    "(%s on '%s') does not describe command %zu", i + 1, msg_str(action, "action"),
+			    msg_str(action, "container"), i + 1);
 			return;
 		}
-		if (a != ACTION_PS && !policy_container_allowed(env, container)) {
+		switch (policy_check_command(env, &cmd, &mode, plan->reason, sizeof(plan->reason))) {
+		case POLICY_OUTSIDE:
 			plan->verdict = APPROVAL_INVALID;
-			snprintf(plan->reason, sizeof(plan->reason),
-			    "POLICY_CONTAINER: container '%s' is outside environment %s", container, env->name);
 			return;
-		}
-		if (env->modes[a] == POLICY_DENY) {
+		case POLICY_FORBIDDEN:
 			plan->verdict = APPROVAL_REJECT;
-			snprintf(plan->reason, sizeof(plan->reason),
-			    "POLICY_DENIED: %s is not allowed in %s", msg_str(action, "action"), env->name);
 			return;
+		case POLICY_ALLOWED:
+			break;
 		}
-		if (env->modes[a] != POLICY_AUTO)
+		if (mode != POLICY_AUTO)
 			all_auto = 0;
 	}
 	/* Auto-approval needs both the policy and enough approving votes. */
-	if (all_auto && json_integer_value(json_object_get(assessment, "approving_votes")) >=
+	if (all_auto && votes_cast_for(assessment) >=
 	    json_integer_value(json_object_get(assessment, "threshold"))) {
 		plan->verdict = APPROVAL_AUTO;
 		snprintf(plan->reason, sizeof(plan->reason), "auto-approved by policy and votes");
@@ -98,14 +113,23 @@ approval_decide(const struct policy *policy, const json_t *assessment, struct ap
 	}
 }
 
+/*
+ * The decision for wingman-token, carrying its evidence (trust rule 8): the
+ * assessment and the signed human decisions, as their signers made them.
+ * approved_by and human_decisions are stolen.
+ */
 static json_t *
-decision_new(const char *request_id, const char *worker, const char *env, const json_t *commands,
-    json_t *approved_by, int ttl)
+decision_new(const char *request_id, const json_t *assessment, json_t *approved_by,
+    json_t *human_decisions, int ttl)
 {
+	const json_t *request = json_object_get(assessment, "request");
+	const char *worker = msg_str(request, "worker_id"), *env = msg_str(request, "environment");
+	const json_t *commands = json_object_get(request, "commands");
 	json_t *d = msg_new("decision", request_id);
 
 	if (d == NULL) {
 		json_decref(approved_by);
+		json_decref(human_decisions);
 		return NULL;
 	}
 	json_object_set_new(d, "worker_id", json_string(worker));
@@ -114,6 +138,8 @@ decision_new(const char *request_id, const char *worker, const char *env, const 
 	json_object_set_new(d, "approved_by", approved_by);
 	json_object_set(d, "decided_at", json_object_get(d, "ts"));
 	json_object_set_new(d, "token_ttl_s", json_integer(ttl));
+	json_object_set_new(d, "evidence", json_pack("{s:O, s:o}", "assessment", (json_t *)assessment,
+	    "human_decisions", human_decisions));
 	return d;
 }
 
@@ -183,7 +209,7 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	if ((a = msg_decode(in->payload, in->len, "assessment", reason, reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(a, "request_id");
-	if ((v = envelope_verify(a, &ctx->consensus_key, NULL, 0)) != SIG_OK) {
+	if ((v = envelope_verify(a, &ctx->keys.consensus, NULL, 0)) != SIG_OK) {
 		snprintf(reason, reasonlen, "%s: assessment is not signed by wingman-consensus",
 		    envelope_verdict_code(v));
 		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
@@ -192,6 +218,19 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	}
 	request = json_object_get(a, "request");
 	approval_decide(&ctx->policy, a, &plan);
+	if (plan.verdict == APPROVAL_MISLABELED) {
+		/* Consensus signed labels that are not the commands: nothing of it is used. */
+		snprintf(reason, reasonlen, "%s", plan.reason);
+		log_warnx("event=refused request_id=%s reason=\"%s\"", rid, reason);
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
+		json_decref(a);
+		return HANDLER_PERMFAIL;
+	}
+	/* The agent's own signature, where it signed or the policy demands it. */
+	if (plan.verdict != APPROVAL_INVALID && trust_check_request(&ctx->keys,
+	    policy_env(&ctx->policy, msg_str(request, "environment")), request, plan.reason,
+	    sizeof(plan.reason)) != 0)
+		plan.verdict = APPROVAL_INVALID;
 	switch (plan.verdict) {
 	case APPROVAL_INVALID:
 		state = "invalid";
@@ -206,8 +245,7 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	case APPROVAL_AUTO:
 		state = "approved";
 		topic = TOPIC_DECISIONS;
-		outcome = decision_new(rid, msg_str(request, "worker_id"), msg_str(request, "environment"),
-		    json_object_get(request, "commands"), json_pack("[s]", "auto"), plan.token_ttl_s);
+		outcome = decision_new(rid, a, json_pack("[s]", "auto"), json_array(), plan.token_ttl_s);
 		break;
 	default:
 		state = "pending";
@@ -269,16 +307,60 @@ finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, con
 	return HANDLER_OK;
 }
 
+/*
+ * The approving votes that still hold when read back from PostgreSQL: each
+ * the signed human_decision of its approver, approving this request and its
+ * commands (trust rule 8: no stored row is trusted). A vote that fails is
+ * audited and left out. *names (display) and *messages (evidence) are new.
+ */
+static void
+verified_votes(struct approval_ctx *ctx, const char *rid, const struct pending_request *req,
+    json_t **names, json_t **messages)
+{
+	const json_t *commands = json_object_get(json_object_get(req->assessment, "request"), "commands");
+	const json_t *vote;
+	size_t i;
+
+	*names = json_array();
+	*messages = json_array();
+	json_array_foreach(req->votes, i, vote) {
+		const json_t *m = json_object_get(vote, "message");
+		const char *approver = msg_str(vote, "approver");
+		char why[MSG_REASON_MAX] = "STATE_TAMPERED: the stored vote is not its signed decision";
+
+		if (msg_validate(m, "human_decision", why, sizeof(why)) != 0 ||
+		    trust_check_human_decision(&ctx->keys, m, why, sizeof(why)) != 0 ||
+		    strcmp(msg_str(m, "approver"), approver) != 0 ||
+		    strcmp(msg_str(m, "request_id"), rid) != 0 ||
+		    strcmp(msg_str(m, "decision"), "approve") != 0 ||
+		    !json_equal((json_t *)json_object_get(m, "commands"), (json_t *)commands)) {
+			log_warnx("event=vote_refused request_id=%s approver=%s reason=\"%s\"", rid,
+			    approver, why);
+			audit_record(ctx->audit, rid, "state_tampered", json_pack("{s:s, s:s}",
+			    "approver", approver, "reason", why));
+			continue;
+		}
+		json_array_append_new(*names, json_string(approver));
+		json_array_append(*messages, (json_t *)m);
+	}
+}
+
 static enum handler_rc
 finish_expired(struct approval_ctx *ctx, struct outbox *out, const char *rid,
     const struct pending_request *req)
 {
 	static const char why[] = "EXPIRED: nobody decided in time";
+	json_t *names, *messages;
+	enum handler_rc rc;
 
-	return finish_locked(ctx, out, rid, "expired", why, TOPIC_RESULTS,
+	verified_votes(ctx, rid, req, &names, &messages);
+	rc = finish_locked(ctx, out, rid, "expired", why, TOPIC_RESULTS,
 	    result_new(rid, "expired", why, NULL),
-	    approval_update_new(rid, "expired", req->approvals, req->approvers_required, NULL, why),
+	    approval_update_new(rid, "expired", names, req->approvers_required, NULL, why),
 	    "");
+	json_decref(names);
+	json_decref(messages);
+	return rc;
 }
 
 /* Signs and queues a copy of an approval_update for a request still pending. */
@@ -314,15 +396,31 @@ emit_final_again(struct outbox *out, const char *rid, const struct pending_reque
 		outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, json_incref(req->final_update));
 }
 
+/* Refuses a human decision: logged, audited, dead-lettered by the stage. */
+static enum handler_rc
+refuse_decision(struct approval_ctx *ctx, const json_t *d, char *reason, size_t reasonlen,
+    const char *why)
+{
+	const char *rid = msg_str(d, "request_id");
+
+	snprintf(reason, reasonlen, "%s", why);
+	log_warnx("event=refused request_id=%s approver=%s reason=\"%s\"", rid,
+	    msg_str(d, "approver"), why);
+	audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s, s:s}", "approver",
+	    msg_str(d, "approver"), "reason", why, "channel", msg_str(d, "channel")));
+	return HANDLER_PERMFAIL;
+}
+
 static enum handler_rc
 on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct outbox *out,
     char *reason, size_t reasonlen)
 {
-	json_t *d, *approvers = NULL;
+	json_t *d, *votes = NULL, *names = NULL, *messages = NULL, *evidence = NULL;
+	const json_t *request, *commands;
 	struct pending_request req;
-	char kid[80], expected[80], why[MSG_REASON_MAX];
+	char why[MSG_REASON_MAX];
 	const char *rid, *approver, *decision, *sig_value;
-	enum envelope_verdict v;
+	enum evidence_verdict ev;
 	enum store_rc src;
 	enum handler_rc rc = HANDLER_OK;
 	int inserted = 0;
@@ -334,31 +432,36 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 	approver = msg_str(d, "approver");
 	decision = msg_str(d, "decision");
 	sig_value = msg_str(json_object_get(d, "sig"), "value");
-	if (strcmp(msg_str(d, "channel"), "cli") == 0)
-		snprintf(expected, sizeof(expected), "approver-%s", approver);
-	else
-		snprintf(expected, sizeof(expected), "telegram");
-	v = envelope_verify(d, &ctx->deciders, kid, sizeof(kid));
-	if (v == SIG_OK && strcmp(kid, expected) != 0)
-		v = SIG_UNTRUSTED_KID;
-	if (v != SIG_OK || !policy_is_approver(&ctx->policy, approver)) {
-		snprintf(reason, reasonlen, "%s: decision by '%s' is not signed by a known approver",
-		    v != SIG_OK ? envelope_verdict_code(v) : "APPROVER_UNKNOWN", approver);
-		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
-		json_decref(d);
-		return HANDLER_PERMFAIL;
+	if (!policy_is_approver(&ctx->policy, approver)) {
+		snprintf(why, sizeof(why), "APPROVER_UNKNOWN: '%s' is not an approver", approver);
+		rc = refuse_decision(ctx, d, reason, reasonlen, why);
+		goto done;
+	}
+	if (trust_check_human_decision(&ctx->keys, d, why, sizeof(why)) != 0) {
+		rc = refuse_decision(ctx, d, reason, reasonlen, why);
+		goto done;
 	}
 	src = store_lock(ctx->store, rid, &req);
 	if (src == STORE_DOWN) {
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot lock request %s", rid);
-		json_decref(d);
-		return HANDLER_TEMPFAIL;
+		rc = HANDLER_TEMPFAIL;
+		goto done;
 	}
 	if (src == STORE_NOT_FOUND) {
 		snprintf(reason, reasonlen, "APPROVAL_UNKNOWN_REQUEST: no request %s", rid);
-		json_decref(d);
-		return HANDLER_PERMFAIL;
+		rc = HANDLER_PERMFAIL;
+		goto done;
 	}
+	/* The stored assessment is used only if its consensus signature still holds. */
+	if (envelope_verify(req.assessment, &ctx->keys.consensus, NULL, 0) != SIG_OK ||
+	    strcmp(msg_str(req.assessment, "request_id"), rid) != 0) {
+		store_rollback(ctx->store);
+		rc = refuse_decision(ctx, d, reason, reasonlen,
+		    "STATE_TAMPERED: the stored assessment is not the one wingman-consensus signed");
+		goto done;
+	}
+	request = json_object_get(req.assessment, "request");
+	commands = json_object_get(request, "commands");
 	if (strcmp(req.state, "pending") != 0) {
 		/* The first final decision won: this one changes nothing. */
 		store_rollback(ctx->store);
@@ -369,12 +472,19 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 		emit_final_again(out, rid, &req, sig_value);
 		goto done;
 	}
+	/* The human decides on exactly the commands that would run (trust rule 5). */
+	if (!json_equal(json_object_get(d, "commands"), (json_t *)commands)) {
+		store_rollback(ctx->store);
+		rc = refuse_decision(ctx, d, reason, reasonlen,
+		    "DECISION_MISMATCH: the decision is about other commands than the request's");
+		goto done;
+	}
 	if (req.expired) {
 		rc = finish_expired(ctx, out, rid, &req);
 		goto done;
 	}
 	/* Separation of duties: nobody decides a request they are responsible for. */
-	if (strcmp(approver, req.worker_id) == 0 || policy_owns(&ctx->policy, approver, req.worker_id)) {
+	if (!policy_may_decide(&ctx->policy, approver, req.worker_id)) {
 		store_rollback(ctx->store);
 		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid, approver);
 		audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s, s:s}", "approver", approver,
@@ -382,13 +492,16 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 		    "channel", msg_str(d, "channel")));
 		goto done;
 	}
-	if (store_vote(ctx->store, rid, approver, decision, msg_str(d, "channel"), &inserted,
-	    &approvers) != STORE_OK) {
+	if (store_vote(ctx->store, rid, d, &inserted, &votes) != STORE_OK) {
 		store_rollback(ctx->store);
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the vote");
 		rc = HANDLER_TEMPFAIL;
 		goto done;
 	}
+	json_decref(req.votes);
+	req.votes = votes;
+	votes = NULL;
+	verified_votes(ctx, rid, &req, &names, &messages);
 	audit_record(ctx->audit, rid, "human_vote", json_pack("{s:s, s:s, s:s, s:b}", "approver",
 	    approver, "decision", decision, "channel", msg_str(d, "channel"), "counted", inserted));
 	if (strcmp(decision, "reject") == 0) {
@@ -396,25 +509,42 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 		snprintf(why, sizeof(why), "REJECTED: by %s: %s", approver, msg_str(d, "reason"));
 		rc = finish_locked(ctx, out, rid, "rejected", why, TOPIC_RESULTS,
 		    result_new(rid, "rejected", why, NULL),
-		    approval_update_new(rid, "rejected", approvers, req.approvers_required,
+		    approval_update_new(rid, "rejected", names, req.approvers_required,
 		    json_pack("[s]", approver), why), sig_value);
-	} else if (json_array_size(approvers) >= (size_t)req.approvers_required) {
-		const json_t *request = json_object_get(req.assessment, "request");
+		goto done;
+	}
+	/*
+	 * Enough approvers is the executor's rule, applied here to the same
+	 * evidence it will get: distinct approvers, at most so many relayed.
+	 */
+	evidence = json_pack("{s:O, s:O}", "assessment", req.assessment, "human_decisions", messages);
+	ev = evidence_check(&ctx->policy, &ctx->keys, rid, req.worker_id, req.environment, commands,
+	    evidence, why, sizeof(why));
+	if (ev == EVIDENCE_OK) {
 		rc = finish_locked(ctx, out, rid, "approved", "approved", TOPIC_DECISIONS,
-		    decision_new(rid, req.worker_id, req.environment, json_object_get(request, "commands"),
-		    json_deep_copy(approvers), req.token_ttl_s),
-		    approval_update_new(rid, "approved", approvers, req.approvers_required,
-		    json_deep_copy(approvers), ""), sig_value);
+		    decision_new(rid, req.assessment, json_deep_copy(names), json_incref(messages),
+		    req.token_ttl_s),
+		    approval_update_new(rid, "approved", names, req.approvers_required,
+		    json_deep_copy(names), ""), sig_value);
+	} else if (ev != EVIDENCE_NO_QUORUM) {
+		/* The policy changed under a pending request: it no longer allows it. */
+		rc = finish_locked(ctx, out, rid, "rejected", why, TOPIC_RESULTS,
+		    result_new(rid, "rejected", why, NULL),
+		    approval_update_new(rid, "rejected", names, req.approvers_required, NULL, why),
+		    sig_value);
 	} else if (store_commit(ctx->store) != 0) {
 		rc = HANDLER_TEMPFAIL;
 	} else if (inserted) {
 		/* Counted, not enough yet: the human channel shows the progress. */
-		emit_pending_update(ctx, out, rid, approvers, req.approvers_required);
+		emit_pending_update(ctx, out, rid, names, req.approvers_required);
 	}
 	if (rc == HANDLER_TEMPFAIL)
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the decision");
 done:
-	json_decref(approvers);
+	json_decref(evidence);
+	json_decref(names);
+	json_decref(messages);
+	json_decref(votes);
 	pending_request_free(&req);
 	json_decref(d);
 	return rc;

@@ -11,17 +11,18 @@
 #include "keys.h"
 #include "policy.h"
 #include "stage.h"
+#include "trust.h"
 
 struct approval_ctx {
 	struct policy policy;
 	struct audit *audit;
 	EVP_PKEY *sign_key;           /* approval.key */
-	struct keyring consensus_key; /* consensus.pub */
-	struct keyring deciders;      /* approver-<name>.pub, telegram.pub */
+	struct trust_keys keys;       /* consensus.pub, approver-<name>.pub, telegram.pub, worker-<id>.pub */
 	struct store *store;
 };
 
 enum approval_verdict {
+	APPROVAL_MISLABELED, /* the assessment's action labels are not our parse: refused */
 	APPROVAL_INVALID, /* outside the policy: unknown environment, container */
 	APPROVAL_REJECT,  /* the policy denies an action */
 	APPROVAL_AUTO,
@@ -36,7 +37,11 @@ struct approval_plan {
 	int token_ttl_s;
 };
 
-/* Pure: what the policy says of a validated assessment. */
+/*
+ * Pure: what the policy says of a validated assessment. The commands are
+ * parsed here (trust rule 8): the assessment's action labels must agree
+ * with our own parse, and only our parse is judged.
+ */
 void approval_decide(const struct policy *policy, const json_t *assessment,
     struct approval_plan *plan);
 
@@ -78,7 +83,12 @@ struct pending_request {
 	int token_ttl_s;
 	int expired;          /* expires_at has passed */
 	json_t *assessment;   /* new reference */
-	json_t *approvals;    /* approvers who approved so far (new reference) */
+	/*
+	 * Approving votes so far, oldest first, as stored: [{"approver": NAME,
+	 * "message": the signed human_decision or null}] (new reference). Not
+	 * trusted until approval.c has re-verified each message.
+	 */
+	json_t *votes;
 	/* Set once the request is final: */
 	char outcome_topic[64];
 	json_t *outcome;      /* what was published (new reference or NULL) */
@@ -95,9 +105,12 @@ void pending_request_free(struct pending_request *req);
  * store_rollback, and releases *req with pending_request_free.
  */
 enum store_rc store_lock(struct store *s, const char *request_id, struct pending_request *req);
-/* Records a vote (each approver counts once). *approvers: the approvers so far (new). */
-enum store_rc store_vote(struct store *s, const char *request_id, const char *approver,
-    const char *decision, const char *channel, int *inserted, json_t **approvers);
+/*
+ * Records a vote with the signed message it came from (each approver counts
+ * once). *votes: the approving votes so far, as in pending_request (new).
+ */
+enum store_rc store_vote(struct store *s, const char *request_id, const json_t *decision,
+    int *inserted, json_t **votes);
 /*
  * Sets the final state, its published message and the approval_update that
  * tells the human channel (update may be NULL), inside the lock.

@@ -15,7 +15,7 @@ main(int argc, char **argv)
 {
 	struct config_var vars[] = {
 		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
-		{ "WINGMAN_KEYS_DIR", NULL, "approval.key, consensus.pub, approver-*.pub, telegram.pub", NULL },
+		{ "WINGMAN_KEYS_DIR", NULL, "approval.key, consensus.pub, approver-*.pub, telegram.pub, worker-*.pub", NULL },
 		{ "WINGMAN_POLICY_FILE", NULL, "the policy (JSON)", NULL },
 		{ "WINGMAN_PG_CONNINFO", NULL, "PostgreSQL: approval state and audit log", NULL },
 		{ "WINGMAN_AUDIT_JSONL", "", "JSONL copy of the audit log (empty: off)", NULL },
@@ -27,7 +27,7 @@ main(int argc, char **argv)
 	struct stage st = { "wingman-approval", "wingman-approval", topics, approval_handle,
 		approval_tick, 1000, &ctx };
 	const char *keys;
-	char err[512], path[4096];
+	char err[512];
 	int rc = 1;
 
 	service_init(argc, argv, "wingman-approval",
@@ -35,22 +35,10 @@ main(int argc, char **argv)
 	    "publishes signed decisions and ends rejected or expired requests.",
 	    vars, n, &opts);
 	keys = config_get(vars, n, "WINGMAN_KEYS_DIR");
-	keyring_init(&ctx.consensus_key);
-	keyring_init(&ctx.deciders);
 	if (policy_load(config_get(vars, n, "WINGMAN_POLICY_FILE"), &ctx.policy, err, sizeof(err)) != 0)
 		fatalx("%s", err);
 	if ((ctx.sign_key = key_load_named(keys, "approval", 1, err, sizeof(err))) == NULL ||
-	    keyring_add(&ctx.consensus_key, keys, "consensus", err, sizeof(err)) != 0)
-		fatalx("%s", err);
-	for (size_t i = 0; i < ctx.policy.n_approvers; i++) {
-		char kid[80];
-		snprintf(kid, sizeof(kid), "approver-%s", ctx.policy.approvers[i].name);
-		if (keyring_add(&ctx.deciders, keys, kid, err, sizeof(err)) != 0)
-			fatalx("%s", err);
-	}
-	/* The Telegram bot is optional: trusted only when its public key is there. */
-	if (xsnprintf(path, sizeof(path), "%s/telegram.pub", keys) >= 0 && access(path, R_OK) == 0 &&
-	    keyring_add(&ctx.deciders, keys, "telegram", err, sizeof(err)) != 0)
+	    trust_keys_load(&ctx.keys, keys, &ctx.policy, err, sizeof(err)) != 0)
 		fatalx("%s", err);
 	if (opts.check_only) {
 		puts("configuration OK");
@@ -66,8 +54,7 @@ main(int argc, char **argv)
 done:
 	audit_close(ctx.audit);
 	store_close(ctx.store);
-	keyring_free(&ctx.deciders);
-	keyring_free(&ctx.consensus_key);
+	trust_keys_free(&ctx.keys);
 	EVP_PKEY_free(ctx.sign_key);
 	return rc;
 }

@@ -104,13 +104,13 @@ void
 pending_request_free(struct pending_request *req)
 {
 	json_decref(req->assessment);
-	json_decref(req->approvals);
+	json_decref(req->votes);
 	json_decref(req->outcome);
 	json_decref(req->final_update);
-	req->assessment = req->approvals = req->outcome = req->final_update = NULL;
+	req->assessment = req->votes = req->outcome = req->final_update = NULL;
 }
 
-/* The approvers who approved so far, oldest first (new array), or NULL. */
+/* The approving votes so far, oldest first (new array), or NULL. */
 static json_t *
 approvals_of(struct store *s, const char *request_id)
 {
@@ -118,13 +118,17 @@ approvals_of(struct store *s, const char *request_id)
 	PGresult *r;
 	json_t *a;
 
-	r = query(s, "SELECT approver FROM approval_votes WHERE request_id = $1 AND"
+	r = query(s, "SELECT approver, message FROM approval_votes WHERE request_id = $1 AND"
 	    " decision = 'approve' ORDER BY ts, approver", 1, p);
 	if (r == NULL)
 		return NULL;
 	a = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(a, json_string(PQgetvalue(r, i, 0)));
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *msg = json_loads(PQgetvalue(r, i, 1), JSON_REJECT_DUPLICATES, NULL);
+
+		json_array_append_new(a, json_pack("{s:s, s:o}", "approver", PQgetvalue(r, i, 0),
+		    "message", msg ? msg : json_null()));
+	}
 	PQclear(r);
 	return a;
 }
@@ -167,7 +171,7 @@ store_lock(struct store *s, const char *request_id, struct pending_request *req)
 	}
 	snprintf(req->decided_msg, sizeof(req->decided_msg), "%s", PQgetvalue(r, 0, 10));
 	PQclear(r);
-	if ((req->approvals = approvals_of(s, request_id)) == NULL) {
+	if ((req->votes = approvals_of(s, request_id)) == NULL) {
 		pending_request_free(req);
 		store_rollback(s);
 		return STORE_DOWN;
@@ -176,22 +180,27 @@ store_lock(struct store *s, const char *request_id, struct pending_request *req)
 }
 
 enum store_rc
-store_vote(struct store *s, const char *request_id, const char *approver, const char *decision,
-    const char *channel, int *inserted, json_t **approvers)
+store_vote(struct store *s, const char *request_id, const json_t *decision, int *inserted,
+    json_t **votes)
 {
-	const char *p[] = { request_id, approver, decision, channel };
+	char *text = json_dumps(decision, JSON_COMPACT);
+	const char *p[] = { request_id, msg_str(decision, "approver"), msg_str(decision, "decision"),
+		msg_str(decision, "channel"), text };
 	PGresult *r;
 
-	*approvers = NULL;
+	*votes = NULL;
+	if (text == NULL)
+		return STORE_DOWN;
 	r = query(s,
-	    "INSERT INTO approval_votes (request_id, approver, decision, channel)"
-	    " VALUES ($1, $2, $3, $4) ON CONFLICT (request_id, approver) DO NOTHING", 4, p);
+	    "INSERT INTO approval_votes (request_id, approver, decision, channel, message)"
+	    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, approver) DO NOTHING", 5, p);
+	free(text);
 	if (r == NULL)
 		return STORE_DOWN;
 	*inserted = strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
-	*approvers = approvals_of(s, request_id);
-	return *approvers != NULL ? STORE_OK : STORE_DOWN;
+	*votes = approvals_of(s, request_id);
+	return *votes != NULL ? STORE_OK : STORE_DOWN;
 }
 
 enum store_rc

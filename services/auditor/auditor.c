@@ -51,8 +51,6 @@ terminal_status(const json_t *row, const char **reason)
 	if (strcmp(service, "wingman-approval") == 0 && (strcmp(event, "rejected") == 0 ||
 	    strcmp(event, "expired") == 0 || strcmp(event, "invalid") == 0))
 		return event;
-	if (strcmp(service, "wingman-consensus") == 0 && strcmp(event, "request_rejected") == 0)
-		return "invalid";
 	return NULL;
 }
 

@@ -485,24 +485,19 @@ consensus_handle(void *ctxp, const struct stage_input *in, struct outbox *out, c
 {
 	struct consensus_ctx *ctx = ctxp;
 	json_t *request, *assessment, *vote;
-	char hash[65], rid[80];
+	char hash[65], rid[80], why[MSG_REASON_MAX];
 	size_t i;
 
 	request = msg_decode(in->payload, in->len, "request", reason, reasonlen);
 	if (request == NULL) {
+		/*
+		 * Trust rule 9: what does not decode is nobody's request, whatever
+		 * id it contains. No signed result in that id's name: the dead
+		 * letter (and this audit row, under the guessed id) is all.
+		 */
 		msg_guess_request_id(in->payload, in->len, rid, sizeof(rid));
-		if (*rid != '\0') {
-			char why[MSG_REASON_MAX];
-			json_t *result;
-			snprintf(why, sizeof(why), "REQUEST_INVALID: %s", reason);
-			result = result_new(rid, "invalid", why, NULL);
-			/* Signed like every other result; unsigned, it is not sent. */
-			if (result != NULL && envelope_sign(result, "consensus", ctx->sign_key) == 0)
-				outbox_add(out, TOPIC_RESULTS, rid, result);
-			else
-				json_decref(result);
-		}
-		audit_record(ctx->audit, rid, "request_rejected", json_pack("{s:s}", "reason", reason));
+		audit_record(ctx->audit, "", "request_rejected", json_pack("{s:s, s:s}", "reason", reason,
+		    "claimed_request_id", rid));
 		return HANDLER_PERMFAIL;
 	}
 	sha256_hex(in->payload, in->len, hash);
@@ -513,7 +508,11 @@ consensus_handle(void *ctxp, const struct stage_input *in, struct outbox *out, c
 		snprintf(reason, reasonlen, "AUDIT_UNAVAILABLE: cannot record the request");
 		return HANDLER_TEMPFAIL;
 	}
-	assessment = consensus_assess(request, &ctx->cfg);
+	/* A request the agent signed must carry its worker's valid signature. */
+	if (trust_check_request(&ctx->workers, NULL, request, why, sizeof(why)) != 0)
+		assessment = invalid_assessment(request, why, ctx->cfg.threshold);
+	else
+		assessment = consensus_assess(request, &ctx->cfg);
 	if (assessment == NULL || envelope_sign(assessment, "consensus", ctx->sign_key) != 0) {
 		json_decref(assessment);
 		json_decref(request);

@@ -9,6 +9,7 @@
 
 #include "audit.h"
 #include "keys.h"
+#include "trust.h"
 #include "stage.h"
 
 enum risk { RISK_LOW, RISK_MEDIUM, RISK_HIGH, RISK_CRITICAL };
@@ -109,6 +110,7 @@ struct consensus_config {
 struct consensus_ctx {
 	struct audit *audit;
 	EVP_PKEY *sign_key;  /* consensus.key */
+	struct trust_keys workers; /* worker-<id>.pub: signed requests */
 	struct consensus_config cfg;
 };
 

@@ -16,7 +16,7 @@ main(int argc, char **argv)
 {
 	struct config_var vars[] = {
 		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
-		{ "WINGMAN_KEYS_DIR", NULL, "directory holding consensus.key", NULL },
+		{ "WINGMAN_KEYS_DIR", NULL, "directory holding consensus.key (and worker-*.pub)", NULL },
 		{ "WINGMAN_CONSENSUS_FILE", NULL, "threshold, voters (rules, openai, anthropic) and the "
 		    "rules table (JSON); API keys in the files it names", NULL },
 		{ "WINGMAN_PG_CONNINFO", "", "PostgreSQL for the audit log (empty: off)", NULL },
@@ -50,6 +50,8 @@ main(int argc, char **argv)
 	if ((ctx.sign_key = key_load_named(config_get(vars, n, "WINGMAN_KEYS_DIR"), "consensus", 1,
 	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if (trust_keys_init(&ctx.workers, config_get(vars, n, "WINGMAN_KEYS_DIR")) != 0)
+		fatalx("CONFIG_INVALID: WINGMAN_KEYS_DIR is too long");
 	if (opts.check_only) {
 		puts("configuration OK");
 		rc = 0;

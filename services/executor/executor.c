@@ -84,6 +84,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 {
 	const char *rid = msg_str(order, "request_id");
 	const struct policy_env *env;
+	enum policy_mode mode;
 	struct command cmd;
 	struct jws_expect expect = { msg_str(order, "environment"), cmdline, rid, now_unix(), 0 };
 	struct docker_result dr;
@@ -133,29 +134,16 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	}
 	jti = json_string_value(json_object_get(claims, "jti"));
 	exp = json_integer_value(json_object_get(claims, "exp"));
-	/* The policy is checked again here: approval is not the last word. */
+	/*
+	 * The policy is checked again here, on our own parse: approval is not
+	 * the last word (evidence_check did it for the whole order already).
+	 */
 	if ((env = policy_env(&ctx->policy, expect.env)) == NULL) {
 		snprintf(why, whylen, "POLICY_UNKNOWN_ENV: %s", expect.env);
 		goto refused;
 	}
-	/*
-	 * Docker resolves an unknown name as an ID prefix: a name made only of
-	 * hex digits could reach a container of another environment.
-	 */
-	if (cmd.action != ACTION_PS && cmd.container[strspn(cmd.container, "0123456789abcdef")] == '\0') {
-		snprintf(why, whylen, "POLICY_CONTAINER: '%s' could be read as a container id", cmd.container);
+	if (policy_check_command(env, &cmd, &mode, why, whylen) != POLICY_ALLOWED)
 		goto refused;
-	}
-	if (cmd.action != ACTION_PS && !policy_container_allowed(env, cmd.container)) {
-		snprintf(why, whylen, "POLICY_CONTAINER: '%s' is outside environment %s", cmd.container,
-		    env->name);
-		goto refused;
-	}
-	if (env->modes[cmd.action] == POLICY_DENY) {
-		snprintf(why, whylen, "POLICY_DENIED: %s is not allowed in %s",
-		    command_action_name(cmd.action), env->name);
-		goto refused;
-	}
 	/* Fail closed: what cannot be audited does not run. */
 	if (audit_record(ctx->audit, rid, "execution_intent", json_pack("{s:s, s:s, s:I}", "jti", jti,
 	    "cmd", cmdline, "index", (json_int_t)index)) != 0) {
@@ -261,6 +249,55 @@ fit_result(json_t *result)
 	}
 }
 
+/* Every command refused with the same reason (new array). */
+static json_t *
+refuse_all(const json_t *cmds, const char *why)
+{
+	json_t *results = json_array(), *item;
+	size_t i;
+
+	json_array_foreach(cmds, i, item)
+		json_array_append_new(results, command_result(msg_str(item, "cmd"), "refused", -1, why, 0));
+	return results;
+}
+
+/*
+ * Trust rule 8: the order's evidence must justify every command, checked
+ * with public keys only before anything runs. Returns -1 (why set) when the
+ * evidence is forged or not about this order: a compromised stage is
+ * talking. Returns 0 with why "" when it holds, or with why set when the
+ * evidence is genuine but the policy refuses the request.
+ */
+static int
+check_evidence(struct executor_ctx *ctx, const json_t *order, char *why, size_t whylen)
+{
+	const char *rid = msg_str(order, "request_id");
+	json_t *cmdlines = json_array(), *item;
+	enum evidence_verdict v;
+	size_t i;
+
+	json_array_foreach(json_object_get(order, "commands"), i, item)
+		json_array_append(cmdlines, json_object_get(item, "cmd"));
+	*why = '\0';
+	v = evidence_check(&ctx->policy, &ctx->trust, rid, msg_str(order, "worker_id"),
+	    msg_str(order, "environment"), cmdlines, json_object_get(order, "evidence"), why, whylen);
+	json_decref(cmdlines);
+	if (v == EVIDENCE_OK)
+		return 0;
+	log_warnx("event=refused request_id=%s verdict=%s reason=\"%s\"", rid,
+	    evidence_verdict_code(v), why);
+	audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "verdict",
+	    evidence_verdict_code(v), "reason", why));
+	switch (v) {
+	case EVIDENCE_INVALID:
+	case EVIDENCE_DENIED:
+	case EVIDENCE_REQUEST:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 enum handler_rc
 executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char *reason,
     size_t reasonlen)
@@ -284,6 +321,20 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		return HANDLER_PERMFAIL;
 	}
 	cmds = json_object_get(order, "commands");
+	if (check_evidence(ctx, order, why, sizeof(why)) != 0) {
+		/*
+		 * Forged or borrowed evidence says nothing true about this request:
+		 * no result in its name, only the dead letter and the audit row.
+		 */
+		snprintf(reason, reasonlen, "%s", why);
+		json_decref(order);
+		return HANDLER_PERMFAIL;
+	}
+	if (*why != '\0') {
+		/* Genuine evidence the policy refuses: the request ends here. */
+		result = result_new(rid, "rejected", why, refuse_all(cmds, why));
+		goto publish;
+	}
 	results = json_array();
 	json_array_foreach(cmds, i, item) {
 		const char *cmdline = msg_str(item, "cmd");
@@ -329,6 +380,9 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 	result = result_new(rid, status, first_reason, results);
 	if (result != NULL)
 		fit_result(result);
+publish:
+	status = msg_str(result, "status");
+	snprintf(first_reason, sizeof(first_reason), "%s", msg_str(result, "reason"));
 	if (result == NULL || envelope_sign(result, "executor", ctx->sign_key) != 0) {
 		/* Everything that ran is in the ledger: a retry republishes it. */
 		json_decref(result);

@@ -14,7 +14,7 @@ main(int argc, char **argv)
 {
 	struct config_var vars[] = {
 		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
-		{ "WINGMAN_KEYS_DIR", NULL, "token.pub (public only) and executor.key", NULL },
+		{ "WINGMAN_KEYS_DIR", NULL, "token.pub, consensus.pub, approver-*.pub, telegram.pub, worker-*.pub (public only) and executor.key", NULL },
 		{ "WINGMAN_POLICY_FILE", NULL, "the policy (JSON), re-checked before acting", NULL },
 		{ "WINGMAN_REDIS_URL", "redis://127.0.0.1:6379/0", "single-use token ledger", NULL },
 		{ "WINGMAN_PG_CONNINFO", NULL, "PostgreSQL: execution fence and audit log", NULL },
@@ -45,6 +45,7 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	/* keyring_add loads public keys only: a private key here is refused. */
 	if (keyring_add(&ctx.token_keys, keys, "token", err, sizeof(err)) != 0 ||
+	    trust_keys_load(&ctx.trust, keys, &ctx.policy, err, sizeof(err)) != 0 ||
 	    (ctx.sign_key = key_load_named(keys, "executor", 1, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((ctx.ledger = ledger_open(config_get(vars, n, "WINGMAN_REDIS_URL"), pg, err,
@@ -68,5 +69,6 @@ done:
 	ledger_close(ctx.ledger);
 	EVP_PKEY_free(ctx.sign_key);
 	keyring_free(&ctx.token_keys);
+	trust_keys_free(&ctx.trust);
 	return rc;
 }

@@ -318,7 +318,7 @@ press_answer(enum press_verdict v, const struct cb_data *cb, const char *approve
 
 json_t *
 bot_decision_new(const char *request_id, const char *approver, char action, long long from_id,
-    EVP_PKEY *key)
+    const json_t *commands, EVP_PKEY *key)
 {
 	json_t *d = msg_new("human_decision", request_id);
 	char reason[96], err[256];
@@ -331,6 +331,8 @@ bot_decision_new(const char *request_id, const char *approver, char action, long
 	json_object_set_new(d, "decision", json_string(action == 'a' ? "approve" : "reject"));
 	json_object_set_new(d, "reason", json_string(reason));
 	json_object_set_new(d, "channel", json_string("telegram"));
+	/* The decision names the commands the person was shown (trust rule 5). */
+	json_object_set_new(d, "commands", json_deep_copy(commands));
 	if (envelope_sign(d, "telegram", key) != 0 ||
 	    msg_validate(d, "human_decision", err, sizeof(err)) != 0) {
 		log_warnx("event=decision_not_built request_id=%s reason=\"%s\"", request_id, err);
@@ -579,18 +581,24 @@ bot_handle_update(struct bot_ctx *ctx, const json_t *update)
 		v = press_check_target(ctx->cfg, &cb, approver, &t, now_ms());
 	}
 	if (v == PRESS_FORWARD) {
-		char err[512];
+		struct tg_prompt_row row;
+		char err[512] = "cannot sign";
 
 		/*
 		 * Published before the vote is recorded: a crash in between
-		 * forwards it again, and wingman-approval counts it once.
+		 * forwards it again, and wingman-approval counts it once. The
+		 * commands are those of the prompt this person was shown.
 		 */
-		if ((decision = bot_decision_new(t.request_id, approver, cb.action, p.from_id,
-		    ctx->sign_key)) == NULL ||
+		memset(&row, 0, sizeof(row));
+		if (tgstore_prompt_get(ctx->store, t.request_id, &row) == TGS_OK)
+			decision = bot_decision_new(t.request_id, approver, cb.action, p.from_id,
+			    json_object_get(row.prompt, "commands"), ctx->sign_key);
+		tg_prompt_row_free(&row);
+		if (decision == NULL ||
 		    kafka_publish(ctx->producer, TOPIC_HUMAN_DECISIONS, t.request_id, decision, err,
 		    sizeof(err)) != 0) {
 			log_warnx("event=forward_failed request_id=%s approver=%s reason=\"%s\"",
-			    t.request_id, approver, decision ? err : "cannot sign");
+			    t.request_id, approver, err);
 			tgstore_rollback(ctx->store);
 			json_decref(decision);
 			return PRESS_RETRY;

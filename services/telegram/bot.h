@@ -234,8 +234,11 @@ enum press_rc bot_handle_update(struct bot_ctx *ctx, const json_t *update);
 /* The press loop: getUpdates long polling until *ctx->running is 0. */
 void bot_press_run(struct bot_ctx *ctx);
 
-/* The signed human decision for a press that counts (new reference or NULL). */
+/*
+ * The signed human decision for a press that counts, naming the commands of
+ * the prompt that was shown (borrowed). New reference or NULL.
+ */
 json_t *bot_decision_new(const char *request_id, const char *approver, char action,
-    long long from_id, EVP_PKEY *key);
+    long long from_id, const json_t *commands, EVP_PKEY *key);
 
 #endif

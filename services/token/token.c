@@ -128,6 +128,8 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 	json_object_set_new(order, "worker_id", json_string(msg_str(d, "worker_id")));
 	json_object_set_new(order, "environment", json_string(msg_str(d, "environment")));
 	json_object_set_new(order, "commands", commands);
+	/* The evidence travels on untouched: the executor checks it itself. */
+	json_object_set(order, "evidence", json_object_get(d, "evidence"));
 	if (envelope_sign(order, TOKEN_KID, ctx->sign_key) != 0) {
 		snprintf(reason, reasonlen, "SIGN_FAILED: cannot sign the order");
 		goto done;

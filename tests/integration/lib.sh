@@ -86,3 +86,42 @@ first_on() { # TOPIC ID [TIMEOUT]
 
 # Counts audit rows of an event for a request.
 audit_count() { pgq "SELECT count(*) FROM audit_log WHERE request_id = '$1' AND event = '$2'"; }
+
+# assessment_json ID ENV WORKER CMD...: an assessment of those commands with
+# one approving vote, signed with the stack's consensus key: what
+# wingman-consensus (or someone holding its key) would send.
+assessment_json() {
+	local id=$1 env=$2 worker=$3 c parsed actions='[]' req
+	shift 3
+	req=$(request_json "$id" "$env" "$worker" "$@")
+	for c in "$@"; do
+		parsed=$("$W" command parse "$c")
+		actions=$(jq -c --arg c "$c" --argjson p "$parsed" \
+		    '. + [{cmd: $c, action: $p.action, container: $p.container}]' <<<"$actions")
+	done
+	jq -cn --argjson req "$req" --argjson actions "$actions" \
+	    '{v: 1, type: "assessment", request_id: $req.request_id, ts: $req.ts, request: $req,
+	      valid: true, reason: "", actions: $actions, risk: "low", threshold: 1,
+	      approving_votes: 1, votes: [{voter: "rules", risk: "low", approve: true,
+	      reasons: ["integration test"]}], dissent: []}' |
+	    "$KT" sign "$WINGMAN_KEYS_DIR" consensus
+}
+
+# human_decision_json ID APPROVER CHANNEL DECISION CMD...: unsigned.
+human_decision_json() {
+	local id=$1 approver=$2 channel=$3 decision=$4
+	shift 4
+	jq -cn --arg id "$id" --arg a "$approver" --arg ch "$channel" --arg d "$decision" --args \
+	    '{v: 1, type: "human_decision", request_id: $id,
+	      ts: (now | strftime("%Y-%m-%dT%H:%M:%S.000Z")), approver: $a, decision: $d,
+	      reason: "", channel: $ch, commands: $ARGS.positional}' "$@"
+}
+
+# evidence_json ID ENV WORKER CMD...: genuine evidence for those commands:
+# the consensus-signed assessment and bob's signed approval.
+evidence_json() {
+	local id=$1 a h
+	a=$(assessment_json "$@")
+	h=$(human_decision_json "$id" bob cli approve "${@:4}" | "$KT" sign "$WINGMAN_KEYS_DIR" approver-bob)
+	jq -cn --argjson a "$a" --argjson h "$h" '{assessment: $a, human_decisions: [$h]}'
+}

@@ -34,8 +34,9 @@ genuine_order() {
 		cmds=$(jq -c --arg c "$c" --arg t "$tok" '. + [{cmd: $c, token: $t}]' <<<"$cmds")
 	done
 	jq -cn --arg id "$id" --arg env "$env" --argjson cmds "$cmds" \
+	    --argjson ev "$(evidence_json "$id" "$env" agent-7 "$@")" \
 	    '{v: 1, type: "order", request_id: $id, ts: (now | strftime("%Y-%m-%dT%H:%M:%S.000Z")),
-	      worker_id: "agent-7", environment: $env, commands: $cmds}' |
+	      worker_id: "agent-7", environment: $env, commands: $cmds, evidence: $ev}' |
 	    "$KT" sign "$WINGMAN_KEYS_DIR" token
 }
 
@@ -83,14 +84,14 @@ expect_refused "action the executor's policy denies" POLICY_DENIED test "docker 
 expect_refused "environment the executor does not know" POLICY_UNKNOWN_ENV prd \
     "docker inspect wingman-test-api"
 
-say "a refused command stops the order: nothing after it runs"
+say "a refused command refuses the whole order before anything runs"
 id=$(new_id)
 res=$(run_filter "$id" "$(genuine_order "$id" test "docker inspect wingman-test-demo" \
     "docker inspect wingman-test-api")")
 [ "$(jq -r .status <<<"$res")" = rejected ] || fail "two-command order: $res"
-[ "$(jq -r '[.commands[].status] | join(",")' <<<"$res")" = refused,skipped ] ||
+[ "$(jq -r '[.commands[].status] | join(",")' <<<"$res")" = refused,refused ] ||
     fail "two-command order: $res"
 [ "$(pgq "SELECT count(*) FROM executions WHERE request_id = '$id'")" = 0 ] || fail "something ran"
-ok "first command refused (POLICY_CONTAINER), second skipped, nothing ran"
+ok "the order is refused whole (POLICY_CONTAINER on the first command), nothing ran"
 
 echo "$checks passed, 0 failed"

@@ -28,8 +28,9 @@ genuine_order() {
 		cmds=$(jq -c --arg c "$c" --arg t "$tok" '. + [{cmd: $c, token: $t}]' <<<"$cmds")
 	done
 	jq -cn --arg id "$id" --argjson cmds "$cmds" \
+	    --argjson ev "$(evidence_json "$id" test agent-7 "$@")" \
 	    '{v: 1, type: "order", request_id: $id, ts: (now | strftime("%Y-%m-%dT%H:%M:%S.000Z")),
-	      worker_id: "agent-7", environment: "test", commands: $cmds}' |
+	      worker_id: "agent-7", environment: "test", commands: $cmds, evidence: $ev}' |
 	    "$KT" sign "$WINGMAN_KEYS_DIR" token
 }
 

@@ -122,8 +122,10 @@ expect_answer() { # QUERY_ID TEXT
 }
 state_of() { pgq "SELECT state FROM approval_requests WHERE request_id = '$1'"; }
 votes_of() { pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$1'"; }
-submit() { # ENV WORKER CMD [TEXT] -> request id
-	"$W" submit --env "$1" --worker "$2" --text "${4:-integration test}" --cmd "$3"
+submit() { # ENV WORKER CMD [TEXT] -> request id (signed by the worker's key where it has one)
+	local key=()
+	[ -f "$WINGMAN_KEYS_DIR/worker-$2.key" ] && key=(--key "$WINGMAN_KEYS_DIR/worker-$2.key")
+	"$W" submit --env "$1" --worker "$2" --text "${4:-integration test}" --cmd "$3" "${key[@]}"
 }
 press_audited() { # ID VERDICT -> count of audited presses
 	pgq "SELECT count(*) FROM audit_log WHERE request_id = '$1' AND event = 'telegram_press' AND content LIKE '%\"$2\"%'"
@@ -257,8 +259,9 @@ pending=$("$W" pending --json | jq -c --arg id "$id" '.[] | select(.request_id =
     "[\"prd\",\"agent-7\",[\"docker restart $PRD\"],\"high\",[\"bob\"],2,true,24]" ] || fail "wingman pending: $pending"
 "$W" pending | grep -q "^$id  env prd  worker agent-7  risk high  approvals 1 of 2 (bob)" || fail "wingman pending text"
 ok "one of two: still pending, bob counted once (Telegram twice, CLI once); wingman pending shows it"
-q=$(press $ALICE $CHAT "$m" "$(button "$msg" 0)")
-expect_answer "$q" "approval (as alice) was sent"
+# prd takes at most one approval relayed by the bot (max_relayed_approvals):
+# the second approver signs with their own key.
+"$W" approve "$id" --as alice >/dev/null
 "$W" wait "$id" --timeout 60 >/dev/null || fail "prd restart with two approvals did not execute"
 [ "$(started_at "$PRD")" != "$before" ] || fail "prd container not restarted"
 [ "$(first_on wingman.decisions "$id" | jq -c .approved_by)" = '["bob","alice"]' ] || fail "approved_by"
@@ -407,7 +410,8 @@ wait_message "$id" >/dev/null
 for signer in "$T/evil telegram SIG_BAD" "$WINGMAN_KEYS_DIR approver-bob SIG_UNTRUSTED_KID"; do
 	set -- $signer
 	jq -cn --arg id "$id" '{v:1, type:"human_decision", request_id:$id, ts:"2026-11-26T12:00:00.000Z",
-	    approver:"bob", decision:"approve", reason:"", channel:"telegram"}' |
+	    approver:"bob", decision:"approve", reason:"", channel:"telegram",
+	    commands:["docker restart wingman-test-api"]}' |
 	    "$KT" sign "$1" "$2" | "$KT" produce wingman.human-decisions "$id"
 done
 sleep 3

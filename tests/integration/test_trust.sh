@@ -18,9 +18,10 @@ say "a decision not signed by wingman-approval mints no token"
 for signer in "$WINGMAN_KEYS_DIR approver-alice SIG_UNTRUSTED_KID" "$T/evil approval SIG_BAD"; do
 	set -- $signer
 	id=$(new_id)
-	jq -cn --arg id "$id" '{v:1, type:"decision", request_id:$id, ts:"2026-11-26T12:00:00.000Z",
+	jq -cn --arg id "$id" --argjson ev "$(evidence_json "$id" test agent-7 "docker restart wingman-test-demo")" \
+	    '{v:1, type:"decision", request_id:$id, ts:"2026-11-26T12:00:00.000Z",
 	    worker_id:"agent-7", environment:"test", commands:["docker restart wingman-test-demo"],
-	    approved_by:["auto"], decided_at:"2026-11-26T12:00:00.000Z", token_ttl_s:60}' |
+	    approved_by:["auto"], decided_at:"2026-11-26T12:00:00.000Z", token_ttl_s:60, evidence:$ev}' |
 	    "$KT" sign "$1" "$2" | "$KT" produce wingman.decisions "$id"
 	reason=$(dead_letter_reason "$id")
 	[[ $reason == $3:* ]] || fail "forged decision ($2): dead letter reason '$reason'"
@@ -43,8 +44,10 @@ now=$(date +%s)
 tok=$(jq -cn --arg id "$id" --argjson now "$now" '{sub:"agent-7", env:"test", request_id:$id,
     cmd:"docker restart wingman-test-demo", approved_by:["auto"], jti:"AAAAAAAAAAAAAAAAAAAAAA",
     iat:$now, nbf:$now, exp:($now + 60)}' | "$JT" mint "$T/evil/token.key" token)
-jq -cn --arg id "$id" --arg tok "$tok" '{v:1, type:"order", request_id:$id, ts:"2026-11-26T12:00:00.000Z",
-    worker_id:"agent-7", environment:"test", commands:[{cmd:"docker restart wingman-test-demo", token:$tok}]}' |
+jq -cn --arg id "$id" --arg tok "$tok" \
+    --argjson ev "$(evidence_json "$id" test agent-7 "docker restart wingman-test-demo")" \
+    '{v:1, type:"order", request_id:$id, ts:"2026-11-26T12:00:00.000Z", worker_id:"agent-7",
+    environment:"test", commands:[{cmd:"docker restart wingman-test-demo", token:$tok}], evidence:$ev}' |
     "$KT" sign "$T/evil" token | "$KT" produce wingman.orders "$id"
 reason=$(dead_letter_reason "$id")
 [[ $reason == SIG_BAD:* ]] || fail "forged order: '$reason'"
@@ -67,15 +70,17 @@ out=$("$W" submit --env test --worker agent-7 --text x --cmd "docker ps" --wait 
     fail "pipeline broken after garbage: $out"
 ok "garbage on every topic dead-lettered with MSG_UNPARSABLE; pipeline still works"
 
-say "an unparsable request that names a request id ends invalid"
+say "a request that does not decode gets no signed result in the id it names (trust rule 9)"
 id=$(new_id)
 jq -cn --arg id "$id" '{v:1, type:"request", request_id:$id, worker_id:"agent-7",
     environment:"test", commands:["docker ps"], ts:"2026-11-26T12:00:00.000Z", extra:true}' |
     "$KT" produce wingman.requests "$id"
-set +e; out=$("$W" wait "$id" --timeout 60); set -e
-[ "$(jq -r .status <<<"$out")" = invalid ] || fail "unknown member: $out"
-jq -r .reason <<<"$out" | grep -q '^REQUEST_INVALID: MSG_UNKNOWN_MEMBER' || fail "reason: $out"
-ok "request with an unknown member: invalid, REQUEST_INVALID"
+reason=$(dead_letter_reason "$id")
+[[ $reason == MSG_UNKNOWN_MEMBER:* ]] || fail "undecodable request: dead letter reason '$reason'"
+! "$KT" consume wingman.results "$id" --timeout 3 --count 1 >/dev/null || fail "a result was published for $id"
+[ "$(pgq "SELECT count(*) FROM audit_log WHERE request_id = '$id' AND event <> 'dead_letter'")" = 0 ] ||
+    fail "audit rows in the victim's name"
+ok "request with an unknown member: dead-lettered (MSG_UNKNOWN_MEMBER), no result, nothing in its id's name"
 
 say "only allowed humans decide"
 before=$(started_at wingman-test-demo)
@@ -83,12 +88,10 @@ id=$("$W" submit --env test --worker agent-alice --text "restart" --cmd "docker 
 first_on wingman.approval-prompts "$id" 30 >/dev/null || fail "no prompt"
 # An approver key that is not in the policy.
 "$W" keygen --out "$T/evil" --name approver-mallory >/dev/null
-jq -cn --arg id "$id" '{v:1, type:"human_decision", request_id:$id, ts:"2026-11-26T12:00:00.000Z",
-    approver:"mallory", decision:"approve", reason:"", channel:"cli"}' |
+human_decision_json "$id" mallory cli approve "docker restart wingman-test-demo" |
     "$KT" sign "$T/evil" approver-mallory | "$KT" produce wingman.human-decisions "$id"
 # bob's name, signed by alice's key.
-jq -cn --arg id "$id" '{v:1, type:"human_decision", request_id:$id, ts:"2026-11-26T12:00:00.000Z",
-    approver:"bob", decision:"approve", reason:"", channel:"cli"}' |
+human_decision_json "$id" bob cli approve "docker restart wingman-test-demo" |
     "$KT" sign "$WINGMAN_KEYS_DIR" approver-alice | "$KT" produce wingman.human-decisions "$id"
 # alice owns agent-alice: she may not approve its request.
 "$W" approve "$id" --as alice >/dev/null
@@ -97,7 +100,8 @@ sleep 4
     fail "an unauthorised decision changed the request"
 [ "$(pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$id'")" = 0 ] || fail "a vote was counted"
 "$KT" consume wingman.dlq "$id" --timeout 5 >"$T/dlq-id" || true
-grep -q 'SIG_UNTRUSTED_KID' "$T/dlq-id" || fail "unknown/impersonated approver not dead-lettered"
+grep -q 'APPROVER_UNKNOWN' "$T/dlq-id" || fail "unknown approver not dead-lettered"
+grep -q 'SIG_UNTRUSTED_KID' "$T/dlq-id" || fail "impersonated approver not dead-lettered"
 [ "$(pgq "SELECT count(*) FROM audit_log WHERE request_id = '$id' AND event = 'refused' AND content LIKE '%APPROVER_IS_OWNER%'")" = 1 ] ||
     fail "owner self-approval not audited as refused"
 [ "$(started_at wingman-test-demo)" = "$before" ] || fail "container restarted without a valid approval"

@@ -161,9 +161,40 @@ test_actions_must_match_commands(void **state)
 	json_array_set_new(json_object_get(json_object_get(a, "request"), "commands"), 0,
 	    json_string("docker restart wingman-test-api"));
 	approval_decide(&policy, a, &p);
-	assert_int_equal(p.verdict, APPROVAL_INVALID);
-	assert_non_null(strstr(p.reason, "POLICY_MISMATCH"));
+	assert_int_equal(p.verdict, APPROVAL_MISLABELED);
+	assert_non_null(strstr(p.reason, "ASSESSMENT_MISLABELED"));
 	json_decref(a);
+}
+
+/*
+ * Approval parses the commands itself (trust rule 8): a stop labelled
+ * "ps" by a compromised consensus, with an approving vote, is refused,
+ * never auto-approved.
+ */
+static void
+test_mislabeled_actions_are_refused(void **state)
+{
+	static const char *const lies[][3] = {
+		{ "docker stop wingman-test-demo", "ps", "" },
+		{ "docker restart wingman-test-demo", "inspect", "wingman-test-demo" },
+		{ "docker exec wingman-test-demo id", "logs", "wingman-test-demo" },
+		{ "docker inspect wingman-test-api", "inspect", "wingman-test-demo" },
+	};
+	struct approval_plan p;
+
+	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+		json_t *a = assess("test", lies[i][0], NULL);
+		json_t *action = json_array_get(json_object_get(a, "actions"), 0);
+
+		json_object_set_new(action, "action", json_string(lies[i][1]));
+		json_object_set_new(action, "container", json_string(lies[i][2]));
+		json_object_set_new(a, "approving_votes", json_integer(1));
+		approval_decide(&policy, a, &p);
+		if (p.verdict != APPROVAL_MISLABELED)
+			fail_msg("lie %zu: verdict %d (%s)", i, p.verdict, p.reason);
+		assert_non_null(strstr(p.reason, "ASSESSMENT_MISLABELED"));
+		json_decref(a);
+	}
 }
 
 static void
@@ -253,6 +284,7 @@ main(void)
 		cmocka_unit_test(test_approval_plan),
 		cmocka_unit_test(test_votes_below_threshold_need_a_human),
 		cmocka_unit_test(test_actions_must_match_commands),
+		cmocka_unit_test(test_mislabeled_actions_are_refused),
 		cmocka_unit_test(test_policy_owners),
 		cmocka_unit_test(test_policy_rejects_bad_files),
 		cmocka_unit_test(test_result_output_limit),

@@ -41,15 +41,6 @@ outbox_clear(struct outbox *out)
 	out->n = 0;
 }
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		break;
-}
-
 /* Dead letters carry the payload as text: bytes outside printable ASCII become '?'. */
 static json_t *
 dead_letter_new(const struct stage *st, const struct stage_input *in, const char *reason)

@@ -191,6 +191,15 @@ monotonic_ms(void)
 }
 
 void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	/* A signal ends the sleep: the caller checks its run flag. */
+	(void)nanosleep(&ts, NULL);
+}
+
+void
 format_ts_ms(int64_t unix_ms, char out[32])
 {
 	time_t secs = (time_t)(unix_ms / 1000);

@@ -35,6 +35,8 @@ void hex_encode(const unsigned char *in, size_t len, char *out);
 int64_t now_unix(void);
 int64_t now_ms(void);
 int64_t monotonic_ms(void);
+/* Sleeps ms milliseconds, or less when a signal arrives. */
+void sleep_ms(int ms);
 /* RFC 3339 UTC with milliseconds into out (at least 25 bytes). */
 void format_ts_ms(int64_t unix_ms, char out[32]);
 void now_ts(char out[32]);

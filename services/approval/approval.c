@@ -396,26 +396,53 @@ emit_final_again(struct outbox *out, const char *rid, const struct pending_reque
 		outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, json_incref(req->final_update));
 }
 
+/*
+ * Which human decision an audit row is about: the first 22 characters of
+ * its signature (132 bits). `wingman approve` waits for the row that names
+ * the decision it sent: that is its acknowledgement.
+ */
+static json_t *
+decision_ref(const json_t *d)
+{
+	return json_stringn(msg_str(json_object_get(d, "sig"), "value"), 22);
+}
+
+/* An audit row about human decision d: approver, channel and its ref added. */
+static void
+audit_decision(struct approval_ctx *ctx, const json_t *d, const char *event, json_t *details)
+{
+	if (details == NULL)
+		details = json_object();
+	json_object_set_new(details, "approver", json_string(msg_str(d, "approver")));
+	json_object_set_new(details, "channel", json_string(msg_str(d, "channel")));
+	json_object_set_new(details, "decision_ref", decision_ref(d));
+	audit_record(ctx->audit, msg_str(d, "request_id"), event, details);
+}
+
 /* Refuses a human decision: logged, audited, dead-lettered by the stage. */
 static enum handler_rc
 refuse_decision(struct approval_ctx *ctx, const json_t *d, char *reason, size_t reasonlen,
     const char *why)
 {
-	const char *rid = msg_str(d, "request_id");
-
 	snprintf(reason, reasonlen, "%s", why);
-	log_warnx("event=refused request_id=%s approver=%s reason=\"%s\"", rid,
+	log_warnx("event=refused request_id=%s approver=%s reason=\"%s\"", msg_str(d, "request_id"),
 	    msg_str(d, "approver"), why);
-	audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s, s:s}", "approver",
-	    msg_str(d, "approver"), "reason", why, "channel", msg_str(d, "channel")));
+	audit_decision(ctx, d, "refused", json_pack("{s:s}", "reason", why));
 	return HANDLER_PERMFAIL;
 }
 
+/*
+ * Counts one decoded human decision: its signer, the request it is for, the
+ * policy, then the vote. A decision for a request not stored yet is kept
+ * (early_decisions) and counted when the request arrives (approval_tick):
+ * Kafka gives no order between the assessment and the human-decisions
+ * topic, and a restart may read them either way round. Borrows d.
+ */
 static enum handler_rc
-on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct outbox *out,
-    char *reason, size_t reasonlen)
+count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *reason,
+    size_t reasonlen)
 {
-	json_t *d, *votes = NULL, *names = NULL, *messages = NULL, *evidence = NULL;
+	json_t *votes = NULL, *names = NULL, *messages = NULL, *evidence = NULL;
 	const json_t *request, *commands;
 	struct pending_request req;
 	char why[MSG_REASON_MAX];
@@ -426,8 +453,6 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 	int inserted = 0;
 
 	memset(&req, 0, sizeof(req));
-	if ((d = msg_decode(in->payload, in->len, "human_decision", reason, reasonlen)) == NULL)
-		return HANDLER_PERMFAIL;
 	rid = msg_str(d, "request_id");
 	approver = msg_str(d, "approver");
 	decision = msg_str(d, "decision");
@@ -448,8 +473,14 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 		goto done;
 	}
 	if (src == STORE_NOT_FOUND) {
-		snprintf(reason, reasonlen, "APPROVAL_UNKNOWN_REQUEST: no request %s", rid);
-		rc = HANDLER_PERMFAIL;
+		/* Not here yet: kept, and counted when its assessment arrives. */
+		if (store_early_add(ctx->store, d) != STORE_OK) {
+			snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot keep the early decision");
+			rc = HANDLER_TEMPFAIL;
+			goto done;
+		}
+		log_info("event=early_decision request_id=%s approver=%s", rid, approver);
+		audit_decision(ctx, d, "early_decision", json_pack("{s:s}", "decision", decision));
 		goto done;
 	}
 	/* The stored assessment is used only if its consensus signature still holds. */
@@ -466,9 +497,8 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 		/* The first final decision won: this one changes nothing. */
 		store_rollback(ctx->store);
 		log_info("event=already_decided request_id=%s approver=%s state=%s", rid, approver, req.state);
-		audit_record(ctx->audit, rid, "late_decision", json_pack("{s:s, s:s, s:s, s:s}",
-		    "approver", approver, "decision", decision, "state", req.state,
-		    "channel", msg_str(d, "channel")));
+		audit_decision(ctx, d, "late_decision", json_pack("{s:s, s:s}", "decision", decision,
+		    "state", req.state));
 		emit_final_again(out, rid, &req, sig_value);
 		goto done;
 	}
@@ -487,9 +517,8 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 	if (!policy_may_decide(&ctx->policy, approver, req.worker_id)) {
 		store_rollback(ctx->store);
 		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid, approver);
-		audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s, s:s}", "approver", approver,
-		    "reason", "APPROVER_IS_OWNER: an approver cannot decide for their own worker",
-		    "channel", msg_str(d, "channel")));
+		audit_decision(ctx, d, "refused", json_pack("{s:s}",
+		    "reason", "APPROVER_IS_OWNER: an approver cannot decide for their own worker"));
 		goto done;
 	}
 	if (store_vote(ctx->store, rid, d, &inserted, &votes) != STORE_OK) {
@@ -502,8 +531,8 @@ on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct
 	req.votes = votes;
 	votes = NULL;
 	verified_votes(ctx, rid, &req, &names, &messages);
-	audit_record(ctx->audit, rid, "human_vote", json_pack("{s:s, s:s, s:s, s:b}", "approver",
-	    approver, "decision", decision, "channel", msg_str(d, "channel"), "counted", inserted));
+	audit_decision(ctx, d, "human_vote", json_pack("{s:s, s:b}", "decision", decision,
+	    "counted", inserted));
 	if (strcmp(decision, "reject") == 0) {
 		/* Any reject ends the request. */
 		snprintf(why, sizeof(why), "REJECTED: by %s: %s", approver, msg_str(d, "reason"));
@@ -546,6 +575,19 @@ done:
 	json_decref(messages);
 	json_decref(votes);
 	pending_request_free(&req);
+	return rc;
+}
+
+static enum handler_rc
+on_human_decision(struct approval_ctx *ctx, const struct stage_input *in, struct outbox *out,
+    char *reason, size_t reasonlen)
+{
+	enum handler_rc rc;
+	json_t *d;
+
+	if ((d = msg_decode(in->payload, in->len, "human_decision", reason, reasonlen)) == NULL)
+		return HANDLER_PERMFAIL;
+	rc = count_decision(ctx, d, out, reason, reasonlen);
 	json_decref(d);
 	return rc;
 }
@@ -561,12 +603,74 @@ approval_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 	return on_assessment(ctx, in, out, reason, reasonlen);
 }
 
+/* A dead letter for a kept decision that will not be counted. */
+static void
+dead_letter_early(struct outbox *out, const json_t *d, const char *text, const char *why)
+{
+	json_t *dl = msg_new("dead_letter", msg_str(d, "request_id"));
+
+	json_object_set_new(dl, "stage", json_string("wingman-approval"));
+	json_object_set_new(dl, "topic", json_string(TOPIC_HUMAN_DECISIONS));
+	json_object_set_new(dl, "partition", json_integer(-1));
+	json_object_set_new(dl, "offset", json_integer(-1));
+	json_object_set_new(dl, "key", json_string(msg_str(d, "request_id")));
+	json_object_set_new(dl, "reason", json_stringn(why, strnlen(why, MSG_REASON_MAX)));
+	json_object_set_new(dl, "payload", json_stringn(text, strnlen(text, 4096)));
+	outbox_add(out, TOPIC_DLQ, msg_str(d, "request_id"), dl);
+}
+
+/*
+ * Early decisions: those whose request has arrived are counted now, with
+ * every check of a decision that came in order; those whose request did not
+ * come within early_decision_ttl_s are dead-lettered and audited.
+ */
+static void
+replay_early(struct approval_ctx *ctx, struct outbox *out)
+{
+	json_t *rows = store_early_due(ctx->store, ctx->early_decision_ttl_s, 32), *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row) {
+		const char *text = msg_str(row, "message");
+		char reason[MSG_REASON_MAX] = "", err[MSG_REASON_MAX];
+		json_t *d = msg_decode(text, strlen(text), "human_decision", err, sizeof(err));
+		enum handler_rc rc = HANDLER_PERMFAIL;
+
+		if (d == NULL) {
+			/* Decoded once already: the row was changed under us. */
+			log_warnx("event=early_decision_tampered request_id=%s", msg_str(row, "request_id"));
+		} else if (json_is_true(json_object_get(row, "arrived"))) {
+			rc = count_decision(ctx, d, out, reason, sizeof(reason));
+			if (rc == HANDLER_TEMPFAIL) {
+				json_decref(d);
+				break; /* kept: the next tick tries again */
+			}
+			if (rc == HANDLER_PERMFAIL)
+				dead_letter_early(out, d, text, reason);
+		} else {
+			snprintf(reason, sizeof(reason), "APPROVAL_UNKNOWN_REQUEST: request %s did not "
+			    "arrive within %d s of the decision", msg_str(d, "request_id"),
+			    ctx->early_decision_ttl_s);
+			log_warnx("event=early_decision_expired request_id=%s approver=%s",
+			    msg_str(d, "request_id"), msg_str(d, "approver"));
+			audit_decision(ctx, d, "early_decision_expired", json_pack("{s:s}", "reason", reason));
+			dead_letter_early(out, d, text, reason);
+		}
+		store_early_delete(ctx->store, msg_str(row, "request_id"), msg_str(row, "approver"));
+		json_decref(d);
+	}
+	json_decref(rows);
+}
+
 void
 approval_tick(void *ctxp, struct outbox *out)
 {
 	struct approval_ctx *ctx = ctxp;
-	json_t *ids = store_expired(ctx->store, 32), *id;
+	json_t *ids, *id;
 	size_t i;
+
+	replay_early(ctx, out);
+	ids = store_expired(ctx->store, 32);
 
 	json_array_foreach(ids, i, id) {
 		const char *rid = json_string_value(id);

@@ -19,6 +19,7 @@ struct approval_ctx {
 	EVP_PKEY *sign_key;           /* approval.key */
 	struct trust_keys keys;       /* consensus.pub, approver-<name>.pub, telegram.pub, worker-<id>.pub */
 	struct store *store;
+	int early_decision_ttl_s;     /* how long a decision may wait for its request */
 };
 
 enum approval_verdict {
@@ -124,5 +125,18 @@ int store_commit(struct store *s);
 void store_rollback(struct store *s);
 /* Request ids past their expiry still pending, at most max (new array). */
 json_t *store_expired(struct store *s, int max);
+
+/*
+ * Early decisions (a human decision read before its request): kept as the
+ * signed message, one per request and approver, the first one wins.
+ */
+enum store_rc store_early_add(struct store *s, const json_t *decision);
+/*
+ * Kept decisions to act on, oldest first, at most max (new array or NULL):
+ * [{"request_id", "approver", "message", "arrived": true when the request is
+ * stored now, false when it has not come within ttl_s}].
+ */
+json_t *store_early_due(struct store *s, int ttl_s, int max);
+void store_early_delete(struct store *s, const char *request_id, const char *approver);
 
 #endif

@@ -19,6 +19,8 @@ main(int argc, char **argv)
 		{ "WINGMAN_POLICY_FILE", NULL, "the policy (JSON)", NULL },
 		{ "WINGMAN_PG_CONNINFO", NULL, "PostgreSQL: approval state and audit log", NULL },
 		{ "WINGMAN_AUDIT_JSONL", "", "JSONL copy of the audit log (empty: off)", NULL },
+		{ "WINGMAN_EARLY_DECISION_TTL_S", "600",
+		    "how long a human decision read before its request waits for it (10..86400)", NULL },
 	};
 	const size_t n = sizeof(vars) / sizeof(vars[0]);
 	static struct approval_ctx ctx;
@@ -27,6 +29,7 @@ main(int argc, char **argv)
 	struct stage st = { "wingman-approval", "wingman-approval", topics, approval_handle,
 		approval_tick, 1000, &ctx };
 	const char *keys;
+	long long ttl;
 	char err[512];
 	int rc = 1;
 
@@ -35,6 +38,9 @@ main(int argc, char **argv)
 	    "publishes signed decisions and ends rejected or expired requests.",
 	    vars, n, &opts);
 	keys = config_get(vars, n, "WINGMAN_KEYS_DIR");
+	if (parse_int(config_get(vars, n, "WINGMAN_EARLY_DECISION_TTL_S"), 10, 86400, &ttl) != 0)
+		fatalx("CONFIG_INVALID: WINGMAN_EARLY_DECISION_TTL_S must be 10..86400");
+	ctx.early_decision_ttl_s = (int)ttl;
 	if (policy_load(config_get(vars, n, "WINGMAN_POLICY_FILE"), &ctx.policy, err, sizeof(err)) != 0)
 		fatalx("%s", err);
 	if ((ctx.sign_key = key_load_named(keys, "approval", 1, err, sizeof(err))) == NULL ||

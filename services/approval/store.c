@@ -261,3 +261,54 @@ store_expired(struct store *s, int max)
 	PQclear(r);
 	return ids;
 }
+
+enum store_rc
+store_early_add(struct store *s, const json_t *decision)
+{
+	char *text = json_dumps(decision, JSON_COMPACT);
+	const char *p[] = { msg_str(decision, "request_id"), msg_str(decision, "approver"), text };
+	PGresult *r;
+
+	if (text == NULL)
+		return STORE_DOWN;
+	r = query(s, "INSERT INTO early_decisions (request_id, approver, message) VALUES ($1, $2, $3)"
+	    " ON CONFLICT (request_id, approver) DO NOTHING", 3, p);
+	free(text);
+	if (r == NULL)
+		return STORE_DOWN;
+	PQclear(r);
+	return STORE_OK;
+}
+
+json_t *
+store_early_due(struct store *s, int ttl_s, int max)
+{
+	char ttl[16], limit[16];
+	const char *p[] = { ttl, limit };
+	PGresult *r;
+	json_t *rows;
+
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	snprintf(limit, sizeof(limit), "%d", max);
+	r = query(s, "SELECT e.request_id, e.approver, e.message, r.request_id IS NOT NULL"
+	    " FROM early_decisions e LEFT JOIN approval_requests r USING (request_id)"
+	    " WHERE r.request_id IS NOT NULL OR e.received_at < now() - make_interval(secs => $1::int)"
+	    " ORDER BY e.received_at LIMIT $2", 2, p);
+	if (r == NULL)
+		return NULL;
+	rows = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:b}", "request_id",
+		    PQgetvalue(r, i, 0), "approver", PQgetvalue(r, i, 1), "message", PQgetvalue(r, i, 2),
+		    "arrived", strcmp(PQgetvalue(r, i, 3), "t") == 0));
+	PQclear(r);
+	return rows;
+}
+
+void
+store_early_delete(struct store *s, const char *request_id, const char *approver)
+{
+	const char *p[] = { request_id, approver };
+
+	PQclear(query(s, "DELETE FROM early_decisions WHERE request_id = $1 AND approver = $2", 2, p));
+}

@@ -2,6 +2,10 @@
 #ifndef WINGMAN_CLI_H
 #define WINGMAN_CLI_H
 
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
 #define EXIT_USAGE 2
 #define EXIT_TIMEOUT 3
 
@@ -11,6 +15,14 @@ void usage(void) __attribute__((noreturn));
 const char *brokers(void);
 /* Parses --timeout seconds or exits EXIT_USAGE. */
 int parse_timeout(const char *s);
+
+/* Partitions of a topic; -1 when the broker does not answer. */
+int topic_partitions(rd_kafka_t *rk, const char *topic);
+/*
+ * A reader of topic that starts at the given offsets (one per partition) or
+ * at the beginning, without committing anything. *n_out: its partitions.
+ */
+rd_kafka_t *topic_reader(const char *topic, const int64_t *start, int *n_out);
 
 /* Each takes argv starting at its own name. */
 int cmd_submit(int argc, char **argv);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
 #include "cli.h"
@@ -42,7 +41,7 @@ result_signers(struct keyring *ring, const char *who)
 }
 
 /* Partitions of a topic; -1 when the broker does not answer. */
-static int
+int
 topic_partitions(rd_kafka_t *rk, const char *topic)
 {
 	const struct rd_kafka_metadata *md = NULL;
@@ -59,12 +58,8 @@ topic_partitions(rd_kafka_t *rk, const char *topic)
 	return n;
 }
 
-/*
- * A reader of wingman.results that starts at given offsets (or the
- * beginning) without a consumer group: waiting commits nothing.
- */
-static rd_kafka_t *
-results_reader(const int64_t *start, int *n_out)
+rd_kafka_t *
+topic_reader(const char *topic, const int64_t *start, int *n_out)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_topic_partition_list_t *parts;
@@ -82,14 +77,14 @@ results_reader(const int64_t *start, int *n_out)
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
-	if ((n = topic_partitions(rk, TOPIC_RESULTS)) <= 0) {
-		fprintf(stderr, "wingman: cannot read %s from %s\n", TOPIC_RESULTS, brokers());
+	if ((n = topic_partitions(rk, topic)) <= 0) {
+		fprintf(stderr, "wingman: cannot read %s from %s\n", topic, brokers());
 		rd_kafka_destroy(rk);
 		return NULL;
 	}
 	parts = rd_kafka_topic_partition_list_new(n);
 	for (int p = 0; p < n; p++)
-		rd_kafka_topic_partition_list_add(parts, TOPIC_RESULTS, p)->offset =
+		rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
 		    start ? start[p] : RD_KAFKA_OFFSET_BEGINNING;
 	rd_kafka_assign(rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
@@ -215,7 +210,7 @@ cmd_submit(int argc, char **argv)
 	}
 	if (wait) {
 		/* Read from the current end, taken before publishing: no race. */
-		rd_kafka_t *probe = results_reader(NULL, &n);
+		rd_kafka_t *probe = topic_reader(TOPIC_RESULTS, NULL, &n);
 		if (probe == NULL)
 			goto done;
 		start = calloc((size_t)n, sizeof(*start));
@@ -229,7 +224,7 @@ cmd_submit(int argc, char **argv)
 			start[p] = hi;
 		}
 		rd_kafka_destroy(probe);
-		if ((reader = results_reader(start, &n)) == NULL)
+		if ((reader = topic_reader(TOPIC_RESULTS, start, &n)) == NULL)
 			goto done;
 	}
 	if (kafka_publish(producer, TOPIC_REQUESTS, rid, req, err, sizeof(err)) != 0) {
@@ -279,7 +274,7 @@ cmd_wait(int argc, char **argv)
 		usage();
 	if (result_signers(&signers, "wait") != 0)
 		return 1;
-	if ((reader = results_reader(NULL, &n)) == NULL) {
+	if ((reader = topic_reader(TOPIC_RESULTS, NULL, &n)) == NULL) {
 		keyring_free(&signers);
 		return 1;
 	}
@@ -287,133 +282,5 @@ cmd_wait(int argc, char **argv)
 	rd_kafka_consumer_close(reader);
 	rd_kafka_destroy(reader);
 	keyring_free(&signers);
-	return rc;
-}
-
-/*
- * The commands of a request waiting in wingman-approval, read from its
- * state in PostgreSQL: the approver signs exactly these (trust rule 5), and
- * the executor checks them against the consensus-signed request, so a
- * tampered row only makes the approval count for nothing. New or NULL.
- */
-static json_t *
-pending_commands(const char *request_id, const char *who)
-{
-	const char *conninfo = getenv("WINGMAN_PG_CONNINFO");
-	const char *p[] = { request_id };
-	json_t *assessment = NULL, *commands = NULL;
-	PGresult *r = NULL;
-	PGconn *c;
-
-	if (conninfo == NULL) {
-		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set: give the commands with "
-		    "--cmd\n", who);
-		return NULL;
-	}
-	c = PQconnectdb(conninfo);
-	if (PQstatus(c) != CONNECTION_OK) {
-		fprintf(stderr, "wingman %s: PostgreSQL: %s", who, PQerrorMessage(c));
-		goto done;
-	}
-	r = PQexecParams(c, "SELECT assessment FROM approval_requests WHERE request_id = $1", 1,
-	    NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "wingman %s: PostgreSQL: %s", who, PQerrorMessage(c));
-		goto done;
-	}
-	if (PQntuples(r) != 1) {
-		fprintf(stderr, "wingman %s: request %s is not known to wingman-approval (not assessed "
-		    "yet, or never sent)\n", who, request_id);
-		goto done;
-	}
-	assessment = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-	commands = json_deep_copy(json_object_get(json_object_get(assessment, "request"), "commands"));
-	if (!json_is_array(commands) || json_array_size(commands) == 0) {
-		fprintf(stderr, "wingman %s: the stored request %s has no commands\n", who, request_id);
-		json_decref(commands);
-		commands = NULL;
-	}
-done:
-	json_decref(assessment);
-	PQclear(r);
-	PQfinish(c);
-	return commands;
-}
-
-int
-cmd_decide(const char *decision, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "as", required_argument, NULL, 'a' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "cmd", required_argument, NULL, 'c' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *as = NULL, *reason = NULL, *keys = getenv("WINGMAN_KEYS_DIR");
-	char kid[80], err[512] = "";
-	EVP_PKEY *key = NULL;
-	rd_kafka_t *producer = NULL;
-	json_t *msg = NULL, *commands = json_array(), *c;
-	size_t i;
-	int ch, rc = 1;
-
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'a')
-			as = optarg;
-		else if (ch == 'r')
-			reason = optarg;
-		else if (ch == 'c')
-			json_array_append_new(commands, json_string(optarg));
-		else
-			usage();
-	}
-	if (optind != argc - 1 || as == NULL || (strcmp(decision, "reject") == 0 && reason == NULL))
-		usage();
-	if (!valid_request_id(argv[optind]) || !valid_name(as)) {
-		fprintf(stderr, "wingman %s: request id or approver name is not valid\n", decision);
-		rc = EXIT_USAGE;
-		goto done;
-	}
-	if (keys == NULL) {
-		fprintf(stderr, "wingman %s: WINGMAN_KEYS_DIR is not set\n", decision);
-		goto done;
-	}
-	snprintf(kid, sizeof(kid), "approver-%s", as);
-	if ((key = key_load_named(keys, kid, 1, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "wingman %s: %s\n", decision, err);
-		goto done;
-	}
-	if (json_array_size(commands) == 0) {
-		json_decref(commands);
-		if ((commands = pending_commands(argv[optind], decision)) == NULL)
-			goto done;
-	}
-	/* The person sees what they sign. */
-	json_array_foreach(commands, i, c)
-		fprintf(stderr, "wingman %s: %s %s\n", decision, argv[optind], json_string_value(c));
-	msg = msg_new("human_decision", argv[optind]);
-	json_object_set_new(msg, "approver", json_string(as));
-	json_object_set_new(msg, "decision", json_string(decision));
-	json_object_set_new(msg, "reason", json_string(reason ? reason : ""));
-	json_object_set_new(msg, "channel", json_string("cli"));
-	json_object_set(msg, "commands", commands);
-	if (envelope_sign(msg, kid, key) != 0 || msg_validate(msg, "human_decision", err, sizeof(err))) {
-		fprintf(stderr, "wingman %s: cannot build the decision: %s\n", decision, err);
-		goto done;
-	}
-	if ((producer = kafka_producer_new(brokers(), err, sizeof(err))) == NULL ||
-	    kafka_publish(producer, TOPIC_HUMAN_DECISIONS, argv[optind], msg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "wingman %s: %s\n", decision, err);
-		goto done;
-	}
-	printf("%s %s by %s\n", decision == NULL ? "" : (strcmp(decision, "approve") == 0 ?
-	    "approved" : "rejected"), argv[optind], as);
-	rc = 0;
-done:
-	if (producer != NULL)
-		rd_kafka_destroy(producer);
-	json_decref(msg);
-	json_decref(commands);
-	EVP_PKEY_free(key);
 	return rc;
 }

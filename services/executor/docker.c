@@ -695,8 +695,9 @@ fail:
 	return text;
 }
 
+/* The whole pause, signals or not: an exec is polled to its end. */
 static void
-sleep_ms(long ms)
+pause_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -744,7 +745,7 @@ exec_exit_code(struct docker *d, const char *id, int *exit_code, struct docker_r
 		json_decref(root);
 		if (done)
 			return 0;
-		sleep_ms(EXEC_POLL_MS);
+		pause_ms(EXEC_POLL_MS);
 	}
 	set_reason(res, DOCKER_CMD_ERROR,
 	    "DOCKER_EXEC_RUNNING: the command was still running after its output ended");

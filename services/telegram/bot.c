@@ -434,6 +434,12 @@ on_prompt(struct bot_ctx *ctx, const json_t *prompt, char *reason, size_t reason
 
 	memset(&row, 0, sizeof(row));
 	src = tgstore_prompt_insert(ctx->store, prompt, ctx->cfg->chat_id);
+	if (src == TGS_COLLISION) {
+		snprintf(reason, reasonlen, "TELEGRAM_HANDLE_COLLISION: the button handle of %s is "
+		    "another request's", rid);
+		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
+		return HANDLER_PERMFAIL;
+	}
 	if (src == TGS_OK)
 		src = tgstore_prompt_get(ctx->store, rid, &row);
 	if (src != TGS_OK) {

@@ -161,7 +161,12 @@ void press_answer(enum press_verdict v, const struct cb_data *cb, const char *ap
 
 /* ---- store.c: the bot's state in PostgreSQL ---- */
 
-enum tgstore_rc { TGS_OK, TGS_NOT_FOUND, TGS_DOWN };
+enum tgstore_rc {
+	TGS_OK,
+	TGS_NOT_FOUND,
+	TGS_DOWN,
+	TGS_COLLISION, /* another request already has this callback handle */
+};
 
 struct tgstore;
 
@@ -182,6 +187,11 @@ void tg_prompt_row_free(struct tg_prompt_row *row);
 enum tgstore_rc tgstore_prompt_get(struct tgstore *s, const char *request_id,
     struct tg_prompt_row *row);
 /* Records a prompt (idempotent: a known request is left as it is). */
+/*
+ * Records a prompt (a second copy changes nothing). TGS_COLLISION when its
+ * 96-bit callback handle is already another request's: the buttons could
+ * not tell the two apart, so the prompt is refused, never shown.
+ */
 enum tgstore_rc tgstore_prompt_insert(struct tgstore *s, const json_t *prompt, long long chat_id);
 enum tgstore_rc tgstore_prompt_sent(struct tgstore *s, const char *request_id,
     long long message_id);

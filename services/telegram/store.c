@@ -96,6 +96,7 @@ tgstore_prompt_insert(struct tgstore *s, const json_t *prompt, long long chat_id
 	char *text = json_dumps(prompt, JSON_COMPACT), *approvals;
 	char handle[CB_HANDLE_LEN + 1], chat[32], required[16];
 	const char *rid = msg_str(prompt, "request_id");
+	enum tgstore_rc rc;
 	PGresult *r;
 
 	approvals = json_dumps(json_object_get(prompt, "approvals"), JSON_COMPACT);
@@ -113,14 +114,23 @@ tgstore_prompt_insert(struct tgstore *s, const json_t *prompt, long long chat_id
 			msg_str(prompt, "expires_at"), chat, approvals };
 		r = query(s, "INSERT INTO telegram_prompts (request_id, handle, prompt, worker_id,"
 		    " approvers_required, expires_at, chat_id, approvals)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING", 8, p);
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING", 8, p);
 	}
 	free(text);
 	free(approvals);
 	if (r == NULL)
 		return TGS_DOWN;
 	PQclear(r);
-	return TGS_OK;
+	{
+		/* Not inserted because of the request (a copy) or of the handle? */
+		const char *p[] = { handle };
+		r = query(s, "SELECT request_id FROM telegram_prompts WHERE handle = $1", 1, p);
+	}
+	if (r == NULL)
+		return TGS_DOWN;
+	rc = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), rid) != 0 ? TGS_COLLISION : TGS_OK;
+	PQclear(r);
+	return rc;
 }
 
 enum tgstore_rc

@@ -176,15 +176,6 @@ state_field(const char *field)
 	return out;
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		continue;
-}
-
 /* ---- fixture ---- */
 
 static int

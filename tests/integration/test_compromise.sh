@@ -168,7 +168,7 @@ ok "telegram: two relayed prd approvals stay pending; one more by an approver's 
 say "one approver (approver-bob.key): a second person of their own making"
 pid=$(pending_restart agent-7 prd "docker restart $PRD" "$K/worker-agent-7.key")
 "$W" approve "$pid" --as bob >/dev/null
-"$W" approve "$pid" --as bob >/dev/null
+if "$W" approve "$pid" --as bob >/dev/null 2>&1; then fail "bob's second approval was confirmed"; fi
 human_decision_json "$pid" demo cli approve "docker restart $PRD" | "$KT" sign "$K" approver-bob |
     "$KT" produce wingman.human-decisions "$pid"
 human_decision_json "$pid" demo telegram approve "docker restart $PRD" | "$KT" sign "$K" approver-bob |

@@ -93,8 +93,9 @@ human_decision_json "$id" mallory cli approve "docker restart wingman-test-demo"
 # bob's name, signed by alice's key.
 human_decision_json "$id" bob cli approve "docker restart wingman-test-demo" |
     "$KT" sign "$WINGMAN_KEYS_DIR" approver-alice | "$KT" produce wingman.human-decisions "$id"
-# alice owns agent-alice: she may not approve its request.
-"$W" approve "$id" --as alice >/dev/null
+# alice owns agent-alice: she may not approve its request (and the CLI says so).
+if "$W" approve "$id" --as alice >/dev/null 2>"$T/cli.err"; then fail "the owner's approval was confirmed"; fi
+grep -q "APPROVER_IS_OWNER" "$T/cli.err" || fail "approve said: $(cat "$T/cli.err")"
 sleep 4
 [ "$(pgq "SELECT state FROM approval_requests WHERE request_id = '$id'")" = pending ] ||
     fail "an unauthorised decision changed the request"
@@ -107,9 +108,9 @@ grep -q 'SIG_UNTRUSTED_KID' "$T/dlq-id" || fail "impersonated approver not dead-
 [ "$(started_at wingman-test-demo)" = "$before" ] || fail "container restarted without a valid approval"
 ok "unknown approver, impersonation and owner approval change nothing"
 "$W" approve "$id" --as bob >/dev/null
-"$W" approve "$id" --as bob >/dev/null
+if "$W" approve "$id" --as bob >/dev/null 2>&1; then fail "bob's second approval was confirmed"; fi
 out=$("$W" wait "$id" --timeout 60) || fail "bob's approval did not execute: $out"
-"$W" reject "$id" --as demo --reason late >/dev/null
+if "$W" reject "$id" --as demo --reason late >/dev/null 2>&1; then fail "a late reject was confirmed"; fi
 sleep 2
 [ "$(pgq "SELECT state FROM approval_requests WHERE request_id = '$id'")" = approved ] || fail "a late reject won"
 [ "$(audit_count "$id" late_decision)" -ge 1 ] || fail "late decision not audited"

@@ -146,9 +146,8 @@ evidence_verdict_code(enum evidence_verdict v)
 	return "EVIDENCE_UNKNOWN";
 }
 
-/* Approving votes actually cast: an abstention never approves. */
-static json_int_t
-approving_votes(const json_t *assessment)
+json_int_t
+assessment_votes_for(const json_t *assessment)
 {
 	const json_t *vote;
 	json_int_t n = 0;
@@ -278,7 +277,7 @@ evidence_check(const struct policy *policy, const struct trust_keys *keys,
 		if (mode != POLICY_AUTO)
 			need_human = 1;
 	}
-	if (!need_human && approving_votes(assessment) >=
+	if (!need_human && assessment_votes_for(assessment) >=
 	    json_integer_value(json_object_get(assessment, "threshold")))
 		return EVIDENCE_OK;
 	v = count_humans(policy, keys, request_id, worker_id, commands,

@@ -61,6 +61,12 @@ int trust_check_human_decision(const struct trust_keys *keys, const json_t *deci
  */
 int trust_result_signer_ok(const char *status, const char *kid);
 
+/*
+ * Approving votes actually cast in an assessment (an abstention never
+ * approves), counted from the votes, not read from approving_votes.
+ */
+json_int_t assessment_votes_for(const json_t *assessment);
+
 enum evidence_verdict {
 	EVIDENCE_OK,
 	EVIDENCE_UNSIGNED,      /* the assessment is not consensus's */

@@ -17,21 +17,6 @@
 #include "msg.h"
 #include "util.h"
 
-/* Approving votes actually cast: an abstention never approves. */
-static json_int_t
-votes_cast_for(const json_t *assessment)
-{
-	const json_t *vote;
-	json_int_t n = 0;
-	size_t i;
-
-	json_array_foreach(json_object_get(assessment, "votes"), i, vote)
-		if (json_is_true(json_object_get(vote, "approve")) &&
-		    !json_is_true(json_object_get(vote, "abstain")))
-			n++;
-	return n;
-}
-
 void
 approval_decide(const struct policy *policy, const json_t *assessment, struct approval_plan *plan)
 {
@@ -102,7 +87,7 @@ approval_decide(const struct policy *policy, const json_t *assessment, struct ap
 			all_auto = 0;
 	}
 	/* Auto-approval needs both the policy and enough approving votes. */
-	if (all_auto && votes_cast_for(assessment) >=
+	if (all_auto && assessment_votes_for(assessment) >=
 	    json_integer_value(json_object_get(assessment, "threshold"))) {
 		plan->verdict = APPROVAL_AUTO;
 		snprintf(plan->reason, sizeof(plan->reason), "auto-approved by policy and votes");
@@ -267,11 +252,14 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 		return HANDLER_TEMPFAIL;
 	}
 	if (src == STORE_EXISTS) {
+		enum handler_rc rc;
+
 		/* Seen before: the first outcome stands and is sent again. */
 		log_info("event=duplicate request_id=%s", rid);
 		json_decref(outcome);
-		json_decref(a);
-		return emit_stored(out, rid, prev_topic, prev_outcome);
+		rc = emit_stored(out, rid, prev_topic, prev_outcome);
+		json_decref(a); /* rid points into it */
+		return rc;
 	}
 	log_info("event=assessment_handled request_id=%s state=%s reason=\"%s\"", rid, state, plan.reason);
 	audit_record(ctx->audit, rid, plan.verdict == APPROVAL_AUTO ? "auto_approved" : state,

@@ -11,7 +11,9 @@ keys=$T/keys
 reset_keys() {
 	rm -rf "$keys"
 	mkdir -m 700 "$keys"
-	cp "$WINGMAN_KEYS_DIR/token.pub" "$WINGMAN_KEYS_DIR/executor.key" "$keys/"
+	# Its own key, token.pub, and the public keys the evidence is checked with.
+	cp "$WINGMAN_KEYS_DIR/token.pub" "$WINGMAN_KEYS_DIR/executor.key" "$WINGMAN_KEYS_DIR/consensus.pub" \
+	    "$WINGMAN_KEYS_DIR"/approver-*.pub "$WINGMAN_KEYS_DIR/telegram.pub" "$keys/"
 }
 
 # expect_refusal WHAT FILE-IN-KEYS CODE: executor -n must exit non-zero naming CODE.
@@ -50,6 +52,17 @@ reset_keys
 # A public and a private block in one file: the private one must not slip in.
 cat "$WINGMAN_KEYS_DIR/token.pub" "$WINGMAN_KEYS_DIR/token.key" >"$keys/token.pub"
 expect_refusal "token.pub = public key followed by the private key" token.pub KEY_WRONG_KIND
+
+say "the keys of the evidence are public keys too"
+reset_keys
+cp "$WINGMAN_KEYS_DIR/consensus.key" "$keys/consensus.pub"
+expect_refusal "consensus.pub = the consensus private key" consensus.pub KEY_WRONG_KIND
+reset_keys
+cp "$WINGMAN_KEYS_DIR/approver-bob.key" "$keys/approver-bob.pub"
+expect_refusal "approver-bob.pub = bob's private key" approver-bob.pub KEY_WRONG_KIND
+reset_keys
+rm "$keys/approver-bob.pub"
+expect_refusal "approver-bob.pub missing" approver-bob.pub KEY_UNREADABLE
 
 say "token.pub holding a public key of another type"
 for alg in "RSA -pkeyopt rsa_keygen_bits:2048" "EC -pkeyopt ec_paramgen_curve:P-256" X25519 ED448; do

@@ -127,6 +127,12 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	json_decref(claims);
 	claims = NULL;
 	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail, sizeof(detail));
+	if (tv == TOKEN_NOT_YET_VALID) {
+		/* wingman-token sets nbf to its own now: a genuine future token means skewed clocks. */
+		snprintf(why, whylen, "CLOCK_SKEW: %s: wingman-token's clock is ahead of this executor's",
+		    detail);
+		return RUN_FAILED;
+	}
 	if (tv != TOKEN_OK) {
 		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
 		return RUN_REFUSED;

@@ -67,4 +67,16 @@ jq -r .reason <<<"$res" | grep -q '^TOKEN_REPLAYED: ' || fail "fenced claim reas
 [ "$(pgq "SELECT count(*) FROM executions WHERE jti = '$jti'")" = 0 ] || fail "a row was written"
 ok "rejected, TOKEN_REPLAYED, not run"
 
+say "a token valid only in ten minutes: failed, CLOCK_SKEW"
+id=$(new_id)
+jti=$(new_jti)
+res=$(run_filter "$id" "$(order "$id" "$jti" $(($(date +%s) + 600)) "docker inspect wingman-test-demo")")
+[ "$(jq -r .status <<<"$res")" = failed ] || fail "future token: $res"
+jq -r .reason <<<"$res" | grep -q '^CLOCK_SKEW: ' || fail "future token reason: $res"
+[ "$(pgq "SELECT count(*) FROM executions WHERE jti = '$jti'")" = 0 ] || fail "a row was written"
+[ "$(redis EXISTS "wingman:jti:$jti")" = 0 ] || fail "the token was claimed"
+[ "$(pgq "SELECT count(*) FROM audit_log WHERE request_id = '$id' AND event = 'result'
+    AND content LIKE '%CLOCK_SKEW%'")" = 1 ] || fail "not audited"
+ok "failed, CLOCK_SKEW, not claimed, audited"
+
 echo "$checks passed, 0 failed"

@@ -60,6 +60,7 @@ enum stream_mode {
 struct sink {
 	CURL *curl;
 	enum body_kind kind;
+	int acts;     /* the request changes something: a failure after sending is DOCKER_UNKNOWN */
 	struct wbuf buf;
 	size_t seen;  /* raw bytes received */
 	size_t limit; /* raw bytes we accept before cutting the transfer */
@@ -188,15 +189,18 @@ sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 /*
  * One HTTP exchange. Returns 0 when an answer arrived (any HTTP status;
  * a stream cut at DOCKER_DRAIN_MAX counts as arrived, with sink->over set),
- * or -1 with res set to DOCKER_UNAVAILABLE.
+ * or -1 with res set to DOCKER_UNAVAILABLE, or DOCKER_UNKNOWN when the
+ * sink acts and the request was sent.
  */
 static int
 docker_http(struct docker *d, const char *method, const char *path, const char *body,
     long timeout_ms, struct sink *sink, long *code, struct docker_result *res)
 {
 	struct curl_slist *headers = NULL, *h;
+	enum docker_status failed = DOCKER_UNAVAILABLE;
 	char url[1024];
 	CURLcode rc;
+	long sent = 0;
 	int ret = -1;
 
 	*code = 0;
@@ -249,9 +253,16 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 
 	rc = curl_easy_perform(d->curl);
 	(void)curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, code);
+	/*
+	 * Request bytes went out: an engine that got them may have acted
+	 * although no answer came back. None went out: nothing was done.
+	 */
+	if (rc != CURLE_OK && sink->acts &&
+	    curl_easy_getinfo(d->curl, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0)
+		failed = DOCKER_UNKNOWN;
 	if (rc == CURLE_WRITE_ERROR && sink->over) {
 		if (sink->kind == BODY_JSON) {
-			set_reason(res, DOCKER_UNAVAILABLE,
+			set_reason(res, failed,
 			    "DOCKER_BAD_ANSWER: %s %s: answer larger than %d bytes",
 			    method, path, DOCKER_JSON_MAX);
 			goto done;
@@ -260,13 +271,13 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 		goto done;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		set_reason(res, DOCKER_UNAVAILABLE,
+		set_reason(res, failed,
 		    "DOCKER_TIMEOUT: %s %s: no complete answer within %ld ms", method, path,
 		    timeout_ms);
 		goto done;
 	}
 	if (rc != CURLE_OK) {
-		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: %s %s: %s%s%s", method,
+		set_reason(res, failed, "DOCKER_UNAVAILABLE: %s %s: %s%s%s", method,
 		    path, curl_easy_strerror(rc), d->curl_err[0] ? ": " : "", d->curl_err);
 		goto done;
 	}
@@ -304,11 +315,16 @@ engine_message(const struct sink *s, char *out, size_t outlen)
 	json_decref(root);
 }
 
-/* Maps an unwanted HTTP status to a result. */
+/*
+ * Maps an unwanted HTTP status to a result. A 5xx or an odd status to a
+ * request that acts may come after the engine did part of it (restart's
+ * stop, say): unknown, not unavailable.
+ */
 static enum docker_status
 http_error(struct docker_result *res, long code, const struct sink *s,
     const char *method, const char *path, const char *container)
 {
+	enum docker_status failed = s->acts ? DOCKER_UNKNOWN : DOCKER_UNAVAILABLE;
 	char msg[160];
 
 	engine_message(s, msg, sizeof(msg));
@@ -316,14 +332,14 @@ http_error(struct docker_result *res, long code, const struct sink *s,
 		return set_reason(res, DOCKER_CMD_ERROR,
 		    "DOCKER_NO_SUCH_CONTAINER: no container named '%s' (%s)", container, msg);
 	if (code >= 500)
-		return set_reason(res, DOCKER_UNAVAILABLE,
+		return set_reason(res, failed,
 		    "DOCKER_UNAVAILABLE: %s %s: engine answered HTTP %ld: %s", method, path,
 		    code, msg);
 	if (code >= 400)
 		return set_reason(res, DOCKER_CMD_ERROR,
 		    "DOCKER_ENGINE_ERROR: %s %s: engine answered HTTP %ld: %s", method, path,
 		    code, msg);
-	return set_reason(res, DOCKER_UNAVAILABLE,
+	return set_reason(res, failed,
 	    "DOCKER_BAD_ANSWER: %s %s: unexpected HTTP %ld", method, path, code);
 }
 
@@ -414,8 +430,8 @@ parse_json(const struct sink *s, struct docker_result *res, const char *path)
 
 	if (s->buf.data == NULL ||
 	    (root = json_loadb(s->buf.data, s->buf.len, 0, &jerr)) == NULL) {
-		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_BAD_ANSWER: %s: answer is not JSON",
-		    path);
+		set_reason(res, s->acts ? DOCKER_UNKNOWN : DOCKER_UNAVAILABLE,
+		    "DOCKER_BAD_ANSWER: %s: answer is not JSON", path);
 		return NULL;
 	}
 	return root;
@@ -627,6 +643,7 @@ run_lifecycle(struct docker *d, const struct command *cmd, const char *name,
 	int t = cmd->timeout_s >= 0 ? cmd->timeout_s : DOCKER_DEFAULT_STOP_S, rc;
 
 	sink_init(&s, d->curl, BODY_JSON);
+	s.acts = 1;
 	if (cmd->action == ACTION_START) {
 		rc = xsnprintf(path, sizeof(path), "/containers/%s/start", name);
 	} else {
@@ -720,7 +737,9 @@ exec_exit_code(struct docker *d, const char *id, int *exit_code, struct docker_r
 		json_t *root, *ec;
 		int running, done = 0;
 
+		/* The command ran: not learning how it ended is an unknown outcome. */
 		sink_init(&s, d->curl, BODY_JSON);
+		s.acts = 1;
 		if (docker_http(d, "GET", path, NULL, d->timeout_ms, &s, &code, res) != 0) {
 			sink_free(&s);
 			return -1;
@@ -786,8 +805,10 @@ run_exec(struct docker *d, const struct command *cmd, const char *name,
 	}
 	memcpy(id, idv, strlen(idv) + 1);
 
+	/* Creating an exec runs nothing; starting it does. */
 	sink_free(&s);
 	sink_init(&s, d->curl, BODY_STREAM);
+	s.acts = 1;
 	if (xsnprintf(path, sizeof(path), "/exec/%s/start", id) < 0) {
 		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: request path too long");
 		goto fail;
@@ -800,7 +821,7 @@ run_exec(struct docker *d, const struct command *cmd, const char *name,
 		goto fail;
 	}
 	if (s.buf.data == NULL && wbuf_append(&s.buf, "", 0) != 0) {
-		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: out of memory");
+		set_reason(res, DOCKER_UNKNOWN, "DOCKER_UNAVAILABLE: out of memory");
 		goto fail;
 	}
 	take_output(res, &s.buf);

@@ -756,10 +756,13 @@ test_hung_engine_times_out(void **state)
 	assert_true(elapsed >= SHORT_TIMEOUT_MS - 50 && elapsed < SHORT_TIMEOUT_MS + 1500);
 	docker_result_free(&res);
 
-	/* restart's budget is the timeout plus -t seconds. */
+	/*
+	 * restart's budget is the timeout plus -t seconds. The engine read the
+	 * request and may have acted: unknown, not unavailable.
+	 */
 	t0 = monotonic_ms();
 	assert_int_equal(command_parse("docker restart -t 1 " NAME, &c, err, sizeof(err)), 0);
-	assert_int_equal(docker_run(d, &c, &res), DOCKER_UNAVAILABLE);
+	assert_int_equal(docker_run(d, &c, &res), DOCKER_UNKNOWN);
 	elapsed = monotonic_ms() - t0;
 	assert_true(starts_with(res.reason, "DOCKER_TIMEOUT:"));
 	assert_true(elapsed >= SHORT_TIMEOUT_MS + 1000 - 50 &&
@@ -781,13 +784,25 @@ test_fake_engine_answers(void **state)
 	char err[256];
 
 	(void)state;
-	/* 5xx: the engine is in trouble, not the command. */
+	/*
+	 * 5xx: the engine is in trouble, not the command. A restart may have
+	 * stopped the container before it failed: unknown. A read did nothing.
+	 */
 	fake_start(&f, FAKE_500);
 	assert_non_null(d = docker_open(f.path, 2000, err, sizeof(err)));
-	assert_int_equal(run_on(d, "docker restart -t 0 " NAME, &res), DOCKER_UNAVAILABLE);
+	assert_int_equal(run_on(d, "docker restart -t 0 " NAME, &res), DOCKER_UNKNOWN);
 	assert_true(starts_with(res.reason, "DOCKER_UNAVAILABLE:"));
 	/* The engine's message is shown, control characters replaced. */
 	assert_non_null(strstr(res.reason, "boom?"));
+	docker_result_free(&res);
+	assert_int_equal(run_on(d, "docker stop " NAME, &res), DOCKER_UNKNOWN);
+	docker_result_free(&res);
+	assert_int_equal(run_on(d, "docker inspect " NAME, &res), DOCKER_UNAVAILABLE);
+	docker_result_free(&res);
+	assert_int_equal(run_on(d, "docker logs " NAME, &res), DOCKER_UNAVAILABLE);
+	docker_result_free(&res);
+	/* Creating an exec runs nothing: its 5xx is unavailable. */
+	assert_int_equal(run_on(d, "docker exec " NAME " ls", &res), DOCKER_UNAVAILABLE);
 	docker_result_free(&res);
 	docker_close(d);
 	fake_stop(&f);

@@ -505,41 +505,65 @@ fail:
 	return res->status;
 }
 
-/*
- * Config.Env holds whatever secrets the container was started with; only
- * the variable names are shown.
- */
+/* Copies src[name] into dst when it is of the wanted type; 0, or -1 out of memory. */
 static int
-redact_env(json_t *root)
+copy_member(json_t *dst, const char *as, json_t *src, const char *name, int (*is)(const json_t *))
 {
-	json_t *env, *v;
-	size_t i;
+	json_t *v = json_object_get(src, name);
 
-	env = json_object_get(json_object_get(root, "Config"), "Env");
-	if (env == NULL || json_is_null(env))
+	if (v == NULL || !is(v))
 		return 0;
-	if (!json_is_array(env))
-		return -1;
-	json_array_foreach(env, i, v) {
-		static const char tag[] = "=<redacted>";
-		const char *s = json_string_value(v);
-		size_t namelen;
-		char *red;
-		json_t *nv;
+	return json_object_set(dst, as, v);
+}
 
-		if (s == NULL)
-			return -1;
-		namelen = strcspn(s, "=");
-		if ((red = malloc(namelen + sizeof(tag))) == NULL)
-			return -1;
-		memcpy(red, s, namelen);
-		memcpy(red + namelen, tag, sizeof(tag));
-		nv = json_string(red);
-		free(red);
-		if (nv == NULL || json_array_set_new(env, i, nv) != 0)
-			return -1;
+static int is_str(const json_t *v) { return json_is_string(v); }
+static int is_int(const json_t *v) { return json_is_integer(v); }
+static int is_bool(const json_t *v) { return json_is_boolean(v); }
+
+/*
+ * What inspect shows is chosen field by field: Cmd, Entrypoint, Args, Env,
+ * Labels, Mounts and HostConfig carry whatever secrets the container was
+ * started with, and a field the engine adds tomorrow must not appear by
+ * default. Health keeps its status, not the probe's output (Log).
+ */
+static json_t *
+inspect_allowlist(json_t *root)
+{
+	static const char *const state_str[] = { "Status", "StartedAt", "FinishedAt" };
+	static const char *const state_bool[] = { "Running", "Paused", "Restarting", "OOMKilled",
+	    "Dead" };
+	json_t *out, *st, *state, *health, *h;
+	size_t i;
+	int rc = 0;
+
+	if ((out = json_object()) == NULL || (st = json_object()) == NULL) {
+		json_decref(out);
+		return NULL;
 	}
-	return 0;
+	rc |= copy_member(out, "Id", root, "Id", is_str);
+	rc |= copy_member(out, "Name", root, "Name", is_str);
+	rc |= copy_member(out, "Created", root, "Created", is_str);
+	rc |= copy_member(out, "Image", json_object_get(root, "Config"), "Image", is_str);
+	rc |= copy_member(out, "RestartCount", root, "RestartCount", is_int);
+	state = json_object_get(root, "State");
+	for (i = 0; i < ARRAY_LEN(state_str); i++)
+		rc |= copy_member(st, state_str[i], state, state_str[i], is_str);
+	for (i = 0; i < ARRAY_LEN(state_bool); i++)
+		rc |= copy_member(st, state_bool[i], state, state_bool[i], is_bool);
+	rc |= copy_member(st, "ExitCode", state, "ExitCode", is_int);
+	if ((health = json_object_get(state, "Health")) != NULL && json_is_object(health)) {
+		if ((h = json_object()) == NULL || json_object_set_new(st, "Health", h) != 0)
+			rc = -1;
+		else
+			rc |= copy_member(h, "Status", health, "Status", is_str) |
+			    copy_member(h, "FailingStreak", health, "FailingStreak", is_int);
+	}
+	rc |= json_object_set_new(out, "State", st);
+	if (rc != 0) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
 }
 
 static enum docker_status
@@ -547,7 +571,7 @@ run_inspect(struct docker *d, const char *name, struct docker_result *res)
 {
 	struct sink s;
 	struct wbuf out;
-	json_t *root = NULL;
+	json_t *root = NULL, *shown = NULL;
 	char path[512], *text = NULL;
 	long code;
 
@@ -565,13 +589,13 @@ run_inspect(struct docker *d, const char *name, struct docker_result *res)
 	}
 	if ((root = parse_json(&s, res, path)) == NULL)
 		goto fail;
-	/* Shown only if redaction worked: fail closed on an odd shape. */
-	if (!json_is_object(root) || redact_env(root) != 0) {
+	if (!json_is_object(root) || !json_is_object(json_object_get(root, "State"))) {
 		set_reason(res, DOCKER_UNAVAILABLE,
 		    "DOCKER_BAD_ANSWER: %s: unexpected shape, not shown", path);
 		goto fail;
 	}
-	if ((text = json_dumps(root, JSON_COMPACT)) == NULL) {
+	if ((shown = inspect_allowlist(root)) == NULL ||
+	    (text = json_dumps(shown, JSON_COMPACT)) == NULL) {
 		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: out of memory");
 		goto fail;
 	}
@@ -583,6 +607,7 @@ run_inspect(struct docker *d, const char *name, struct docker_result *res)
 	res->status = DOCKER_OK;
 fail:
 	free(text);
+	json_decref(shown);
 	json_decref(root);
 	wbuf_free(&out);
 	sink_free(&s);

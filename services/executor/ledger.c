@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "pg.h"
 #include "util.h"
 
 #define REDIS_TIMEOUT_MS 2000
@@ -152,7 +153,7 @@ pg(struct ledger *l)
 		return l->pg;
 	if (l->pg != NULL)
 		PQfinish(l->pg);
-	l->pg = PQconnectdb(l->conninfo);
+	l->pg = pg_connect(l->conninfo);
 	if (PQstatus(l->pg) != CONNECTION_OK) {
 		log_warnx("event=pg_connect_failed error=\"%s\"", PQerrorMessage(l->pg));
 		PQfinish(l->pg);

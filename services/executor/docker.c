@@ -516,9 +516,23 @@ copy_member(json_t *dst, const char *as, json_t *src, const char *name, int (*is
 	return json_object_set(dst, as, v);
 }
 
-static int is_str(const json_t *v) { return json_is_string(v); }
-static int is_int(const json_t *v) { return json_is_integer(v); }
-static int is_bool(const json_t *v) { return json_is_boolean(v); }
+static int
+is_str(const json_t *v)
+{
+	return json_is_string(v);
+}
+
+static int
+is_int(const json_t *v)
+{
+	return json_is_integer(v);
+}
+
+static int
+is_bool(const json_t *v)
+{
+	return json_is_boolean(v);
+}
 
 /*
  * What inspect shows is chosen field by field: Cmd, Entrypoint, Args, Env,

@@ -228,13 +228,6 @@ check_claims(const json_t *claims, const struct jws_expect *expect, char *detail
 		return verdict(TOKEN_WRONG_ENV, detail, detaillen,
 		    "token is for another environment");
 
-	/* Written as differences of non-negative values so nothing overflows. */
-	if (!expect->ignore_time && exp < expect->now && expect->now - exp > JWS_LEEWAY_S)
-		return verdict(TOKEN_EXPIRED, detail, detaillen, "expired %lld s ago",
-		    (long long)(expect->now - exp));
-	if (!expect->ignore_time && nbf > expect->now && nbf - expect->now > JWS_LEEWAY_S)
-		return verdict(TOKEN_NOT_YET_VALID, detail, detaillen,
-		    "not valid for another %lld s", (long long)(nbf - expect->now));
 	if (exp <= iat || nbf < iat || exp - iat > JWS_MAX_LIFETIME_S)
 		return verdict(TOKEN_LIFETIME, detail, detaillen,
 		    "iat %lld, nbf %lld, exp %lld: lifetime not in (0, %d] s",
@@ -248,6 +241,17 @@ check_claims(const json_t *claims, const struct jws_expect *expect, char *detail
 	if (n != strlen(cmd) || memcmp(cmd, expect->cmd, n) != 0)
 		return verdict(TOKEN_CMD_MISMATCH, detail, detaillen,
 		    "command is not the approved command");
+	/*
+	 * Time last: a token that is wrong in any other way says so, not
+	 * that a clock is off. Written as differences of non-negative values
+	 * so nothing overflows.
+	 */
+	if (!expect->ignore_time && exp < expect->now && expect->now - exp > JWS_LEEWAY_S)
+		return verdict(TOKEN_EXPIRED, detail, detaillen, "expired %lld s ago",
+		    (long long)(expect->now - exp));
+	if (!expect->ignore_time && nbf > expect->now && nbf - expect->now > JWS_LEEWAY_S)
+		return verdict(TOKEN_NOT_YET_VALID, detail, detaillen,
+		    "not valid for another %lld s", (long long)(nbf - expect->now));
 	return verdict(TOKEN_OK, detail, detaillen, "ok");
 }
 

@@ -15,36 +15,125 @@
 
 #define PEM_MAX 16384
 
-/* PEM text in memory, so a public-key loader can refuse private-key files. */
-static BIO *
-pem_open(const char *path, int want_private, char *err, size_t errlen)
+/* Frees a buffer that held key text, wiping it first. Accepts NULL. */
+static void
+wipe_free(char *text, size_t len)
 {
-	char *text = NULL;
-	size_t len = 0;
+	if (text == NULL)
+		return;
+	OPENSSL_cleanse(text, len);
+	free(text);
+}
+
+/*
+ * Reads a file that may hold a private key: opened without following a
+ * symbolic link (a link planted in the keys directory cannot send us to
+ * another file), and read with read(2) into one buffer, so no stdio buffer
+ * keeps a copy. *st is the file's, for the caller's permission checks.
+ */
+static int
+read_key_file(const char *path, char **out, size_t *len, struct stat *st, char *err,
+    size_t errlen)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)) < 0) {
+		if (errno == ELOOP)
+			snprintf(err, errlen, "KEY_SYMLINK: %s is a symbolic link; a key must be "
+			    "a regular file", path);
+		else
+			snprintf(err, errlen, "KEY_UNREADABLE: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size > PEM_MAX) {
+		snprintf(err, errlen, "KEY_UNREADABLE: %s: not a regular file of at most %d bytes",
+		    path, PEM_MAX);
+		goto fail;
+	}
+	if ((buf = malloc((size_t)st->st_size + 1)) == NULL) {
+		snprintf(err, errlen, "KEY_UNREADABLE: %s: out of memory", path);
+		goto fail;
+	}
+	while (n < (size_t)st->st_size) {
+		if ((r = read(fd, buf + n, (size_t)st->st_size - n)) < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n != (size_t)st->st_size) {
+		snprintf(err, errlen, "KEY_UNREADABLE: %s: short read", path);
+		goto fail;
+	}
+	buf[n] = '\0';
+	close(fd);
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	wipe_free(buf, n);
+	close(fd);
+	return -1;
+}
+
+/*
+ * A private key is ours alone: owned by the user this process runs as, no
+ * permission bits for group or others. Checked after the kind, so a public
+ * key put where a private one belongs is called that.
+ */
+static int
+private_key_file_ok(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+	if (st->st_uid != geteuid()) {
+		snprintf(err, errlen, "KEY_OWNER: %s is owned by uid %lu, not by uid %lu that "
+		    "runs this process", path, (unsigned long)st->st_uid,
+		    (unsigned long)geteuid());
+		return 0;
+	}
+	if ((st->st_mode & 077) != 0) {
+		snprintf(err, errlen, "KEY_PERMISSIONS: %s has mode %04o; a private key must not "
+		    "be open to group or others (chmod 600)", path,
+		    (unsigned)(st->st_mode & 07777));
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * PEM text in memory, so a public-key loader can refuse private-key files.
+ * *text (wipe_free it after the BIO) backs the read-only BIO: no copy.
+ */
+static BIO *
+pem_open(const char *path, int want_private, char **text, size_t *len, char *err,
+    size_t errlen)
+{
+	struct stat st;
 	BIO *bio;
 	int is_private;
 
-	if (read_file(path, PEM_MAX, &text, &len) != 0) {
-		snprintf(err, errlen, "KEY_UNREADABLE: %s: %s", path, strerror(errno));
+	if (read_key_file(path, text, len, &st, err, errlen) != 0)
 		return NULL;
-	}
-	is_private = strstr(text, "PRIVATE KEY-----") != NULL;
+	is_private = strstr(*text, "PRIVATE KEY-----") != NULL;
 	if (is_private != want_private) {
 		snprintf(err, errlen, "KEY_WRONG_KIND: %s holds a %s key where a %s key is expected",
 		    path, is_private ? "private" : "public", want_private ? "private" : "public");
-		OPENSSL_cleanse(text, len);
-		free(text);
-		return NULL;
+		goto fail;
 	}
-	bio = BIO_new(BIO_s_mem());
-	if (bio == NULL || BIO_write(bio, text, (int)len) != (int)len) {
+	if (want_private && !private_key_file_ok(path, &st, err, errlen))
+		goto fail;
+	if ((bio = BIO_new_mem_buf(*text, (int)*len)) == NULL) {
 		snprintf(err, errlen, "KEY_UNREADABLE: %s: out of memory", path);
-		BIO_free(bio);
-		bio = NULL;
+		goto fail;
 	}
-	OPENSSL_cleanse(text, len);
-	free(text);
 	return bio;
+fail:
+	wipe_free(*text, *len);
+	*text = NULL;
+	return NULL;
 }
 
 static EVP_PKEY *
@@ -52,12 +141,15 @@ key_load(const char *path, int want_private, char *err, size_t errlen)
 {
 	BIO *bio;
 	EVP_PKEY *key;
+	char *text = NULL;
+	size_t len = 0;
 
-	if ((bio = pem_open(path, want_private, err, errlen)) == NULL)
+	if ((bio = pem_open(path, want_private, &text, &len, err, errlen)) == NULL)
 		return NULL;
 	key = want_private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
 			   : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 	BIO_free(bio);
+	wipe_free(text, len);
 	if (key == NULL) {
 		snprintf(err, errlen, "KEY_UNREADABLE: %s is not a PEM %s key", path,
 		    want_private ? "PKCS#8 private" : "SPKI public");
@@ -109,12 +201,31 @@ key_load_named(const char *dir, const char *name, int private_key, char *err, si
 	return key_load(path, private_key, err, errlen);
 }
 
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 int
 key_generate(const char *dir, const char *name, char *err, size_t errlen)
 {
 	char priv_path[4096], pub_path[4096];
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *key = NULL;
+	BIO *mem = NULL;
+	char *pem = NULL;
+	long pem_len = 0;
 	FILE *f = NULL;
 	int fd = -1, rc = -1, rc_close;
 
@@ -126,21 +237,26 @@ key_generate(const char *dir, const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "KEY_GENERATE: OpenSSL could not generate a key");
 		goto fail;
 	}
-	/* O_EXCL: never overwrite an existing key. */
-	if ((fd = open(priv_path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 ||
-	    (f = fdopen(fd, "w")) == NULL) {
+	/*
+	 * The PEM is built in a memory BIO and written with write(2), so the
+	 * only copy of the key text is one we wipe. O_EXCL: never overwrite
+	 * an existing key (nor follow a link). 0600 whatever the umask.
+	 */
+	if ((mem = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_PKCS8PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    (pem_len = BIO_get_mem_data(mem, &pem)) <= 0) {
+		snprintf(err, errlen, "KEY_WRITE: %s: cannot encode the key", priv_path);
+		goto fail;
+	}
+	if ((fd = open(priv_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
+	    fchmod(fd, 0600) != 0 || write_all(fd, pem, (size_t)pem_len) != 0) {
 		snprintf(err, errlen, "KEY_WRITE: %s: %s", priv_path, strerror(errno));
 		goto fail;
 	}
+	rc_close = close(fd);
 	fd = -1;
-	if (PEM_write_PKCS8PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1) {
-		snprintf(err, errlen, "KEY_WRITE: %s", priv_path);
-		goto fail;
-	}
-	rc_close = fclose(f);
-	f = NULL;
 	if (rc_close != 0) {
-		snprintf(err, errlen, "KEY_WRITE: %s", priv_path);
+		snprintf(err, errlen, "KEY_WRITE: %s: %s", priv_path, strerror(errno));
 		goto fail;
 	}
 	if ((fd = open(pub_path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 ||
@@ -165,6 +281,9 @@ fail:
 		fclose(f);
 	if (fd >= 0)
 		close(fd);
+	if (pem != NULL && pem_len > 0)
+		OPENSSL_cleanse(pem, (size_t)pem_len);
+	BIO_free(mem);
 	EVP_PKEY_free(key);
 	EVP_PKEY_CTX_free(ctx);
 	return rc;

@@ -1,9 +1,97 @@
 #include "pg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+
+/* Whether an options value already sets statement_timeout. */
+static int
+sets_statement_timeout(const char *options)
+{
+	return options != NULL && strstr(options, "statement_timeout") != NULL;
+}
+
+int
+pg_params_build(struct pg_params *p, const char *conninfo, const char *env_options,
+    const char *env_timeout)
+{
+	static const char bound[] = "-c statement_timeout=" PG_STATEMENT_TIMEOUT_MS;
+	const char *options = env_options, *timeout = env_timeout;
+	PQconninfoOption *o;
+	size_t n = 0, i = 0, len;
+	char *err = NULL;
+
+	memset(p, 0, sizeof(*p));
+	if ((p->parsed = PQconninfoParse(conninfo ? conninfo : "", &err)) == NULL) {
+		PQfreemem(err);
+		return -1;
+	}
+	for (o = p->parsed; o->keyword != NULL; o++) {
+		n++;
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "options") == 0)
+			options = o->val;
+		else if (strcmp(o->keyword, "connect_timeout") == 0)
+			timeout = o->val;
+	}
+	/* Every parsed option, connect_timeout, options, the terminator. */
+	if ((p->keys = calloc(n + 3, sizeof(*p->keys))) == NULL ||
+	    (p->vals = calloc(n + 3, sizeof(*p->vals))) == NULL)
+		return -1;
+	for (o = p->parsed; o->keyword != NULL; o++) {
+		if (o->val == NULL || strcmp(o->keyword, "options") == 0 ||
+		    strcmp(o->keyword, "connect_timeout") == 0)
+			continue;
+		p->keys[i] = o->keyword;
+		p->vals[i++] = o->val;
+	}
+	p->keys[i] = "connect_timeout";
+	p->vals[i++] = timeout != NULL && *timeout != '\0' ? timeout : PG_CONNECT_TIMEOUT_S;
+	if (sets_statement_timeout(options)) {
+		p->options = strdup(options);
+	} else if (options != NULL && *options != '\0') {
+		len = strlen(options) + 1 + sizeof(bound);
+		if ((p->options = malloc(len)) != NULL)
+			snprintf(p->options, len, "%s %s", options, bound);
+	} else {
+		p->options = strdup(bound);
+	}
+	if (p->options == NULL)
+		return -1;
+	p->keys[i] = "options";
+	p->vals[i++] = p->options;
+	return 0;
+}
+
+void
+pg_params_free(struct pg_params *p)
+{
+	if (p == NULL)
+		return;
+	PQconninfoFree(p->parsed);
+	free(p->keys);
+	free(p->vals);
+	free(p->options);
+	memset(p, 0, sizeof(*p));
+}
+
+PGconn *
+pg_connect(const char *conninfo)
+{
+	struct pg_params p;
+	PGconn *c;
+
+	/* A conninfo that does not parse gets libpq's own error message. */
+	if (pg_params_build(&p, conninfo, getenv("PGOPTIONS"), getenv("PGCONNECT_TIMEOUT")) != 0)
+		c = p.parsed == NULL ? PQconnectdb(conninfo ? conninfo : "") : NULL;
+	else
+		c = PQconnectdbParams(p.keys, p.vals, 0);
+	pg_params_free(&p);
+	return c;
+}
 
 int
 pg_link_init(struct pg_link *l, const char *conninfo)
@@ -32,7 +120,7 @@ pg_link_conn(struct pg_link *l)
 		return l->conn;
 	if (l->conn != NULL)
 		PQfinish(l->conn);
-	l->conn = PQconnectdb(l->conninfo);
+	l->conn = pg_connect(l->conninfo);
 	if (PQstatus(l->conn) != CONNECTION_OK) {
 		log_warnx("event=pg_connect_failed error=\"%s\"", PQerrorMessage(l->conn));
 		PQfinish(l->conn);

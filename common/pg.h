@@ -7,6 +7,35 @@
 
 #include <libpq-fe.h>
 
+/*
+ * Every connection is bounded: a database that does not answer, or a
+ * statement stuck behind a lock, becomes an error the caller retries,
+ * never a daemon that hangs. A conninfo that sets connect_timeout, or a
+ * statement_timeout in options, keeps its own (so do PGCONNECT_TIMEOUT
+ * and PGOPTIONS).
+ */
+#define PG_CONNECT_TIMEOUT_S "5"
+#define PG_STATEMENT_TIMEOUT_MS "15000"
+
+/* conninfo (keyword=value or URI) as keyword/value arrays, bounds added. */
+struct pg_params {
+	PQconninfoOption *parsed;
+	const char **keys; /* NULL-terminated, borrowed from parsed or static */
+	const char **vals;
+	char *options;     /* the merged options value */
+};
+
+/*
+ * Pure: env_options and env_timeout stand for PGOPTIONS and
+ * PGCONNECT_TIMEOUT (may be NULL). Returns 0, or -1 when conninfo does not
+ * parse or memory runs out. Free with pg_params_free either way.
+ */
+int pg_params_build(struct pg_params *p, const char *conninfo, const char *env_options,
+    const char *env_timeout);
+void pg_params_free(struct pg_params *p);
+/* PQconnectdb with the bounds above: check PQstatus; PQfinish it always. */
+PGconn *pg_connect(const char *conninfo);
+
 struct pg_link {
 	char *conninfo;
 	PGconn *conn;

@@ -1,9 +1,12 @@
 #include "service.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "log.h"
 
@@ -33,6 +36,22 @@ usage(FILE *out, const char *name, const char *summary, const struct config_var 
 	config_usage(out, vars, n);
 }
 
+int
+service_no_core_dumps(char *err, size_t errlen)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0) {
+		snprintf(err, errlen, "setrlimit(RLIMIT_CORE, 0): %s", strerror(errno));
+		return -1;
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		snprintf(err, errlen, "prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void
 service_init(int argc, char **argv, const char *name, const char *summary,
     struct config_var *vars, size_t n, struct service_opts *opts)
@@ -45,6 +64,11 @@ service_init(int argc, char **argv, const char *name, const char *summary,
 	char err[512];
 	int ch;
 
+	/* Before any key is read: a crash must not write one to disk. */
+	if (service_no_core_dumps(err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", name, err);
+		exit(1);
+	}
 	memset(opts, 0, sizeof(*opts));
 	while ((ch = getopt_long(argc, argv, "nv", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -18,7 +18,14 @@ struct service_opts {
 };
 
 /*
- * Parses argv. --help prints usage and the configuration table and exits 0;
+ * No core dumps, and no ptrace or /proc/PID/mem reads by other processes of
+ * the same user: a daemon's memory holds its private key. RLIMIT_CORE 0
+ * (hard limit too, so it cannot be raised again) and PR_SET_DUMPABLE 0.
+ * Returns 0, or -1 with err set.
+ */
+int service_no_core_dumps(char *err, size_t errlen);
+/*
+ * Disables core dumps (above), then parses argv. --help prints usage and the configuration table and exits 0;
  * a bad option prints usage and exits 2. Then loads the configuration and
  * exits 1 naming what is missing.
  */

@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "pg.h"
 #include "util.h"
 
 #define ADMIN_REASON_MAX 256
@@ -53,7 +54,7 @@ admin_open(struct admin *a, const char *what)
 		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set\n", what);
 		return -1;
 	}
-	a->pg = PQconnectdb(conninfo);
+	a->pg = pg_connect(conninfo);
 	if (PQstatus(a->pg) != CONNECTION_OK) {
 		fprintf(stderr, "KILLSWITCH_UNAVAILABLE: %s", PQerrorMessage(a->pg));
 		return -1;

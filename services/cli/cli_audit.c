@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "keys.h"
+#include "pg.h"
 #include "receipt.h"
 #include "util.h"
 
@@ -25,7 +26,7 @@ pg_open(const char *who)
 		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set\n", who);
 		return NULL;
 	}
-	c = PQconnectdb(conninfo);
+	c = pg_connect(conninfo);
 	if (PQstatus(c) != CONNECTION_OK) {
 		fprintf(stderr, "wingman %s: %s", who, PQerrorMessage(c));
 		PQfinish(c);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "msg.h"
+#include "pg.h"
 #include "util.h"
 
 /* Prints s with control characters (and DEL) as '?'. */
@@ -112,7 +113,7 @@ cmd_pending(int argc, char **argv)
 		fprintf(stderr, "wingman pending: WINGMAN_PG_CONNINFO is not set\n");
 		return 1;
 	}
-	c = PQconnectdb(conninfo);
+	c = pg_connect(conninfo);
 	if (PQstatus(c) != CONNECTION_OK) {
 		fprintf(stderr, "wingman pending: %s", PQerrorMessage(c));
 		goto done;

@@ -60,6 +60,7 @@ enum stream_mode {
 struct sink {
 	CURL *curl;
 	enum body_kind kind;
+	int acts;     /* the request changes something: a failure after sending is DOCKER_UNKNOWN */
 	struct wbuf buf;
 	size_t seen;  /* raw bytes received */
 	size_t limit; /* raw bytes we accept before cutting the transfer */
@@ -188,15 +189,18 @@ sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 /*
  * One HTTP exchange. Returns 0 when an answer arrived (any HTTP status;
  * a stream cut at DOCKER_DRAIN_MAX counts as arrived, with sink->over set),
- * or -1 with res set to DOCKER_UNAVAILABLE.
+ * or -1 with res set to DOCKER_UNAVAILABLE, or DOCKER_UNKNOWN when the
+ * sink acts and the request was sent.
  */
 static int
 docker_http(struct docker *d, const char *method, const char *path, const char *body,
     long timeout_ms, struct sink *sink, long *code, struct docker_result *res)
 {
 	struct curl_slist *headers = NULL, *h;
+	enum docker_status failed = DOCKER_UNAVAILABLE;
 	char url[1024];
 	CURLcode rc;
+	long sent = 0;
 	int ret = -1;
 
 	*code = 0;
@@ -249,9 +253,16 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 
 	rc = curl_easy_perform(d->curl);
 	(void)curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, code);
+	/*
+	 * Request bytes went out: an engine that got them may have acted
+	 * although no answer came back. None went out: nothing was done.
+	 */
+	if (rc != CURLE_OK && sink->acts &&
+	    curl_easy_getinfo(d->curl, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0)
+		failed = DOCKER_UNKNOWN;
 	if (rc == CURLE_WRITE_ERROR && sink->over) {
 		if (sink->kind == BODY_JSON) {
-			set_reason(res, DOCKER_UNAVAILABLE,
+			set_reason(res, failed,
 			    "DOCKER_BAD_ANSWER: %s %s: answer larger than %d bytes",
 			    method, path, DOCKER_JSON_MAX);
 			goto done;
@@ -260,13 +271,13 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 		goto done;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		set_reason(res, DOCKER_UNAVAILABLE,
+		set_reason(res, failed,
 		    "DOCKER_TIMEOUT: %s %s: no complete answer within %ld ms", method, path,
 		    timeout_ms);
 		goto done;
 	}
 	if (rc != CURLE_OK) {
-		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: %s %s: %s%s%s", method,
+		set_reason(res, failed, "DOCKER_UNAVAILABLE: %s %s: %s%s%s", method,
 		    path, curl_easy_strerror(rc), d->curl_err[0] ? ": " : "", d->curl_err);
 		goto done;
 	}
@@ -304,11 +315,16 @@ engine_message(const struct sink *s, char *out, size_t outlen)
 	json_decref(root);
 }
 
-/* Maps an unwanted HTTP status to a result. */
+/*
+ * Maps an unwanted HTTP status to a result. A 5xx or an odd status to a
+ * request that acts may come after the engine did part of it (restart's
+ * stop, say): unknown, not unavailable.
+ */
 static enum docker_status
 http_error(struct docker_result *res, long code, const struct sink *s,
     const char *method, const char *path, const char *container)
 {
+	enum docker_status failed = s->acts ? DOCKER_UNKNOWN : DOCKER_UNAVAILABLE;
 	char msg[160];
 
 	engine_message(s, msg, sizeof(msg));
@@ -316,14 +332,14 @@ http_error(struct docker_result *res, long code, const struct sink *s,
 		return set_reason(res, DOCKER_CMD_ERROR,
 		    "DOCKER_NO_SUCH_CONTAINER: no container named '%s' (%s)", container, msg);
 	if (code >= 500)
-		return set_reason(res, DOCKER_UNAVAILABLE,
+		return set_reason(res, failed,
 		    "DOCKER_UNAVAILABLE: %s %s: engine answered HTTP %ld: %s", method, path,
 		    code, msg);
 	if (code >= 400)
 		return set_reason(res, DOCKER_CMD_ERROR,
 		    "DOCKER_ENGINE_ERROR: %s %s: engine answered HTTP %ld: %s", method, path,
 		    code, msg);
-	return set_reason(res, DOCKER_UNAVAILABLE,
+	return set_reason(res, failed,
 	    "DOCKER_BAD_ANSWER: %s %s: unexpected HTTP %ld", method, path, code);
 }
 
@@ -414,8 +430,8 @@ parse_json(const struct sink *s, struct docker_result *res, const char *path)
 
 	if (s->buf.data == NULL ||
 	    (root = json_loadb(s->buf.data, s->buf.len, 0, &jerr)) == NULL) {
-		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_BAD_ANSWER: %s: answer is not JSON",
-		    path);
+		set_reason(res, s->acts ? DOCKER_UNKNOWN : DOCKER_UNAVAILABLE,
+		    "DOCKER_BAD_ANSWER: %s: answer is not JSON", path);
 		return NULL;
 	}
 	return root;
@@ -489,41 +505,79 @@ fail:
 	return res->status;
 }
 
-/*
- * Config.Env holds whatever secrets the container was started with; only
- * the variable names are shown.
- */
+/* Copies src[name] into dst when it is of the wanted type; 0, or -1 out of memory. */
 static int
-redact_env(json_t *root)
+copy_member(json_t *dst, const char *as, json_t *src, const char *name, int (*is)(const json_t *))
 {
-	json_t *env, *v;
-	size_t i;
+	json_t *v = json_object_get(src, name);
 
-	env = json_object_get(json_object_get(root, "Config"), "Env");
-	if (env == NULL || json_is_null(env))
+	if (v == NULL || !is(v))
 		return 0;
-	if (!json_is_array(env))
-		return -1;
-	json_array_foreach(env, i, v) {
-		static const char tag[] = "=<redacted>";
-		const char *s = json_string_value(v);
-		size_t namelen;
-		char *red;
-		json_t *nv;
+	return json_object_set(dst, as, v);
+}
 
-		if (s == NULL)
-			return -1;
-		namelen = strcspn(s, "=");
-		if ((red = malloc(namelen + sizeof(tag))) == NULL)
-			return -1;
-		memcpy(red, s, namelen);
-		memcpy(red + namelen, tag, sizeof(tag));
-		nv = json_string(red);
-		free(red);
-		if (nv == NULL || json_array_set_new(env, i, nv) != 0)
-			return -1;
+static int
+is_str(const json_t *v)
+{
+	return json_is_string(v);
+}
+
+static int
+is_int(const json_t *v)
+{
+	return json_is_integer(v);
+}
+
+static int
+is_bool(const json_t *v)
+{
+	return json_is_boolean(v);
+}
+
+/*
+ * What inspect shows is chosen field by field: Cmd, Entrypoint, Args, Env,
+ * Labels, Mounts and HostConfig carry whatever secrets the container was
+ * started with, and a field the engine adds tomorrow must not appear by
+ * default. Health keeps its status, not the probe's output (Log).
+ */
+static json_t *
+inspect_allowlist(json_t *root)
+{
+	static const char *const state_str[] = { "Status", "StartedAt", "FinishedAt" };
+	static const char *const state_bool[] = { "Running", "Paused", "Restarting", "OOMKilled",
+	    "Dead" };
+	json_t *out, *st, *state, *health, *h;
+	size_t i;
+	int rc = 0;
+
+	if ((out = json_object()) == NULL || (st = json_object()) == NULL) {
+		json_decref(out);
+		return NULL;
 	}
-	return 0;
+	rc |= copy_member(out, "Id", root, "Id", is_str);
+	rc |= copy_member(out, "Name", root, "Name", is_str);
+	rc |= copy_member(out, "Created", root, "Created", is_str);
+	rc |= copy_member(out, "Image", json_object_get(root, "Config"), "Image", is_str);
+	rc |= copy_member(out, "RestartCount", root, "RestartCount", is_int);
+	state = json_object_get(root, "State");
+	for (i = 0; i < ARRAY_LEN(state_str); i++)
+		rc |= copy_member(st, state_str[i], state, state_str[i], is_str);
+	for (i = 0; i < ARRAY_LEN(state_bool); i++)
+		rc |= copy_member(st, state_bool[i], state, state_bool[i], is_bool);
+	rc |= copy_member(st, "ExitCode", state, "ExitCode", is_int);
+	if ((health = json_object_get(state, "Health")) != NULL && json_is_object(health)) {
+		if ((h = json_object()) == NULL || json_object_set_new(st, "Health", h) != 0)
+			rc = -1;
+		else
+			rc |= copy_member(h, "Status", health, "Status", is_str) |
+			    copy_member(h, "FailingStreak", health, "FailingStreak", is_int);
+	}
+	rc |= json_object_set_new(out, "State", st);
+	if (rc != 0) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
 }
 
 static enum docker_status
@@ -531,7 +585,7 @@ run_inspect(struct docker *d, const char *name, struct docker_result *res)
 {
 	struct sink s;
 	struct wbuf out;
-	json_t *root = NULL;
+	json_t *root = NULL, *shown = NULL;
 	char path[512], *text = NULL;
 	long code;
 
@@ -549,13 +603,13 @@ run_inspect(struct docker *d, const char *name, struct docker_result *res)
 	}
 	if ((root = parse_json(&s, res, path)) == NULL)
 		goto fail;
-	/* Shown only if redaction worked: fail closed on an odd shape. */
-	if (!json_is_object(root) || redact_env(root) != 0) {
+	if (!json_is_object(root) || !json_is_object(json_object_get(root, "State"))) {
 		set_reason(res, DOCKER_UNAVAILABLE,
 		    "DOCKER_BAD_ANSWER: %s: unexpected shape, not shown", path);
 		goto fail;
 	}
-	if ((text = json_dumps(root, JSON_COMPACT)) == NULL) {
+	if ((shown = inspect_allowlist(root)) == NULL ||
+	    (text = json_dumps(shown, JSON_COMPACT)) == NULL) {
 		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: out of memory");
 		goto fail;
 	}
@@ -567,6 +621,7 @@ run_inspect(struct docker *d, const char *name, struct docker_result *res)
 	res->status = DOCKER_OK;
 fail:
 	free(text);
+	json_decref(shown);
 	json_decref(root);
 	wbuf_free(&out);
 	sink_free(&s);
@@ -627,6 +682,7 @@ run_lifecycle(struct docker *d, const struct command *cmd, const char *name,
 	int t = cmd->timeout_s >= 0 ? cmd->timeout_s : DOCKER_DEFAULT_STOP_S, rc;
 
 	sink_init(&s, d->curl, BODY_JSON);
+	s.acts = 1;
 	if (cmd->action == ACTION_START) {
 		rc = xsnprintf(path, sizeof(path), "/containers/%s/start", name);
 	} else {
@@ -721,7 +777,9 @@ exec_exit_code(struct docker *d, const char *id, int *exit_code, struct docker_r
 		json_t *root, *ec;
 		int running, done = 0;
 
+		/* The command ran: not learning how it ended is an unknown outcome. */
 		sink_init(&s, d->curl, BODY_JSON);
+		s.acts = 1;
 		if (docker_http(d, "GET", path, NULL, d->timeout_ms, &s, &code, res) != 0) {
 			sink_free(&s);
 			return -1;
@@ -787,8 +845,10 @@ run_exec(struct docker *d, const struct command *cmd, const char *name,
 	}
 	memcpy(id, idv, strlen(idv) + 1);
 
+	/* Creating an exec runs nothing; starting it does. */
 	sink_free(&s);
 	sink_init(&s, d->curl, BODY_STREAM);
+	s.acts = 1;
 	if (xsnprintf(path, sizeof(path), "/exec/%s/start", id) < 0) {
 		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: request path too long");
 		goto fail;
@@ -801,7 +861,7 @@ run_exec(struct docker *d, const struct command *cmd, const char *name,
 		goto fail;
 	}
 	if (s.buf.data == NULL && wbuf_append(&s.buf, "", 0) != 0) {
-		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: out of memory");
+		set_reason(res, DOCKER_UNKNOWN, "DOCKER_UNAVAILABLE: out of memory");
 		goto fail;
 	}
 	take_output(res, &s.buf);

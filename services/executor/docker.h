@@ -17,7 +17,9 @@ struct docker;
 enum docker_status {
 	DOCKER_OK,          /* ran; exit_code 0 */
 	DOCKER_CMD_ERROR,   /* ran or was refused by the engine: non-zero exit, no such container, 4xx */
-	DOCKER_UNAVAILABLE, /* engine unreachable, timed out, 5xx, unreadable answer */
+	DOCKER_UNAVAILABLE, /* nothing was done: engine unreachable, or a read that failed */
+	DOCKER_UNKNOWN,     /* a request that acts may have reached the engine (timeout, 5xx,
+			       cut answer): whether it acted is unknown */
 };
 
 struct docker_result {

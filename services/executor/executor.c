@@ -50,6 +50,18 @@ refusal_status(const char *why)
 	return strncmp(why, "FROZEN:", 7) == 0 ? "frozen" : "rejected";
 }
 
+/*
+ * The order's status when a command failed: an unknown outcome (a crash
+ * after the claim, or a Docker call that may have acted) is `interrupted`,
+ * never `failed`, which says nothing ran.
+ */
+static const char *
+failure_status(const char *why)
+{
+	return strncmp(why, "EXEC_INTERRUPTED:", 17) == 0 ||
+	    strncmp(why, "EXEC_OUTCOME_UNKNOWN:", 21) == 0 ? "interrupted" : "failed";
+}
+
 /* ps lists every container: keep only the lines of this environment's. */
 static char *
 filter_ps(const struct policy_env *env, const char *output)
@@ -91,8 +103,8 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	json_t *claims = NULL, *stored = NULL;
 	enum jws_verdict tv;
 	enum ledger_claim lc;
-	const char *jti, *status;
-	char detail[256], hash[65];
+	const char *jti, *status, *reason;
+	char detail[256], hash[65], unknown[MSG_REASON_MAX];
 	char *output;
 	int64_t exp;
 
@@ -128,6 +140,12 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	json_decref(claims);
 	claims = NULL;
 	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail, sizeof(detail));
+	if (tv == TOKEN_NOT_YET_VALID) {
+		/* wingman-token sets nbf to its own now: a genuine future token means skewed clocks. */
+		snprintf(why, whylen, "CLOCK_SKEW: %s: wingman-token's clock is ahead of this executor's",
+		    detail);
+		return RUN_FAILED;
+	}
 	if (tv != TOKEN_OK) {
 		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
 		return RUN_REFUSED;
@@ -189,19 +207,26 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK)
 		output = filter_ps(env, dr.output);
 	status = dr.status == DOCKER_OK ? "ok" : dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
+	reason = dr.reason;
+	if (dr.status == DOCKER_UNKNOWN) {
+		/* Stored with this code, so a redelivery reads `interrupted` too. */
+		snprintf(unknown, sizeof(unknown), "EXEC_OUTCOME_UNKNOWN: the engine may have acted: %s",
+		    dr.reason);
+		reason = unknown;
+	}
 	*result = command_result(cmdline, status, dr.exit_code,
-	    dr.status == DOCKER_OK || dr.status == DOCKER_CMD_ERROR ? (output && *output ? output : dr.reason) : dr.reason,
+	    dr.status == DOCKER_OK || dr.status == DOCKER_CMD_ERROR ? (output && *output ? output : dr.reason) : reason,
 	    dr.output_size);
 	sha256_hex(output ? output : "", output ? strlen(output) : 0, hash);
 	if (ledger_finish(ctx->ledger, jti, *result, detail, sizeof(detail)) != 0)
 		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti, detail);
 	audit_record(ctx->audit, rid, "execution_result", json_pack("{s:s, s:s, s:i, s:s, s:s}",
 	    "jti", jti, "status", status, "exit_code", dr.exit_code, "output_sha256", hash,
-	    "reason", dr.reason));
+	    "reason", reason));
 	if (output != dr.output)
 		free(output);
-	if (dr.status == DOCKER_UNAVAILABLE)
-		snprintf(why, whylen, "%s", dr.reason);
+	if (dr.status == DOCKER_UNAVAILABLE || dr.status == DOCKER_UNKNOWN)
+		snprintf(why, whylen, "%s", reason);
 	docker_result_free(&dr);
 	json_decref(claims);
 	return RUN_DONE;
@@ -362,10 +387,10 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 				stop = 1;
 				if (strcmp(cs, "failed") == 0 || strcmp(cs, "refused") == 0) {
 					/* A refusal stored by the kill switch reads as one made now. */
-					status = strcmp(cs, "failed") == 0 ? "failed" :
-					    refusal_status(msg_str(result, "output"));
 					snprintf(first_reason, sizeof(first_reason), "%s", why[0] ? why :
 					    msg_str(result, "output"));
+					status = strcmp(cs, "failed") == 0 ? failure_status(first_reason) :
+					    refusal_status(msg_str(result, "output"));
 				}
 			}
 			continue;
@@ -373,8 +398,7 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		stop = 1;
 		json_array_append_new(results, command_result(cmdline,
 		    rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
-		status = rc == RUN_REFUSED ? refusal_status(why) :
-		    strncmp(why, "EXEC_INTERRUPTED", 16) == 0 ? "interrupted" : "failed";
+		status = rc == RUN_REFUSED ? refusal_status(why) : failure_status(why);
 		snprintf(first_reason, sizeof(first_reason), "%s", why);
 	}
 	result = result_new(rid, status, first_reason, results);

@@ -9,14 +9,29 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "pg.h"
 #include "util.h"
 
 #define REDIS_TIMEOUT_MS 2000
 #define CLAIM_MARGIN_S 3600
 
-/* Deletes the claim only if it is still ours (a failed intent write). */
-static const char release_script[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/*
+ * A claim's value says how far it got: "pending:<owner>" from the SET until
+ * the intent row is committed, "fenced:<owner>" after. The claim script
+ * takes a free key, or a pending one whose claimant never wrote its intent
+ * row (the caller holds the token lock and found no row): 1 taken, 2 taken
+ * over from a stale claim, 0 refused (fenced, or a value of an older build).
+ */
+static const char claim_script[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v and string.sub(v, 1, 8) ~= 'pending:' then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "if v then return 2 end return 1";
+/* Rewrites the claim only if it is still ours: ARGV[2] empty deletes it. */
+static const char update_script[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    "if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end "
+    "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1";
 
 struct ledger {
 	char host[256];
@@ -138,7 +153,7 @@ pg(struct ledger *l)
 		return l->pg;
 	if (l->pg != NULL)
 		PQfinish(l->pg);
-	l->pg = PQconnectdb(l->conninfo);
+	l->pg = pg_connect(l->conninfo);
 	if (PQstatus(l->pg) != CONNECTION_OK) {
 		log_warnx("event=pg_connect_failed error=\"%s\"", PQerrorMessage(l->pg));
 		PQfinish(l->pg);
@@ -227,16 +242,23 @@ ledger_lookup(struct ledger *l, const char *jti, json_t **stored)
 	return 0;
 }
 
-static void
-release_claim(struct ledger *l, const char *key, const char *owner)
+/*
+ * Moves our claim to value to (or deletes it when to is ""). Best effort:
+ * returns 0 when done, -1 when Redis is away or the claim is not ours.
+ */
+static int
+update_claim(struct ledger *l, const char *key, const char *from, const char *to, long long ttl)
 {
 	redisContext *rc = redis(l);
 	redisReply *r;
+	int ok;
 
 	if (rc == NULL)
-		return;
-	r = redisCommand(rc, "EVAL %s 1 %s %s", release_script, key, owner);
+		return -1;
+	r = redisCommand(rc, "EVAL %s 1 %s %s %s %lld", update_script, key, from, to, ttl);
+	ok = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 	freeReplyObject(r);
+	return ok ? 0 : -1;
 }
 
 static int
@@ -349,16 +371,19 @@ enum ledger_claim
 ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t index,
     const char *cmd, int64_t exp, json_t **stored, char *err, size_t errlen)
 {
-	char key[96], owner[37];
+	char key[96], owner[37], pending[48], fenced[48];
 	long long ttl = exp - now_unix() + CLAIM_MARGIN_S;
 	redisContext *rc;
 	redisReply *r;
 	PGconn *c;
 	enum ledger_claim out;
-	int finished = 0, found, claimed, locked = 0;
+	long long claimed;
+	int finished = 0, found, locked = 0;
 
 	*stored = NULL;
 	err[0] = '\0';
+	if (ttl < 60)
+		ttl = 60;
 	if ((c = pg(l)) == NULL || token_lock(c, jti, &locked) != 0) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
 		return LEDGER_UNAVAILABLE;
@@ -385,32 +410,48 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 		out = LEDGER_UNAVAILABLE;
 		goto unlock;
 	}
+	snprintf(pending, sizeof(pending), "pending:%s", owner);
+	snprintf(fenced, sizeof(fenced), "fenced:%s", owner);
 	if ((rc = redis(l)) == NULL) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: Redis is unreachable");
 		out = LEDGER_UNAVAILABLE;
 		goto unlock;
 	}
-	r = redisCommand(rc, "SET %s %s NX EX %lld", key, owner, ttl > 60 ? ttl : 60);
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+	r = redisCommand(rc, "EVAL %s 1 %s %s %lld", claim_script, key, pending, ttl);
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: Redis refused the claim: %s",
-		    r ? r->str : rc->errstr);
+		    r ? (r->str ? r->str : "unexpected reply") : rc->errstr);
 		freeReplyObject(r);
 		out = LEDGER_UNAVAILABLE;
 		goto unlock;
 	}
-	claimed = r->type == REDIS_REPLY_STATUS;
+	claimed = r->integer;
 	freeReplyObject(r);
-	if (!claimed) {
+	if (claimed == 0) {
 		snprintf(err, errlen, "TOKEN_REPLAYED: token %s was already used", jti);
 		out = LEDGER_REPLAYED;
 		goto unlock;
 	}
+	/*
+	 * A pending claim with no row: its claimant stopped before the intent
+	 * row, so nothing ran, and with the token lock ours nobody is between
+	 * the two now. The row, not the key, decides whether it may run.
+	 */
+	if (claimed == 2)
+		log_warnx("event=stale_claim_taken_over jti=%s request_id=%s", jti, request_id);
 	/* 3. Kill switch and intent row, committed before the Docker call. */
 	switch (write_intent(c, jti, request_id, index, cmd, stored, err, errlen)) {
 	case INTENT_WRITTEN:
+		/*
+		 * Fenced: should the row ever vanish, the key still refuses a
+		 * replay. Best effort, as the row is the fence that counts.
+		 */
+		if (update_claim(l, key, pending, fenced, ttl) != 0)
+			log_warnx("event=claim_not_fenced jti=%s request_id=%s", jti, request_id);
 		/* The lock stays held until ledger_finish. */
 		return LEDGER_CLAIMED;
 	case INTENT_VOID:
+		(void)update_claim(l, key, pending, fenced, ttl);
 		out = LEDGER_VOID;
 		break;
 	case INTENT_TAKEN:
@@ -420,7 +461,7 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 	case INTENT_FAILED:
 	default:
 		/* Nothing was written: give the claim back so a retry can take it. */
-		release_claim(l, key, owner);
+		(void)update_claim(l, key, pending, "", ttl);
 		out = LEDGER_UNAVAILABLE;
 		break;
 	}

@@ -11,6 +11,12 @@
  * executor handed the same order waits (LEDGER_BUSY) instead of calling a
  * running command interrupted; a crashed executor's session, and its lock,
  * end with its connection.
+ *
+ * The Redis value records how far a claim got: "pending:<owner>" until the
+ * intent row is committed, "fenced:<owner>" after. A pending claim with no
+ * row is stale (its claimant stopped between the two; nothing ran, since
+ * nothing runs without the row) and is taken over, not called a replay. A
+ * fenced claim with no row is refused: the row it was fenced by is gone.
  */
 #ifndef WINGMAN_LEDGER_H
 #define WINGMAN_LEDGER_H
@@ -26,7 +32,7 @@ enum ledger_claim {
 	LEDGER_CLAIMED,     /* ours to run: intent row committed; call ledger_finish */
 	LEDGER_DONE,        /* finished (or voided) before: *stored is its result */
 	LEDGER_VOID,        /* kill switch: token burnt now, *stored is the refusal */
-	LEDGER_REPLAYED,    /* claimed before, no record of it finishing: refuse */
+	LEDGER_REPLAYED,    /* claimed and fenced before (row gone or peer): refuse */
 	LEDGER_INTERRUPTED, /* an intent row without a result: a crash mid-run */
 	LEDGER_BUSY,        /* another executor is handling this token: retry later */
 	LEDGER_UNAVAILABLE, /* Redis, PostgreSQL or the kill switch unreadable: retry later */

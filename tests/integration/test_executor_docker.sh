@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A Docker engine that accepts connections and never answers (trust rule 7):
 # the executor, pointed at it through WINGMAN_DOCKER_SOCKET, gives up after
-# WINGMAN_DOCKER_TIMEOUT_MS, ends the request `failed` with DOCKER_TIMEOUT,
-# and stays alive for the next order.
+# WINGMAN_DOCKER_TIMEOUT_MS, ends a read `failed` with DOCKER_TIMEOUT, and
+# stays alive for the next order. A restart the engine received may have
+# happened: it ends `interrupted` (EXEC_OUTCOME_UNKNOWN), never `failed`,
+# and a redelivery says the same; with no engine at all it is `failed`.
 . "$(dirname "$0")/lib.sh"
 
 hung=$T/hung-docker.sock
@@ -53,6 +55,47 @@ done
 grep -q 'event=result .*status=failed reason="DOCKER_TIMEOUT' "$T/executor.log" ||
     fail "the executor's log does not name DOCKER_TIMEOUT"
 ok "the reason reaches the executor's log, the audit row and the result"
+
+# order ID CMD: a genuine order (the stack's token key) for one command.
+order() {
+	local tok
+	tok=$("$W" token mint --key "$WINGMAN_KEYS_DIR/token.key" --kid token --sub agent-7 \
+	    --env test --request-id "$1" --cmd "$2" --ttl 120 --approved-by bob)
+	jq -cn --arg id "$1" --arg c "$2" --arg t "$tok" \
+	    '{v: 1, type: "order", request_id: $id, ts: (now | strftime("%Y-%m-%dT%H:%M:%S.000Z")),
+	      worker_id: "agent-7", environment: "test", commands: [{cmd: $c, token: $t}]}' |
+	    "$KT" sign "$WINGMAN_KEYS_DIR" token
+}
+
+# run_filter SOCKET ID ORDER: the executor's answer, in filter mode.
+run_filter() {
+	printf '{"topic":"wingman.orders","key":"%s","value":%s}\n' "$2" "$3" |
+	    WINGMAN_DOCKER_SOCKET=$1 WINGMAN_DOCKER_TIMEOUT_MS=1500 \
+	    "$build/services/executor/wingman-executor" --stdin 2>>"$T/filter.log" >"$T/out" ||
+	    fail "executor --stdin exited non-zero for $2"
+	jq -c 'select(.topic == "wingman.results") | .value' "$T/out"
+}
+
+say "a restart the hung engine received: interrupted, EXEC_OUTCOME_UNKNOWN"
+id=$(new_id)
+o=$(order "$id" "docker restart -t 0 wingman-test-demo")
+res=$(run_filter "$hung" "$id" "$o")
+[ "$(jq -r .status <<<"$res")" = interrupted ] || fail "restart on a hung engine: $res"
+jq -r .reason <<<"$res" | grep -q '^EXEC_OUTCOME_UNKNOWN: .*DOCKER_TIMEOUT: ' || fail "reason: $res"
+[ "$(pgq "SELECT count(*) FROM audit_log WHERE request_id = '$id' AND event = 'result'
+    AND content LIKE '%interrupted%' AND content LIKE '%EXEC_OUTCOME_UNKNOWN%'")" = 1 ] || fail "not audited"
+ok "interrupted, $(jq -r .reason <<<"$res" | cut -c1-60)…, audited"
+res=$(run_filter "$hung" "$id" "$o")
+[ "$(jq -r .status <<<"$res")" = interrupted ] || fail "redelivered: $res"
+[ "$(audit_count "$id" execution_result)" = 1 ] || fail "the redelivery called the engine again"
+ok "the redelivered order reads the stored outcome: interrupted, not called again"
+
+say "a restart with no engine at all: failed (nothing was sent)"
+id=$(new_id)
+res=$(run_filter "$T/no-such-docker.sock" "$id" "$(order "$id" "docker restart -t 0 wingman-test-demo")")
+[ "$(jq -r .status <<<"$res")" = failed ] || fail "restart without an engine: $res"
+jq -r .reason <<<"$res" | grep -q '^DOCKER_UNAVAILABLE: ' || fail "reason: $res"
+ok "failed, DOCKER_UNAVAILABLE"
 
 daemons_alive
 echo "$checks passed, 0 failed"

@@ -2,7 +2,10 @@
 # The executor holds public keys only (trust rule 3): with token.pub
 # replaced by a private key, or by a key of another type, it refuses to
 # start (`-n` exits non-zero with KEY_WRONG_KIND / KEY_WRONG_TYPE) instead
-# of trusting it. Its own signing key is held to the same rule the other way.
+# of trusting it. Its own signing key is held to the same rule the other way,
+# and must be a regular file (not a symlink) owned by the executor's user
+# with no access for group or others (KEY_PERMISSIONS, KEY_SYMLINK,
+# KEY_OWNER).
 . "$(dirname "$0")/lib.sh"
 
 EX=$build/services/executor/wingman-executor
@@ -93,5 +96,30 @@ expect_refusal "executor.key = a public key" executor.key KEY_WRONG_KIND
 reset_keys
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$keys/executor.key" 2>/dev/null
 expect_refusal "executor.key = an RSA private key" executor.key KEY_WRONG_TYPE
+
+say "executor.key must be the executor's alone, and not a symlink"
+reset_keys
+chmod 0644 "$keys/executor.key"
+expect_refusal "executor.key mode 0644" executor.key KEY_PERMISSIONS
+reset_keys
+chmod 0640 "$keys/executor.key"
+expect_refusal "executor.key mode 0640" executor.key KEY_PERMISSIONS
+reset_keys
+mv "$keys/executor.key" "$keys/real.key"
+ln -s real.key "$keys/executor.key"
+expect_refusal "executor.key a symlink to the genuine key" executor.key KEY_SYMLINK
+if [ "$(id -u)" = 0 ]; then
+	reset_keys
+	chown 65534 "$keys/executor.key"
+	expect_refusal "executor.key owned by another user" executor.key KEY_OWNER
+fi
+
+say "the keys the stack and wingman keygen make pass these checks"
+for f in "$WINGMAN_KEYS_DIR"/*.key; do
+	[ "$(stat -c '%a %u' "$f")" = "600 $(id -u)" ] || fail "$f: $(stat -c 'mode %a uid %u' "$f")"
+done
+(umask 0 && "$W" keygen --out "$T" --name fresh >/dev/null) || fail "keygen failed"
+[ "$(stat -c '%a' "$T/fresh.key")" = 600 ] || fail "keygen under umask 0: $(stat -c %a "$T/fresh.key")"
+ok "every stack key is 0600 and ours; keygen writes 0600 even under umask 0"
 
 echo "$checks passed, 0 failed"

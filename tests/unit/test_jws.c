@@ -950,10 +950,11 @@ test_claims_time(void **state)
 	c = default_claims();
 	json_object_set_new(c, "exp", json_integer(INT64_MAX));
 	expect_verdict(f, token_claims(c, f->key), TOKEN_LIFETIME);
+	/* An absurd lifetime is a bad token, not a clock problem. */
 	c = default_claims();
 	json_object_set_new(c, "nbf", json_integer(INT64_MAX));
 	json_object_set_new(c, "exp", json_integer(INT64_MAX));
-	expect_verdict(f, token_claims(c, f->key), TOKEN_NOT_YET_VALID);
+	expect_verdict(f, token_claims(c, f->key), TOKEN_LIFETIME);
 }
 
 static void
@@ -1139,6 +1140,22 @@ test_order_of_checks(void **state)
 	/* Unknown header member before alg. */
 	expect_verdict(f, token_header("{\"alg\":\"none\",\"jwk\":{}}", f->outsider),
 	    TOKEN_BAD_HEADER);
+	/*
+	 * Time last: a future token for another command is a mismatch, which
+	 * the executor refuses, not the clock skew it reports as a failure.
+	 */
+	c = default_claims();
+	json_object_set_new(c, "iat", json_integer(NOW + 600));
+	json_object_set_new(c, "nbf", json_integer(NOW + 600));
+	json_object_set_new(c, "exp", json_integer(NOW + 700));
+	json_object_set_new(c, "cmd", json_string("docker stop wingman-test-api"));
+	expect_verdict(f, token_claims(c, f->key), TOKEN_CMD_MISMATCH);
+	c = default_claims();
+	json_object_set_new(c, "iat", json_integer(NOW - 700));
+	json_object_set_new(c, "nbf", json_integer(NOW - 700));
+	json_object_set_new(c, "exp", json_integer(NOW - 600));
+	json_object_set_new(c, "request_id", json_string("another-request"));
+	expect_verdict(f, token_claims(c, f->key), TOKEN_REQUEST_MISMATCH);
 }
 
 static void

@@ -82,9 +82,80 @@ test_keys(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A private key file must be the process user's alone and not a symlink;
+ * key_generate makes such files whatever the umask.
+ */
+static void
+test_private_key_files(void **state)
+{
+	char d[] = "/tmp/wingman-keys.XXXXXX", err[512], key[512], link[512], copy[512];
+	EVP_PKEY *k;
+	mode_t old;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	old = umask(0);
+	assert_int_equal(key_generate(d, "token", err, sizeof(err)), 0);
+	umask(old);
+	snprintf(key, sizeof(key), "%s/token.key", d);
+	assert_int_equal(stat(key, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_non_null(k = key_load_private(key, err, sizeof(err)));
+	EVP_PKEY_free(k);
+
+	/* Readable by group or others: refused, with the mode and the fix. */
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_null(key_load_private(key, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_PERMISSIONS: "));
+	assert_non_null(strstr(err, "0644"));
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_int_equal(chmod(key, 0640), 0);
+	assert_null(key_load_private(key, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_PERMISSIONS: "));
+	assert_int_equal(chmod(key, 0400), 0);
+	assert_non_null(k = key_load_private(key, err, sizeof(err)));
+	EVP_PKEY_free(k);
+	assert_int_equal(chmod(key, 0600), 0);
+
+	/* A symlink to a good key is refused: O_NOFOLLOW. */
+	snprintf(link, sizeof(link), "%s/link.key", d);
+	assert_int_equal(symlink(key, link), 0);
+	assert_null(key_load_private(link, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_SYMLINK: "));
+	assert_null(key_load_named(d, "link", 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_SYMLINK: "));
+
+	/* Owned by another user (only root can make one). */
+	snprintf(copy, sizeof(copy), "%s/other.key", d);
+	if (geteuid() == 0) {
+		char cmd[1200];
+		snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", key, copy);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(chown(copy, 65534, 65534), 0);
+		assert_null(key_load_private(copy, err, sizeof(err)));
+		assert_non_null(strstr(err, "KEY_OWNER: "));
+		unlink(copy);
+	}
+
+	/* Public keys may be world-readable. */
+	snprintf(copy, sizeof(copy), "%s/token.pub", d);
+	assert_int_equal(chmod(copy, 0644), 0);
+	assert_non_null(k = key_load_public(copy, err, sizeof(err)));
+	EVP_PKEY_free(k);
+
+	unlink(link);
+	unlink(key);
+	unlink(copy);
+	rmdir(d);
+}
+
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(test_keys) };
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_private_key_files) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

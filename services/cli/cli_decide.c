@@ -18,6 +18,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "msg.h"
+#include "pg.h"
 #include "stage.h"
 #include "util.h"
 
@@ -232,7 +233,7 @@ cmd_decide(const char *decision, int argc, char **argv)
 		fprintf(stderr, "wingman %s: %s\n", decision, err);
 		goto done;
 	}
-	if (conninfo != NULL && PQstatus(c = PQconnectdb(conninfo)) != CONNECTION_OK) {
+	if (conninfo != NULL && PQstatus(c = pg_connect(conninfo)) != CONNECTION_OK) {
 		fprintf(stderr, "wingman %s: PostgreSQL: %s", decision, PQerrorMessage(c));
 		goto done;
 	}

@@ -201,15 +201,23 @@ token_unlock(PGconn *c, const char *jti)
 		    NULL, p, NULL, NULL, 0));
 }
 
-/* 1: a row exists (*finished, *result set), 0: none, -1: PostgreSQL down. */
+/*
+ * 1: a row exists (*finished, *result set), 0: none, -1: PostgreSQL down.
+ * The row of a token (request_id NULL), or of a request's command.
+ */
 static int
-find_row(PGconn *c, const char *jti, int *finished, json_t **result)
+find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, int *finished,
+    json_t **result)
 {
-	const char *p[] = { jti };
+	char idx[16];
+	const char *p[] = { request_id ? request_id : jti, idx };
 	PGresult *r;
 	int rc;
 
-	r = PQexecParams(c, "SELECT state, result FROM executions WHERE jti = $1", 1, NULL, p,
+	snprintf(idx, sizeof(idx), "%zu", index);
+	r = PQexecParams(c, request_id ?
+	    "SELECT state, result FROM executions WHERE request_id = $1 AND cmd_index = $2::int" :
+	    "SELECT state, result FROM executions WHERE jti = $1", request_id ? 2 : 1, NULL, p,
 	    NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
@@ -224,6 +232,12 @@ find_row(PGconn *c, const char *jti, int *finished, json_t **result)
 	}
 	PQclear(r);
 	return rc;
+}
+
+static int
+find_row(PGconn *c, const char *jti, int *finished, json_t **result)
+{
+	return find_row_of(c, jti, NULL, 0, finished, result);
 }
 
 int
@@ -320,7 +334,13 @@ refusal_result(const char *cmd, const char *why)
 	    "output", why);
 }
 
-enum intent_rc { INTENT_WRITTEN, INTENT_VOID, INTENT_TAKEN, INTENT_FAILED };
+enum intent_rc {
+	INTENT_WRITTEN,
+	INTENT_VOID,
+	INTENT_TAKEN,         /* this jti has a row */
+	INTENT_COMMAND_TAKEN, /* another jti has this command of the request */
+	INTENT_FAILED,
+};
 
 /* One transaction: kill switch, then the intent row ('running' or 'void'). */
 static enum intent_rc
@@ -347,13 +367,30 @@ write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, c
 		r = PQexecParams(c,
 		    "INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, finished_at)"
 		    " VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'void' THEN now() END)"
-		    " ON CONFLICT (jti) DO NOTHING", 6, NULL, p, NULL, NULL, 0);
+		    " ON CONFLICT DO NOTHING", 6, NULL, p, NULL, NULL, 0);
 	}
-	if (PQresultStatus(r) != PGRES_COMMAND_OK || !exec_ok(c, "COMMIT"))
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto fail;
-	/* Only possible without the token lock (a hash-colliding peer cannot hold it). */
 	rc = strcmp(PQcmdTuples(r), "1") != 0 ? INTENT_TAKEN : text ? INTENT_VOID : INTENT_WRITTEN;
 	PQclear(r);
+	r = NULL;
+	if (rc == INTENT_TAKEN) {
+		/*
+		 * Not ours: this jti's row (only possible without the token lock),
+		 * or one command of a request run by another token
+		 * (sql/007_one_run_per_command.sql).
+		 */
+		const char *p[] = { jti };
+		r = PQexecParams(c, "SELECT 1 FROM executions WHERE jti = $1", 1, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			goto fail;
+		if (PQntuples(r) == 0)
+			rc = INTENT_COMMAND_TAKEN;
+		PQclear(r);
+		r = NULL;
+	}
+	if (!exec_ok(c, "COMMIT"))
+		goto fail;
 	free(text);
 	return rc;
 fail:
@@ -455,7 +492,29 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 		out = LEDGER_VOID;
 		break;
 	case INTENT_TAKEN:
+		json_decref(*stored);
+		*stored = NULL;
 		snprintf(err, errlen, "TOKEN_REPLAYED: token %s is being used elsewhere", jti);
+		out = LEDGER_REPLAYED;
+		break;
+	case INTENT_COMMAND_TAKEN:
+		/*
+		 * A new token for a command that already had one: it never runs a
+		 * second time. What the first one did answers, as for a replay, so
+		 * the request keeps one outcome.
+		 */
+		json_decref(*stored);
+		*stored = NULL;
+		log_warnx("event=second_token request_id=%s index=%zu jti=%s", request_id, index, jti);
+		if (find_row_of(c, jti, request_id, index, &finished, stored) == 1 && finished &&
+		    *stored != NULL) {
+			out = LEDGER_DONE;
+			break;
+		}
+		json_decref(*stored);
+		*stored = NULL;
+		snprintf(err, errlen, "REQUEST_ALREADY_RUN: command %zu of request %s already had "
+		    "another token", index + 1, request_id);
 		out = LEDGER_REPLAYED;
 		break;
 	case INTENT_FAILED:

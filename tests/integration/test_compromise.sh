@@ -212,5 +212,26 @@ out=$("$W" wait "$victim" --timeout 60) || fail "the victim's restart did not ru
 [ "$(jq -r .status <<<"$out")" = executed ] || fail "victim: $out"
 ok "after all that, bob's approval runs the victim's restart once"
 
+say "token (token.key) again: a second token for a command that already ran, with its genuine evidence"
+started=$(started_at wingman-test-demo)
+ev=$(first_on wingman.orders "$victim" 30 | jq -c .evidence)
+while :; do # the order of the real run (the forged ones above had no human evidence)
+	[ "$(jq '.human_decisions | length' <<<"$ev")" -ge 1 ] && break
+	ev=$("$KT" consume wingman.orders "$victim" --timeout 5 | jq -c 'select(.evidence.human_decisions | length >= 1) | .evidence' | head -n 1)
+	[ -n "$ev" ] || fail "no genuine order for the victim"
+done
+tok=$("$W" token mint --key "$K/token.key" --kid token --sub agent-7 --env test --request-id "$victim" \
+    --cmd "$RESTART" --ttl 60 --approved-by bob)
+jq -cn --arg id "$victim" --arg tok "$tok" --arg c "$RESTART" --argjson ev "$ev" \
+    '{v:1, type:"order", request_id:$id, ts:"2026-11-26T12:00:00.000Z", worker_id:"agent-7",
+      environment:"test", commands:[{cmd:$c, token:$tok}], evidence:$ev}' |
+    "$KT" sign "$K" token | "$KT" produce wingman.orders "$victim"
+"$KT" consume wingman.results "$victim" --timeout 30 --count 2 >"$T/victim-results" || true
+[ "$(wc -l <"$T/victim-results")" -ge 2 ] || fail "no answer to the second token"
+[ "$(jq -r .status "$T/victim-results" | sort -u)" = executed ] || fail "two outcomes: $(cat "$T/victim-results")"
+[ "$(pgq "SELECT count(*) FROM executions WHERE request_id = '$victim'")" = 1 ] || fail "a second intent row"
+[ "$(started_at wingman-test-demo)" = "$started" ] || fail "the restart ran a second time"
+ok "a second token (new jti) for a command that ran is answered with the first run's result, never run again"
+
 daemons_alive
 echo "$checks passed, 0 failed"

@@ -27,11 +27,11 @@ for _ in $(seq 1 50); do [ -S "$hung" ] && break; sleep 0.1; done
 [ -S "$hung" ] || fail "the hung engine did not start"
 
 for s in consensus approval token; do
-	"$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
+	as_service "$s" "$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
 	DAEMON_PIDS+=($!)
 done
 WINGMAN_DOCKER_SOCKET=$hung WINGMAN_DOCKER_TIMEOUT_MS=1500 \
-    "$build/services/executor/wingman-executor" >"$T/executor.log" 2>&1 &
+    as_service executor "$build/services/executor/wingman-executor" >"$T/executor.log" 2>&1 &
 exec_pid=$!
 DAEMON_PIDS+=($exec_pid)
 

@@ -50,7 +50,7 @@ export WINGMAN_TELEGRAM_API=$TG WINGMAN_TELEGRAM_TOKEN_FILE=$T/tg.token
 export WINGMAN_TELEGRAM_CHAT_ID=$CHAT WINGMAN_TELEGRAM_APPROVERS="$ALICE=alice,$BOB=bob,$DEMO=demo"
 export WINGMAN_TELEGRAM_POLL_S=2 WINGMAN_TELEGRAM_TIMEOUT_MS=3000
 
-start_bot() { "$BOT" >>"$T/telegram.log" 2>&1 9>&- & BOT_PID=$!; }
+start_bot() { as_service telegram "$BOT" >>"$T/telegram.log" 2>&1 9>&- & BOT_PID=$!; }
 stop_bot() {
 	[ -n "$BOT_PID" ] || return 0
 	kill -TERM "$BOT_PID" 2>/dev/null || true
@@ -60,7 +60,7 @@ stop_bot() {
 # The approval daemon is DAEMON_PIDS[1] (start_daemons: consensus approval token executor).
 stop_approval() { kill -TERM "${DAEMON_PIDS[1]}"; wait "${DAEMON_PIDS[1]}" 2>/dev/null || true; }
 start_approval() {
-	"$build/services/approval/wingman-approval" >>"$T/approval.log" 2>&1 9>&- &
+	as_service approval "$build/services/approval/wingman-approval" >>"$T/approval.log" 2>&1 9>&- &
 	DAEMON_PIDS[1]=$!
 }
 
@@ -130,7 +130,7 @@ press_audited() { # ID VERDICT -> count of audited presses
 }
 
 say "configuration"
-"$BOT" -n | grep -qx "configuration OK" || fail "wingman-telegram -n"
+as_service telegram "$BOT" -n | grep -qx "configuration OK" || fail "wingman-telegram -n"
 WINGMAN_TELEGRAM_APPROVERS="@bob=bob" "$BOT" -n >/dev/null 2>&1 && fail "a username in the allowlist was accepted"
 WINGMAN_TELEGRAM_APPROVERS="$BOB=mallory" "$BOT" -n >/dev/null 2>&1 && fail "a name outside the policy was accepted"
 ok "configuration checked; usernames and unknown approvers refused in the allowlist"

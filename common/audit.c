@@ -1,6 +1,8 @@
 #include "audit.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,17 +167,48 @@ audit_record(struct audit *a, const char *request_id, const char *event, json_t 
 	return rc;
 }
 
+/*
+ * Appends one line to a bounded report; once full, the last line says so.
+ * Every break is counted even when its line no longer fits.
+ */
+static void
+report_add(char *report, size_t reportlen, const char *fmt, ...)
+{
+	static const char more[] = "...(more breaks)\n";
+	size_t used = strlen(report);
+	char line[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (reportlen < sizeof(more) || used > reportlen - sizeof(more))
+		return;
+	if (used + strlen(line) + 1 + sizeof(more) > reportlen) {
+		if (strstr(report, more) == NULL)
+			snprintf(report + used, reportlen - used, "%s", more);
+		return;
+	}
+	snprintf(report + used, reportlen - used, "%s\n", line);
+}
+
+/*
+ * After a break the walk goes on from the row's stored hash, so one
+ * altered row is one break and every later one is still found.
+ */
 int
-audit_verify_chain(PGconn *conn, long long *rows, char *err, size_t errlen)
+audit_verify_chain(PGconn *conn, long long *rows, char *report, size_t reportlen)
 {
 	PGresult *r;
 	char prev[65] = AUDIT_GENESIS, hash[65];
-	int n, rc = 0;
+	long long expect = 1;
+	int n, breaks = 0;
 
 	*rows = 0;
+	report[0] = '\0';
 	r = PQexec(conn, "SELECT seq, content, prev_hash, row_hash FROM audit_log ORDER BY seq");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
 		PQclear(r);
 		return -1;
 	}
@@ -184,35 +217,32 @@ audit_verify_chain(PGconn *conn, long long *rows, char *err, size_t errlen)
 		long long seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
 		const char *content = PQgetvalue(r, i, 1);
 		json_t *row = json_loads(content, 0, NULL);
+		const char *cprev = json_string_value(json_object_get(row, "prev_hash"));
+		int broken = 1;
 
-		if (seq != i + 1) {
-			snprintf(err, errlen, "AUDIT_GAP: row %lld is missing (row %lld follows row %lld)",
-			    (long long)i + 1, seq, (long long)i);
-			rc = -1;
-		} else if (strcmp(PQgetvalue(r, i, 2), prev) != 0) {
-			snprintf(err, errlen, "AUDIT_BROKEN_LINK: row %lld does not point at row %d", seq, i);
-			rc = -1;
-		} else if (row == NULL ||
-		    json_integer_value(json_object_get(row, "seq")) != seq ||
-		    json_string_value(json_object_get(row, "prev_hash")) == NULL ||
-		    strcmp(json_string_value(json_object_get(row, "prev_hash")), prev) != 0) {
-			snprintf(err, errlen, "AUDIT_BAD_CONTENT: row %lld content does not match its place", seq);
-			rc = -1;
-		} else {
-			audit_row_hash(prev, content, hash);
-			if (strcmp(hash, PQgetvalue(r, i, 3)) != 0) {
-				snprintf(err, errlen, "AUDIT_BAD_HASH: row %lld was altered", seq);
-				rc = -1;
-			}
-		}
+		audit_row_hash(prev, content, hash);
+		if (seq != expect)
+			report_add(report, reportlen, "AUDIT_GAP: row %lld is missing (row %lld follows row %lld)",
+			    expect, seq, expect - 1);
+		else if (strcmp(PQgetvalue(r, i, 2), prev) != 0)
+			report_add(report, reportlen, "AUDIT_BROKEN_LINK: row %lld does not point at row %lld",
+			    seq, seq - 1);
+		else if (row == NULL || json_integer_value(json_object_get(row, "seq")) != seq ||
+		    cprev == NULL || strcmp(cprev, prev) != 0)
+			report_add(report, reportlen,
+			    "AUDIT_BAD_CONTENT: row %lld content does not match its place", seq);
+		else if (strcmp(hash, PQgetvalue(r, i, 3)) != 0)
+			report_add(report, reportlen, "AUDIT_BAD_HASH: row %lld was altered", seq);
+		else
+			broken = 0;
 		json_decref(row);
-		if (rc != 0)
-			break;
-		snprintf(prev, sizeof(prev), "%s", hash);
+		breaks += broken;
+		snprintf(prev, sizeof(prev), "%s", PQgetvalue(r, i, 3));
+		expect = seq + 1;
 		(*rows)++;
 	}
 	PQclear(r);
-	return rc;
+	return breaks;
 }
 
 /* The signed bytes of a checkpoint: context, row, hash, time. */
@@ -223,8 +253,8 @@ checkpoint_input(char *buf, size_t size, long long seq, const char *row_hash, co
 }
 
 int
-audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, char *err,
-    size_t errlen)
+audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, json_t **made,
+    char *err, size_t errlen)
 {
 	PGresult *r;
 	char input[256], ts[32], hash[65], seqbuf[32];
@@ -233,6 +263,8 @@ audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, c
 	int rc = -1;
 
 	*seq = 0;
+	if (made != NULL)
+		*made = NULL;
 	r = PQexec(conn, "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
@@ -257,12 +289,16 @@ audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, c
 	{
 		const char *p[] = { seqbuf, hash, ts, kid, sigtext };
 		r = PQexecParams(conn, "INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)"
-		    " VALUES ($1, $2, $3, $4, $5)", 5, NULL, p, NULL, NULL, 0);
+		    " VALUES ($1, $2, $3, $4, $5) RETURNING id", 5, NULL, p, NULL, NULL, 0);
 	}
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		snprintf(err, errlen, "AUDIT_UNWRITABLE: %s", PQerrorMessage(conn));
 		goto done;
 	}
+	if (made != NULL)
+		*made = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "v", 1, "type",
+		    "audit_checkpoint", "id", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+		    "seq", (json_int_t)*seq, "row_hash", hash, "ts", ts, "kid", kid, "signature", sigtext);
 	rc = 0;
 done:
 	PQclear(r);
@@ -271,16 +307,19 @@ done:
 }
 
 int
-audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char *err, size_t errlen)
+audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char newest_ts[32],
+    char *report, size_t reportlen)
 {
 	PGresult *r, *row = NULL;
 	long long max_seq = 0;
-	int rc = 0;
+	int64_t newest = -1;
+	int breaks = 0;
 
 	*count = 0;
+	newest_ts[0] = '\0';
 	r = PQexec(conn, "SELECT coalesce(max(seq), 0) FROM audit_log");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
 		PQclear(r);
 		return -1;
 	}
@@ -288,47 +327,56 @@ audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char *er
 	PQclear(r);
 	r = PQexec(conn, "SELECT id, seq, row_hash, ts, signature FROM audit_checkpoints ORDER BY id");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
 		PQclear(r);
 		return -1;
 	}
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+	for (int i = 0; i < PQntuples(r); i++) {
 		const char *id = PQgetvalue(r, i, 0), *hash = PQgetvalue(r, i, 2);
+		const char *ts = PQgetvalue(r, i, 3), *sigtext = PQgetvalue(r, i, 4);
 		long long seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		const char *sigtext = PQgetvalue(r, i, 4);
 		unsigned char *sig = NULL;
 		size_t siglen = 0;
 		char input[256];
+		int64_t ms;
+		int broken = 1;
 
-		if (checkpoint_input(input, sizeof(input), seq, hash, PQgetvalue(r, i, 3)) < 0 ||
+		if (checkpoint_input(input, sizeof(input), seq, hash, ts) < 0 ||
 		    b64url_decode(sigtext, strlen(sigtext), &sig, &siglen) != 0 ||
 		    !ed25519_verify(pub, input, strlen(input), sig, siglen)) {
-			snprintf(err, errlen, "AUDIT_CHECKPOINT_FORGED: checkpoint %s is not signed by the audit key", id);
-			rc = -1;
+			report_add(report, reportlen,
+			    "AUDIT_CHECKPOINT_FORGED: checkpoint %s is not signed by the audit key", id);
 		} else if (seq > max_seq) {
-			snprintf(err, errlen, "AUDIT_TRUNCATED: checkpoint %s signs row %lld but the log ends at row %lld",
+			report_add(report, reportlen,
+			    "AUDIT_TRUNCATED: checkpoint %s signs row %lld but the log ends at row %lld",
 			    id, seq, max_seq);
-			rc = -1;
 		} else {
 			char seqbuf[32];
 			const char *p[] = { seqbuf };
 			snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
 			row = PQexecParams(conn, "SELECT row_hash FROM audit_log WHERE seq = $1", 1, NULL, p,
 			    NULL, NULL, 0);
-			if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) != 1) {
-				snprintf(err, errlen, "AUDIT_TRUNCATED: row %lld signed by checkpoint %s is gone", seq, id);
-				rc = -1;
-			} else if (strcmp(PQgetvalue(row, 0, 0), hash) != 0) {
-				snprintf(err, errlen, "AUDIT_REWRITTEN: row %lld differs from what checkpoint %s signed",
-				    seq, id);
-				rc = -1;
-			}
+			if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) != 1)
+				report_add(report, reportlen,
+				    "AUDIT_TRUNCATED: row %lld signed by checkpoint %s is gone", seq, id);
+			else if (strcmp(PQgetvalue(row, 0, 0), hash) != 0)
+				report_add(report, reportlen,
+				    "AUDIT_REWRITTEN: row %lld differs from what checkpoint %s signed", seq, id);
+			else
+				broken = 0;
 			PQclear(row);
 		}
 		free(sig);
-		if (rc == 0)
-			(*count)++;
+		breaks += broken;
+		if (broken)
+			continue;
+		(*count)++;
+		/* Only a signed time counts towards freshness. */
+		if (parse_ts_ms(ts, &ms) == 0 && ms > newest) {
+			newest = ms;
+			snprintf(newest_ts, 32, "%s", ts);
+		}
 	}
 	PQclear(r);
-	return rc;
+	return breaks;
 }

@@ -10,18 +10,26 @@
 #include "util.h"
 
 int
-auditor_checkpoint(struct auditor_ctx *ctx)
+auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out)
 {
 	PGconn *c = pg_link_conn(&ctx->db);
+	json_t *made = NULL;
 	char err[512];
 	long long seq;
 
 	if (c == NULL)
 		return -1;
-	if (audit_checkpoint(c, ctx->key, AUDIT_KID, &seq, err, sizeof(err)) != 0) {
+	if (audit_checkpoint(c, ctx->key, AUDIT_KID, &seq, out != NULL ? &made : NULL, err,
+	    sizeof(err)) != 0) {
 		log_warnx("event=checkpoint_failed error=\"%s\"", err);
 		return -1;
 	}
+	/*
+	 * A second copy outside PostgreSQL: whoever can delete checkpoints
+	 * there (the owner, with the trigger off) cannot delete them here.
+	 */
+	if (made != NULL && outbox_add(out, TOPIC_AUDIT_CHECKPOINTS, "audit", made) != 0)
+		log_warnx("event=checkpoint_not_published seq=%lld", seq);
 	log_debug("event=checkpoint seq=%lld", seq);
 	return 0;
 }
@@ -29,8 +37,7 @@ auditor_checkpoint(struct auditor_ctx *ctx)
 void
 auditor_tick(void *ctxp, struct outbox *out)
 {
-	(void)out;
-	auditor_checkpoint(ctxp);
+	auditor_checkpoint(ctxp, out);
 }
 
 static const char *

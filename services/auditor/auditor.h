@@ -17,6 +17,8 @@
 #include "stage.h"
 
 #define AUDIT_KID "audit"
+/* Every checkpoint is published here too (a copy PostgreSQL cannot lose). */
+#define TOPIC_AUDIT_CHECKPOINTS "wingman.audit-checkpoints"
 
 struct auditor_ctx {
 	EVP_PKEY *key;       /* audit.key */
@@ -33,9 +35,9 @@ json_t *receipt_statement(const char *request_id, const json_t *rows);
 
 enum handler_rc auditor_handle(void *ctx, const struct stage_input *in, struct outbox *out,
     char *reason, size_t reasonlen);
-/* Signs a checkpoint of the chain head. */
+/* Signs a checkpoint of the chain head and publishes it. */
 void auditor_tick(void *ctx, struct outbox *out);
-/* The same, on demand (shutdown). Returns 0 on success. */
-int auditor_checkpoint(struct auditor_ctx *ctx);
+/* The same, on demand; out may be NULL (shutdown: not published). 0 on success. */
+int auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out);
 
 #endif

@@ -51,7 +51,7 @@ main(int argc, char **argv)
 	service_signals(&running);
 	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
 	/* A last checkpoint at shutdown covers the newest rows. */
-	if (auditor_checkpoint(&ctx) != 0)
+	if (auditor_checkpoint(&ctx, NULL) != 0)
 		log_warnx("event=final_checkpoint_failed");
 done:
 	audit_close(ctx.audit);

@@ -35,23 +35,62 @@ pg_open(const char *who)
 	return c;
 }
 
+/* Prints each line of a report as one error line. */
+static void
+print_breaks(const char *report)
+{
+	const char *p = report, *nl;
+
+	while (*p != '\0') {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		fprintf(stderr, "wingman audit verify: %.*s\n", (int)(nl - p), p);
+		p = *nl != '\0' ? nl + 1 : nl;
+	}
+}
+
+/*
+ * The default --max-age: twice the auditor's checkpoint interval, read
+ * from the same variable, so one missed checkpoint is not yet an alarm.
+ */
+static long long
+default_max_age(void)
+{
+	const char *v = getenv("WINGMAN_AUDIT_CHECKPOINT_S");
+	long long s;
+
+	if (v == NULL || parse_int(v, 1, 86400, &s) != 0)
+		s = 60;
+	return 2 * s;
+}
+
+/*
+ * With --pub the checkpoints are evidence too: a log with rows but no
+ * good checkpoint, or whose newest good checkpoint is older than
+ * --max-age (the auditor stopped, or its rows were deleted), fails.
+ * Every break is reported, not only the first.
+ */
 static int
 audit_verify_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pub", required_argument, NULL, 'p' },
+		{ "max-age", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *pub_path = NULL;
 	EVP_PKEY *pub = NULL;
-	long long rows = 0, checkpoints = 0;
-	char err[512];
-	PGconn *c;
-	int ch, rc = 1;
+	long long rows = 0, checkpoints = 0, max_age = default_max_age();
+	char err[512], newest[32] = "", *report = NULL;
+	const size_t reportlen = 16384;
+	PGconn *c = NULL;
+	int ch, breaks, more, rc = 1;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'p')
 			pub_path = optarg;
+		else if (ch == 'a' && parse_int(optarg, 1, 100 * 86400, &max_age) == 0)
+			continue;
 		else
 			usage();
 	}
@@ -61,23 +100,54 @@ audit_verify_cmd(int argc, char **argv)
 		fprintf(stderr, "wingman audit verify: %s\n", err);
 		return 1;
 	}
-	if ((c = pg_open("audit verify")) == NULL)
+	if ((report = calloc(1, reportlen)) == NULL || (c = pg_open("audit verify")) == NULL)
 		goto done;
-	if (audit_verify_chain(c, &rows, err, sizeof(err)) != 0) {
-		fprintf(stderr, "wingman audit verify: %s (after %lld good rows)\n", err, rows);
-		goto done;
-	}
-	if (pub != NULL && audit_verify_checkpoints(c, pub, &checkpoints, err, sizeof(err)) != 0) {
-		fprintf(stderr, "wingman audit verify: %s\n", err);
+	if ((breaks = audit_verify_chain(c, &rows, report, reportlen)) < 0) {
+		fprintf(stderr, "wingman audit verify: %s\n", report);
 		goto done;
 	}
-	if (pub != NULL)
-		printf("audit chain OK: %lld rows, %lld signed checkpoints\n", rows, checkpoints);
-	else
+	if (breaks == 0 && pub == NULL) {
 		printf("audit chain OK: %lld rows (checkpoints not checked: no --pub)\n", rows);
+		rc = 0;
+		goto done;
+	}
+	if (pub != NULL) {
+		if ((more = audit_verify_checkpoints(c, pub, &checkpoints, newest, report,
+		    reportlen)) < 0) {
+			print_breaks(report);
+			goto done;
+		}
+		breaks += more;
+		if (rows > 0 && newest[0] == '\0') {
+			fprintf(stderr, "wingman audit verify: AUDIT_NO_CHECKPOINT: %lld rows and no good "
+			    "signed checkpoint\n", rows);
+			breaks++;
+		} else if (newest[0] != '\0') {
+			int64_t ms;
+			long long age;
+
+			if (parse_ts_ms(newest, &ms) != 0)
+				ms = 0;
+			age = (long long)time(NULL) - ms / 1000;
+			if (age > max_age) {
+				fprintf(stderr, "wingman audit verify: AUDIT_CHECKPOINT_STALE: the newest "
+				    "checkpoint (%s) is %lld s old, more than --max-age %lld\n", newest, age,
+				    max_age);
+				breaks++;
+			}
+		}
+	}
+	print_breaks(report);
+	if (breaks > 0) {
+		fprintf(stderr, "wingman audit verify: %d break(s) in %lld rows\n", breaks, rows);
+		goto done;
+	}
+	printf("audit chain OK: %lld rows, %lld signed checkpoints, newest %s\n", rows, checkpoints,
+	    newest[0] != '\0' ? newest : "none (empty log)");
 	rc = 0;
 done:
 	PQfinish(c);
+	free(report);
 	EVP_PKEY_free(pub);
 	return rc;
 }

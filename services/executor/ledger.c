@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "redisurl.h"
 #include "util.h"
 
 #define REDIS_TIMEOUT_MS 2000
@@ -34,51 +35,11 @@ static const char update_script[] =
     "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1";
 
 struct ledger {
-	char host[256];
-	int port;
-	int db;
+	struct redis_url url; /* holds the Redis password: wiped on close */
 	char *conninfo;
 	redisContext *redis;
 	PGconn *pg;
 };
-
-static int
-parse_redis_url(const char *url, struct ledger *l, char *err, size_t errlen)
-{
-	const char *p = url, *colon, *slash;
-	long long port = 6379, db = 0;
-	char num[16];
-
-	if (strncmp(p, "redis://", 8) != 0)
-		goto bad;
-	p += 8;
-	colon = strchr(p, ':');
-	slash = strchr(p, '/');
-	if (slash == NULL)
-		slash = p + strlen(p);
-	if (colon != NULL && colon < slash) {
-		if ((size_t)(slash - colon - 1) >= sizeof(num))
-			goto bad;
-		memcpy(num, colon + 1, (size_t)(slash - colon - 1));
-		num[slash - colon - 1] = '\0';
-		if (parse_int(num, 1, 65535, &port) != 0)
-			goto bad;
-	} else {
-		colon = slash;
-	}
-	if ((size_t)(colon - p) == 0 || (size_t)(colon - p) >= sizeof(l->host))
-		goto bad;
-	memcpy(l->host, p, (size_t)(colon - p));
-	l->host[colon - p] = '\0';
-	if (*slash == '/' && slash[1] != '\0' && parse_int(slash + 1, 0, 15, &db) != 0)
-		goto bad;
-	l->port = (int)port;
-	l->db = (int)db;
-	return 0;
-bad:
-	snprintf(err, errlen, "CONFIG_INVALID: WINGMAN_REDIS_URL must look like redis://HOST:PORT/DB");
-	return -1;
-}
 
 struct ledger *
 ledger_open(const char *redis_url, const char *conninfo, char *err, size_t errlen)
@@ -87,7 +48,7 @@ ledger_open(const char *redis_url, const char *conninfo, char *err, size_t errle
 
 	if (l == NULL)
 		return NULL;
-	if (parse_redis_url(redis_url, l, err, errlen) != 0 ||
+	if (redis_url_parse(redis_url, &l->url, err, errlen) != 0 ||
 	    (l->conninfo = strdup(conninfo)) == NULL) {
 		ledger_close(l);
 		return NULL;
@@ -104,6 +65,7 @@ ledger_close(struct ledger *l)
 		redisFree(l->redis);
 	if (l->pg != NULL)
 		PQfinish(l->pg);
+	redis_url_wipe(&l->url);
 	free(l->conninfo);
 	free(l);
 }
@@ -118,13 +80,25 @@ redis(struct ledger *l)
 		return l->redis;
 	if (l->redis != NULL)
 		redisFree(l->redis);
-	l->redis = redisConnectWithTimeout(l->host, l->port, tv);
+	l->redis = redisConnectWithTimeout(l->url.host, l->url.port, tv);
 	if (l->redis == NULL || l->redis->err != 0) {
 		log_warnx("event=redis_connect_failed error=\"%s\"", l->redis ? l->redis->errstr : "oom");
 		goto fail;
 	}
 	redisSetTimeout(l->redis, tv);
-	r = redisCommand(l->redis, "SELECT %d", l->db);
+	/* The reply may not name the password; log only that AUTH failed. */
+	if (l->url.password[0] != '\0') {
+		r = l->url.user[0] != '\0' ?
+		    redisCommand(l->redis, "AUTH %s %s", l->url.user, l->url.password) :
+		    redisCommand(l->redis, "AUTH %s", l->url.password);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			log_warnx("event=redis_auth_failed");
+			freeReplyObject(r);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	r = redisCommand(l->redis, "SELECT %d", l->url.db);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		freeReplyObject(r);
 		goto fail;

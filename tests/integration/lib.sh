@@ -39,11 +39,36 @@ trap cleanup EXIT
 # A test killed by ctest's timeout still stops its daemons.
 trap 'exit 143' TERM INT
 
+# as_service SERVICE CMD...: runs CMD as that process is deployed, with its
+# own database role (WINGMAN_PG_CONNINFO_<SERVICE> from scripts/stack env,
+# given as WINGMAN_PG_CONNINFO), and the Redis URL for the executor alone.
+as_service() {
+	local s=$1 v
+	shift
+	v=WINGMAN_PG_CONNINFO_${s^^}
+	[ -n "${!v:-}" ] || fail "$v is not set (run through scripts/test)"
+	# exec: started with &, $! must be the daemon itself, or killing it
+	# leaves the daemon running (holding the test lock and the consumer
+	# groups). So call as_service only in the background, in a pipeline or
+	# in a subshell, never in the test's own shell.
+	if [ "$s" = executor ]; then
+		WINGMAN_PG_CONNINFO=${!v} exec "$@"
+	else
+		WINGMAN_PG_CONNINFO=${!v} exec env -u WINGMAN_REDIS_URL "$@"
+	fi
+}
+
+# pgas SERVICE SQL: one statement as that process's database role.
+pgas() {
+	local v=WINGMAN_PG_CONNINFO_${1^^}
+	psql "${!v:?}" -v ON_ERROR_STOP=1 -tAqc "$2"
+}
+
 start_daemons() {
 	local s
 	for s in consensus approval token executor; do
 		# 9>&-: daemons must not hold the test lock after the test ends.
-		"$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 9>&- &
+		as_service "$s" "$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 9>&- &
 		DAEMON_PIDS+=($!)
 	done
 }
@@ -65,7 +90,10 @@ daemons_alive() {
 
 new_id() { cat /proc/sys/kernel/random/uuid; }
 
+# As the CLI's role (wingman_admin), which reads every table.
 pgq() { psql "$WINGMAN_PG_CONNINFO" -tAqc "$1"; }
+# As the schema owner, for tests that break things on purpose.
+pgo() { psql "${WINGMAN_PG_OWNER_CONNINFO:?}" -tAqc "$1"; }
 
 docker_api() { curl -sf --unix-socket "$DOCKER_SOCKET" "http://localhost/v1.41$1"; }
 started_at() { docker_api "/containers/$1/json" | jq -r .State.StartedAt; }

@@ -13,7 +13,7 @@ start_daemons
 # start_daemons order: consensus approval token executor.
 stop_one() { kill -TERM "${DAEMON_PIDS[$1]}"; wait "${DAEMON_PIDS[$1]}" 2>/dev/null || true; }
 start_one() { # INDEX NAME
-	"$build/services/$2/wingman-$2" >>"$T/$2.log" 2>&1 9>&- &
+	as_service "$2" "$build/services/$2/wingman-$2" >>"$T/$2.log" 2>&1 9>&- &
 	DAEMON_PIDS[$1]=$!
 }
 wait_audit() { # ID EVENT

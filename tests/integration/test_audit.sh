@@ -7,7 +7,7 @@
 
 AUDIT_PUB=$WINGMAN_KEYS_DIR/audit.pub
 start_daemons
-WINGMAN_AUDIT_CHECKPOINT_S=1 "$build/services/auditor/wingman-auditor" >"$T/auditor.log" 2>&1 &
+WINGMAN_AUDIT_CHECKPOINT_S=1 as_service auditor "$build/services/auditor/wingman-auditor" >"$T/auditor.log" 2>&1 &
 DAEMON_PIDS+=($!)
 
 wait_receipt() { # ID -> receipt on stdout
@@ -70,18 +70,18 @@ sleep 2
 grep -q 'signed checkpoints' "$T/verify" || fail "checkpoints not checked"
 ok "$(cat "$T/verify")"
 
-say "the log is append-only: the services' role cannot change it, the owner is stopped by a trigger"
-: "${WINGMAN_PG_ADMIN_CONNINFO:?the stack environment lacks the owner connection}"
-pga() { psql "$WINGMAN_PG_ADMIN_CONNINFO" -tAqc "$1"; }
+say "the log is append-only: no process's role can change it, the owner is stopped by a trigger"
+: "${WINGMAN_PG_OWNER_CONNINFO:?the stack environment lacks the owner connection}"
+pga() { psql "$WINGMAN_PG_OWNER_CONNINFO" -tAqc "$1"; }
 set +e
 pgq "UPDATE audit_log SET event = 'x' WHERE seq = 1" 2>"$T/err"; rc1=$?
 pgq "DELETE FROM audit_log WHERE seq = 1" 2>>"$T/err"; rc2=$?
 pgq "TRUNCATE audit_log" 2>>"$T/err"; rc3=$?
 set -e
-[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] && [ $rc3 -ne 0 ] || fail "the services' role changed audit_log"
+[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] && [ $rc3 -ne 0 ] || fail "the CLI's role changed audit_log"
 [ "$(grep -c 'permission denied' "$T/err")" -ge 3 ] || fail "no permission error: $(cat "$T/err")"
-[ "$(pgq "SELECT current_user")" = wingman_service ] || fail "tests do not run as the services' role"
-ok "the services' role (wingman_service) may not UPDATE, DELETE or TRUNCATE audit_log"
+[ "$(pgq "SELECT current_user")" = wingman_admin ] || fail "tests do not run as the CLI's role"
+ok "the CLI's role (wingman_admin) may not UPDATE, DELETE or TRUNCATE audit_log (test_roles tries every role)"
 set +e
 pga "UPDATE audit_log SET event = 'x' WHERE seq = 1" 2>"$T/err"; rc1=$?
 pga "DELETE FROM audit_log WHERE seq = 1" 2>>"$T/err"; rc2=$?
@@ -104,8 +104,8 @@ reset_copy() {
 	     INSERT INTO tamper.audit_checkpoints SELECT * FROM public.audit_checkpoints WHERE seq <= $base;" >/dev/null
 }
 verify_copy() {
-	WINGMAN_PG_CONNINFO="$WINGMAN_PG_ADMIN_CONNINFO options='-csearch_path=tamper'" \
-	    "$W" audit verify --pub "$AUDIT_PUB" 2>&1
+	WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=tamper'" \
+	    "$W" audit verify --pub "$AUDIT_PUB" --max-age 86400 2>&1
 }
 expect_broken() { # WHAT CODE ROW
 	local msg rc
@@ -147,17 +147,17 @@ reset_copy
 # Rewrite from a little before the newest checkpoint: enough to contradict it.
 cp=$(pga "SELECT max(seq) FROM tamper.audit_checkpoints")
 mid=$((cp > 12 ? cp - 10 : 2))
-psql "$WINGMAN_PG_ADMIN_CONNINFO" -qtA -c "SELECT seq, content FROM tamper.audit_log WHERE seq >= $mid ORDER BY seq" \
+psql "$WINGMAN_PG_OWNER_CONNINFO" -qtA -c "SELECT seq, content FROM tamper.audit_log WHERE seq >= $mid ORDER BY seq" \
     -F $'\t' >"$T/rows"
 prev=$(pga "SELECT row_hash FROM tamper.audit_log WHERE seq = $((mid - 1))")
 while IFS=$'\t' read -r seq content; do
 	content=$(jq -cS --arg p "$prev" '.prev_hash = $p | if .seq == '"$mid"' then .event = "forged" else . end' <<<"$content")
 	hash=$(printf '%s\n%s' "$prev" "$content" | sha256sum | cut -d' ' -f1)
 	echo "UPDATE tamper.audit_log SET content = :'c', row_hash = :'h', prev_hash = :'p' WHERE seq = $seq" |
-	    psql "$WINGMAN_PG_ADMIN_CONNINFO" -q -v c="$content" -v h="$hash" -v p="$prev"
+	    psql "$WINGMAN_PG_OWNER_CONNINFO" -q -v c="$content" -v h="$hash" -v p="$prev"
 	prev=$hash
 done <"$T/rows"
-set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_ADMIN_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); set -e
+set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); set -e
 grep -q 'audit chain OK' <<<"$msg" || fail "a consistent rewrite should pass the bare chain check: $msg"
 expect_broken "history rewritten with recomputed hashes" AUDIT_REWRITTEN "[0-9]*"
 pga "DROP SCHEMA tamper CASCADE" >/dev/null

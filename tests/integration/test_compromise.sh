@@ -129,6 +129,26 @@ expect_dead_letter "$insp" EVIDENCE_MISMATCH
 demo_untouched
 ok "approval: no-human, forged-human and re-scoped decisions minted tokens the executor refused; nothing ran"
 
+say "approval's database role: a fake quorum and an edited request in its own tables"
+pid=$(pending_restart agent-7 prd "docker restart $PRD" "$K/worker-agent-7.key")
+# A vote row with no signed decision behind it, in the role's own table.
+pgas approval "INSERT INTO approval_votes (request_id, approver, decision, channel)
+    VALUES ('$pid', 'bob', 'approve', 'cli')" >/dev/null
+"$W" approve "$pid" --as demo >/dev/null
+[ "$(pgq "SELECT state FROM approval_requests WHERE request_id = '$pid'")" = pending ] ||
+    fail "a vote row without its signed decision completed the quorum"
+[ "$(audit_count "$pid" state_tampered)" -ge 1 ] || fail "the unsigned vote row was not audited"
+nothing_ran "$pid"
+# The stored request edited to another command: its consensus signature breaks.
+pgas approval "UPDATE approval_requests SET assessment = replace(assessment,
+    'docker restart $PRD', 'docker stop $PRD') WHERE request_id = '$pid'" >/dev/null
+if "$W" approve "$pid" --as alice --cmd "docker stop $PRD" >/dev/null 2>"$T/cli.err"; then
+	fail "an approval of the edited request was confirmed"
+fi
+grep -q STATE_TAMPERED "$T/cli.err" || fail "approve said: $(cat "$T/cli.err")"
+nothing_ran "$pid"
+ok "approval's role: an unsigned vote row is not counted (state_tampered); an edited request is refused (STATE_TAMPERED)"
+
 say "token (token.key): tokens and orders for what nobody approved"
 ev=$(jq -cn --argjson a "$(assessment_of "$victim")" '{assessment:$a, human_decisions:[]}')
 tok=$("$W" token mint --key "$K/token.key" --kid token --sub agent-7 --env test --request-id "$victim" \

@@ -66,7 +66,7 @@ pipeline() { # ID INSTRUCTION CMD
 	    "$(request_json "$1" test agent-7 "$3" | jq -c --arg t "$2" '.instruction = $t')" |
 	    WINGMAN_CONSENSUS_FILE=$T/consensus.json WINGMAN_PG_CONNINFO= "$C" --stdin 2>>"$T/consensus.log" |
 	    tee "$T/assessment" |
-	    "$A" --stdin 2>>"$T/approval.log" >"$T/out" || fail "pipeline exited non-zero"
+	    WINGMAN_PG_CONNINFO=${WINGMAN_PG_CONNINFO_APPROVAL:?} "$A" --stdin 2>>"$T/approval.log" >"$T/out" || fail "pipeline exited non-zero"
 }
 on() { jq -c --arg t "$1" 'select(.topic == $t) | .value' "$T/out"; }
 

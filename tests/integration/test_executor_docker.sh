@@ -29,11 +29,11 @@ for _ in $(seq 1 50); do [ -S "$hung" ] && break; sleep 0.1; done
 [ -S "$hung" ] || fail "the hung engine did not start"
 
 for s in consensus approval token; do
-	"$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
+	as_service "$s" "$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
 	DAEMON_PIDS+=($!)
 done
 WINGMAN_DOCKER_SOCKET=$hung WINGMAN_DOCKER_TIMEOUT_MS=1500 \
-    "$build/services/executor/wingman-executor" >"$T/executor.log" 2>&1 &
+    as_service executor "$build/services/executor/wingman-executor" >"$T/executor.log" 2>&1 &
 exec_pid=$!
 DAEMON_PIDS+=($exec_pid)
 
@@ -61,9 +61,9 @@ order() {
 	local tok
 	tok=$("$W" token mint --key "$WINGMAN_KEYS_DIR/token.key" --kid token --sub agent-7 \
 	    --env test --request-id "$1" --cmd "$2" --ttl 120 --approved-by bob)
-	jq -cn --arg id "$1" --arg c "$2" --arg t "$tok" \
+	jq -cn --arg id "$1" --arg c "$2" --arg t "$tok" --argjson ev "$(evidence_json "$1" test agent-7 "$2")" \
 	    '{v: 1, type: "order", request_id: $id, ts: (now | strftime("%Y-%m-%dT%H:%M:%S.000Z")),
-	      worker_id: "agent-7", environment: "test", commands: [{cmd: $c, token: $t}]}' |
+	      worker_id: "agent-7", environment: "test", commands: [{cmd: $c, token: $t}], evidence: $ev}' |
 	    "$KT" sign "$WINGMAN_KEYS_DIR" token
 }
 
@@ -71,7 +71,7 @@ order() {
 run_filter() {
 	printf '{"topic":"wingman.orders","key":"%s","value":%s}\n' "$2" "$3" |
 	    WINGMAN_DOCKER_SOCKET=$1 WINGMAN_DOCKER_TIMEOUT_MS=1500 \
-	    "$build/services/executor/wingman-executor" --stdin 2>>"$T/filter.log" >"$T/out" ||
+	    as_service executor "$build/services/executor/wingman-executor" --stdin 2>>"$T/filter.log" >"$T/out" ||
 	    fail "executor --stdin exited non-zero for $2"
 	jq -c 'select(.topic == "wingman.results") | .value' "$T/out"
 }

@@ -28,7 +28,7 @@ jti_of() { # ORDER-FILE INDEX
 
 say "orders wait on the topic: one approved restart, one auto-approved inspect"
 for s in consensus approval token; do
-	"$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
+	as_service "$s" "$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
 	DAEMON_PIDS+=($!)
 done
 restart=$("$W" submit --env test --worker agent-7 --text "restart" --cmd "docker restart wingman-test-api")
@@ -42,7 +42,7 @@ ok "two orders published, no executor running yet"
 say "PostgreSQL down: the executor runs nothing"
 before=$(started_at wingman-test-api)
 pg_stop
-"$build/services/executor/wingman-executor" >"$T/executor.log" 2>&1 &
+as_service executor "$build/services/executor/wingman-executor" >"$T/executor.log" 2>&1 &
 exec_pid=$!
 DAEMON_PIDS+=($exec_pid)
 sleep 10

@@ -43,7 +43,7 @@ genuine_order() {
 # run_filter ID ORDER: the executor's answer (the result record's value).
 run_filter() {
 	printf '{"topic":"wingman.orders","key":"%s","value":%s}\n' "$1" "$2" |
-	    WINGMAN_POLICY_FILE=$T/policy.json "$EX" --stdin 2>>"$T/executor.log" >"$T/out" ||
+	    WINGMAN_POLICY_FILE=$T/policy.json as_service executor "$EX" --stdin 2>>"$T/executor.log" >"$T/out" ||
 	    fail "executor --stdin exited non-zero for $1"
 	jq -c 'select(.topic == "wingman.results") | .value' "$T/out"
 }

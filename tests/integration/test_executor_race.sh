@@ -85,7 +85,7 @@ check_once() {
 }
 
 for s in consensus approval token; do
-	"$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
+	as_service "$s" "$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 &
 	DAEMON_PIDS+=($!)
 done
 
@@ -111,7 +111,7 @@ sleep 1
 publish_copies "${ids[@]}"
 ok "${#ids[@]} orders waiting, each also published $COPIES more times under other keys"
 for e in a b; do
-	"$build/services/executor/wingman-executor" >"$T/executor-$e.log" 2>&1 &
+	as_service executor "$build/services/executor/wingman-executor" >"$T/executor-$e.log" 2>&1 &
 	DAEMON_PIDS+=($!)
 done
 check_once "$since" "${ids[@]}"

@@ -43,7 +43,7 @@ ok "the re-minted orders are answered from the ledger; nothing ran again"
 
 say "filter mode mints the same bytes"
 rec=$(jq -c --arg id "$id" '{topic: "wingman.decisions", key: $id, value: .}' "$T/decision")
-printf '%s\n%s\n' "$rec" "$rec" | "$build/services/token/wingman-token" --stdin 2>>"$T/filter.log" |
+printf '%s\n%s\n' "$rec" "$rec" | as_service token "$build/services/token/wingman-token" --stdin 2>>"$T/filter.log" |
     jq -c 'select(.topic == "wingman.orders") | .value.commands' >"$T/filtered"
 [ "$(wc -l <"$T/filtered")" = 2 ] || fail "filter mode: $(cat "$T/filtered")"
 [ "$(cat "$T/filtered" <(jq -c .commands "$T/order1") | sort -u | wc -l)" = 1 ] ||

@@ -19,9 +19,9 @@ redis() { redis-cli -u "$WINGMAN_REDIS_URL" "$@"; }
 
 redis_kill() { # kill -9 the stack's redis-server, wait until it is gone
 	local pid
-	pid=$(cat "$state/pids/redis.pid")
+	pid=$(cat "$state/pids/redis-auth.pid")
 	[[ $pid =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = redis-server ] ||
-	    fail "no redis-server at the pid in $state/pids/redis.pid"
+	    fail "no redis-server at the pid in $state/pids/redis-auth.pid"
 	kill -KILL "$pid"
 	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	! kill -0 "$pid" 2>/dev/null || fail "redis-server survived SIGKILL"
@@ -56,7 +56,7 @@ ok "restart executed; jti $jti claimed in Redis"
 
 say "redis-server killed, its data wiped, started again"
 redis_kill
-rm -rf "${state:?}/redis/"*
+rm -rf "${state:?}/redis-auth/"*
 redis_up
 [ "$(redis DBSIZE)" = 0 ] || fail "Redis came back with data"
 [ "$(redis EXISTS "wingman:jti:$jti")" = 0 ] || fail "the claim survived the wipe"

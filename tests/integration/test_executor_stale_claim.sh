@@ -22,15 +22,17 @@ order() {
 	      jti: $jti, iat: $nbf, nbf: $nbf, exp: ($nbf + 120)}' |
 	    "$JT" mint "$WINGMAN_KEYS_DIR/token.key" token) || fail "cannot mint"
 	jq -cn --arg id "$id" --arg c "$cmd" --arg t "$tok" \
+	    --argjson ev "$(evidence_json "$id" test agent-7 "$cmd")" \
 	    '{v: 1, type: "order", request_id: $id, ts: (now | strftime("%Y-%m-%dT%H:%M:%S.000Z")),
-	      worker_id: "agent-7", environment: "test", commands: [{cmd: $c, token: $t}]}' |
+	      worker_id: "agent-7", environment: "test", commands: [{cmd: $c, token: $t}], evidence: $ev}' |
 	    "$KT" sign "$WINGMAN_KEYS_DIR" token
 }
 
 # run_filter ID ORDER: the executor's answer (the result record's value).
 run_filter() {
 	printf '{"topic":"wingman.orders","key":"%s","value":%s}\n' "$1" "$2" |
-	    "$EX" --stdin 2>>"$T/executor.log" >"$T/out" || fail "executor --stdin exited non-zero for $1"
+	    as_service executor "$EX" --stdin 2>>"$T/executor.log" >"$T/out" ||
+	    fail "executor --stdin exited non-zero for $1"
 	jq -c 'select(.topic == "wingman.results") | .value' "$T/out"
 }
 

@@ -116,7 +116,7 @@ grep -q "1 token(s) had already been used" <<<"$out" || fail "revoke said: $out"
 ok "a token used before the revocation answers its stored result, never runs again"
 
 say "an unreadable kill switch fails closed"
-pgq "DELETE FROM freeze_state" >/dev/null
+pgo "DELETE FROM freeze_state" >/dev/null
 id=$("$W" submit --env test --worker agent-7 --text x --cmd "docker inspect wingman-test-api")
 first_on wingman.orders "$id" 30 >"$T/order" || fail "no order"
 sleep 6

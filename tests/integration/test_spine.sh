@@ -80,10 +80,10 @@ out=$("$W" submit --env test --worker agent-7 --text "ps" --cmd "docker logs --t
 id=$(new_id)
 printf '{"topic":"wingman.requests","key":"%s","value":%s}\n' "$id" \
     "$(request_json "$id" test agent-7 "docker logs --tail 5 wingman-test-api" "docker ps")" |
-    "$build/services/consensus/wingman-consensus" --stdin 2>>"$T/filter.log" |
-    "$build/services/approval/wingman-approval" --stdin 2>>"$T/filter.log" |
-    "$build/services/token/wingman-token" --stdin 2>>"$T/filter.log" |
-    "$build/services/executor/wingman-executor" --stdin 2>>"$T/filter.log" >"$T/filter.out"
+    as_service consensus "$build/services/consensus/wingman-consensus" --stdin 2>>"$T/filter.log" |
+    as_service approval "$build/services/approval/wingman-approval" --stdin 2>>"$T/filter.log" |
+    as_service token "$build/services/token/wingman-token" --stdin 2>>"$T/filter.log" |
+    as_service executor "$build/services/executor/wingman-executor" --stdin 2>>"$T/filter.log" >"$T/filter.out"
 filtered=$(jq -c 'select(.topic == "wingman.results") | .value' "$T/filter.out")
 [ -n "$filtered" ] || fail "filter mode published no result: $(cat "$T/filter.out")"
 # docker ps says how long each container has been up ("Up 3 seconds"):

@@ -50,7 +50,7 @@ export WINGMAN_TELEGRAM_API=$TG WINGMAN_TELEGRAM_TOKEN_FILE=$T/tg.token
 export WINGMAN_TELEGRAM_CHAT_ID=$CHAT WINGMAN_TELEGRAM_APPROVERS="$ALICE=alice,$BOB=bob,$DEMO=demo"
 export WINGMAN_TELEGRAM_POLL_S=2 WINGMAN_TELEGRAM_TIMEOUT_MS=3000
 
-start_bot() { "$BOT" >>"$T/telegram.log" 2>&1 9>&- & BOT_PID=$!; }
+start_bot() { as_service telegram "$BOT" >>"$T/telegram.log" 2>&1 9>&- & BOT_PID=$!; }
 stop_bot() {
 	[ -n "$BOT_PID" ] || return 0
 	kill -TERM "$BOT_PID" 2>/dev/null || true
@@ -60,7 +60,7 @@ stop_bot() {
 # The approval daemon is DAEMON_PIDS[1] (start_daemons: consensus approval token executor).
 stop_approval() { kill -TERM "${DAEMON_PIDS[1]}"; wait "${DAEMON_PIDS[1]}" 2>/dev/null || true; }
 start_approval() {
-	"$build/services/approval/wingman-approval" >>"$T/approval.log" 2>&1 9>&- &
+	as_service approval "$build/services/approval/wingman-approval" >>"$T/approval.log" 2>&1 9>&- &
 	DAEMON_PIDS[1]=$!
 }
 
@@ -132,7 +132,7 @@ press_audited() { # ID VERDICT -> count of audited presses
 }
 
 say "configuration"
-"$BOT" -n | grep -qx "configuration OK" || fail "wingman-telegram -n"
+as_service telegram "$BOT" -n | grep -qx "configuration OK" || fail "wingman-telegram -n"
 WINGMAN_TELEGRAM_APPROVERS="@bob=bob" "$BOT" -n >/dev/null 2>&1 && fail "a username in the allowlist was accepted"
 WINGMAN_TELEGRAM_APPROVERS="$BOB=mallory" "$BOT" -n >/dev/null 2>&1 && fail "a name outside the policy was accepted"
 ok "configuration checked; usernames and unknown approvers refused in the allowlist"
@@ -431,7 +431,7 @@ cid=$(new_id)
 handle=$(printf 'wingman-callback-handle-v1\n%s' "$cid" | openssl dgst -sha256 -binary | head -c 12 |
     base64 | tr '+/' '-_' | tr -d '=')
 # A 96-bit collision cannot be searched for here: plant its row instead.
-pgq "INSERT INTO telegram_prompts (request_id, handle, prompt, worker_id, approvers_required,
+pgo "INSERT INTO telegram_prompts (request_id, handle, prompt, worker_id, approvers_required,
     expires_at, chat_id) VALUES ('collider-$cid', '$handle', '{}', 'agent-7', 1,
     now() + interval '1 hour', $CHAT)" >/dev/null
 request_json "$cid" test agent-7 "docker restart wingman-test-api" | "$KT" produce wingman.requests "$cid"
@@ -441,7 +441,7 @@ reason=$("$KT" consume wingman.dlq "$cid" --timeout 30 | jq -r .reason | grep -m
 [ "$(pgq "SELECT count(*) FROM audit_log WHERE request_id = '$cid' AND event = 'refused'
     AND content LIKE '%TELEGRAM_HANDLE_COLLISION%'")" = 1 ] || fail "collision not audited"
 "$W" reject "$cid" --as demo --reason cleanup >/dev/null
-pgq "DELETE FROM telegram_prompts WHERE request_id = 'collider-$cid'" >/dev/null
+pgo "DELETE FROM telegram_prompts WHERE request_id = 'collider-$cid'" >/dev/null
 ok "colliding handle: TELEGRAM_HANDLE_COLLISION, dead-lettered, audited, no message"
 
 say "the token never reaches a log; the bot used it only where it belongs"

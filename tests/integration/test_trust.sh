@@ -135,7 +135,7 @@ stop_daemons
 start=$(date +%s)
 DAEMON_PIDS=()
 for s in consensus approval token; do
-	"$build/services/$s/wingman-$s" >>"$T/$s.log" 2>&1 &
+	as_service "$s" "$build/services/$s/wingman-$s" >>"$T/$s.log" 2>&1 &
 	DAEMON_PIDS+=($!)
 done
 "$W" approve "$id" --as bob >/dev/null
@@ -144,7 +144,7 @@ tok=$(jq -r '.commands[0].token' "$T/order3")
 jti=$(cut -d. -f2 <<<"$tok" | tr '_-' '/+' | base64 -d 2>/dev/null | jq -r .jti || true)
 [ -n "$jti" ] || jti=$(cut -d. -f2 <<<"$tok"== | tr '_-' '/+' | base64 -d 2>/dev/null | jq -r .jti)
 redis-cli -u "$WINGMAN_REDIS_URL" SET "wingman:jti:$jti" someone-else >/dev/null
-"$build/services/executor/wingman-executor" >>"$T/executor.log" 2>&1 &
+as_service executor "$build/services/executor/wingman-executor" >>"$T/executor.log" 2>&1 &
 DAEMON_PIDS+=($!)
 set +e; out=$("$W" wait "$id" --timeout 60); set -e
 [ "$(jq -r .status <<<"$out")" = rejected ] || fail "claimed token: $out"

@@ -1,0 +1,154 @@
+-- One database role per process (trust rule 8): a process taken over with
+-- its role still touches only its own tables, with only the verbs it uses.
+-- The roles are cluster-wide, so whoever may create roles makes them
+-- (scripts/stack, deploy/postgres-init.sh), each with its own password;
+-- this file, applied by the owner after every table exists, only grants.
+-- Safe to apply again: every role's rights are revoked and granted anew.
+--
+--   role               tables (verbs)
+--   wingman_consensus  audit rows only
+--   wingman_token      audit rows only
+--   wingman_approval   approval_requests (S I U), approval_votes (S I),
+--                      early_decisions (S I D)
+--   wingman_telegram   telegram_prompts (S I U), telegram_votes (S I),
+--                      telegram_offsets (S I U)
+--   wingman_executor   executions (S I U), freeze_state and revocations
+--                      (read; the id column of freeze_state is granted only
+--                      because SELECT ... FOR SHARE needs an UPDATE right)
+--   wingman_auditor    audit_log (S I), audit_checkpoints (S I), receipts (S I)
+--   wingman_admin      the CLI: reads everything; writes freeze_state and
+--                      revocations (the kill switch) and its own audit rows
+--
+-- "audit rows" is INSERT on audit_log plus SELECT of (seq, row_hash), which
+-- the chain append reads; nobody may UPDATE, DELETE or TRUNCATE it.
+SET client_min_messages = warning;
+
+-- The service name a role writes audit rows as; NULL for roles that are
+-- not one of Wingman's processes (the owner).
+CREATE OR REPLACE FUNCTION wingman_service_of(r name) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE r
+        WHEN 'wingman_consensus' THEN 'wingman-consensus'
+        WHEN 'wingman_approval' THEN 'wingman-approval'
+        WHEN 'wingman_telegram' THEN 'wingman-telegram'
+        WHEN 'wingman_token' THEN 'wingman-token'
+        WHEN 'wingman_executor' THEN 'wingman-executor'
+        WHEN 'wingman_auditor' THEN 'wingman-auditor'
+        WHEN 'wingman_admin' THEN 'wingman'
+    END
+$$;
+
+-- An audit row says who wrote it twice, in the service column and in the
+-- hashed content (receipts read the content): both must name the writer,
+-- so one process cannot speak in another's name.
+CREATE OR REPLACE FUNCTION audit_log_writer_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mine text := wingman_service_of(current_user);
+    said text;
+BEGIN
+    BEGIN
+        said := NEW.content::jsonb ->> 'service';
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'AUDIT_BAD_ROW: content is not JSON';
+    END;
+    IF said IS DISTINCT FROM NEW.service THEN
+        RAISE EXCEPTION 'AUDIT_BAD_ROW: content names service %, the row %', said, NEW.service;
+    END IF;
+    IF mine IS NOT NULL AND NEW.service IS DISTINCT FROM mine THEN
+        RAISE EXCEPTION 'AUDIT_WRONG_WRITER: % writes audit rows as %, not %',
+            current_user, mine, NEW.service;
+    END IF;
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS audit_log_writer ON audit_log;
+CREATE TRIGGER audit_log_writer BEFORE INSERT ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_writer_check();
+
+-- Checkpoints are evidence too: never changed or removed, whoever asks.
+CREATE OR REPLACE FUNCTION wingman_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
+END
+$$;
+DROP TRIGGER IF EXISTS audit_checkpoints_no_update ON audit_checkpoints;
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE OR DELETE ON audit_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION wingman_append_only();
+DROP TRIGGER IF EXISTS audit_checkpoints_no_truncate ON audit_checkpoints;
+CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION wingman_append_only();
+
+-- The kill switch answers to the CLI's role alone. The grants already say
+-- so; the trigger also covers the executor's UPDATE right on the id column,
+-- which exists only for its FOR SHARE read.
+CREATE OR REPLACE FUNCTION killswitch_admin_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF wingman_service_of(current_user) IS NOT NULL AND current_user <> 'wingman_admin' THEN
+        RAISE EXCEPTION 'KILLSWITCH_ADMIN_ONLY: % may not % %', current_user, TG_OP, TG_TABLE_NAME;
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+DROP TRIGGER IF EXISTS freeze_state_admin_only ON freeze_state;
+CREATE TRIGGER freeze_state_admin_only BEFORE INSERT OR UPDATE OR DELETE ON freeze_state
+    FOR EACH ROW EXECUTE FUNCTION killswitch_admin_only();
+DROP TRIGGER IF EXISTS revocations_admin_only ON revocations;
+CREATE TRIGGER revocations_admin_only BEFORE INSERT OR UPDATE OR DELETE ON revocations
+    FOR EACH ROW EXECUTE FUNCTION killswitch_admin_only();
+
+DO $$
+DECLARE
+    roles text[] := ARRAY['wingman_consensus', 'wingman_approval', 'wingman_telegram',
+        'wingman_token', 'wingman_executor', 'wingman_auditor', 'wingman_admin'];
+    r text;
+    t text;
+    missing text[] := '{}';
+BEGIN
+    FOREACH r IN ARRAY roles LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            missing := missing || r;
+            CONTINUE;
+        END IF;
+        FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+            EXECUTE format('REVOKE ALL ON %I FROM %I', t, r);
+        END LOOP;
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM %I', r);
+        EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', r);
+        -- Every process appends audit rows in its own name.
+        EXECUTE format('GRANT SELECT (seq, row_hash), INSERT ON audit_log TO %I', r);
+    END LOOP;
+    IF array_length(missing, 1) > 0 THEN
+        RAISE WARNING 'roles missing, not granted: %', array_to_string(missing, ', ');
+    END IF;
+
+    IF NOT 'wingman_approval' = ANY (missing) THEN
+        GRANT SELECT, INSERT, UPDATE ON approval_requests TO wingman_approval;
+        GRANT SELECT, INSERT ON approval_votes TO wingman_approval;
+        GRANT SELECT, INSERT, DELETE ON early_decisions TO wingman_approval;
+    END IF;
+    IF NOT 'wingman_telegram' = ANY (missing) THEN
+        GRANT SELECT, INSERT, UPDATE ON telegram_prompts, telegram_offsets TO wingman_telegram;
+        GRANT SELECT, INSERT ON telegram_votes TO wingman_telegram;
+    END IF;
+    IF NOT 'wingman_executor' = ANY (missing) THEN
+        GRANT SELECT, INSERT, UPDATE ON executions TO wingman_executor;
+        GRANT SELECT ON freeze_state, revocations TO wingman_executor;
+        GRANT UPDATE (id) ON freeze_state TO wingman_executor;
+    END IF;
+    IF NOT 'wingman_auditor' = ANY (missing) THEN
+        GRANT SELECT ON audit_log TO wingman_auditor;
+        GRANT SELECT, INSERT ON audit_checkpoints, receipts TO wingman_auditor;
+        GRANT USAGE ON SEQUENCE audit_checkpoints_id_seq TO wingman_auditor;
+    END IF;
+    IF NOT 'wingman_admin' = ANY (missing) THEN
+        FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+            EXECUTE format('GRANT SELECT ON %I TO wingman_admin', t);
+        END LOOP;
+        GRANT INSERT, UPDATE ON freeze_state TO wingman_admin;
+        GRANT INSERT ON revocations TO wingman_admin;
+    END IF;
+END
+$$;

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Least privilege in the stores (trust rule 8): each process connects with
+# its own PostgreSQL role and password (sql/998_roles.sql), and this test
+# tries, as each role in turn, what a process taken over would try: audit
+# rows in another service's name, the executor's ledger rows changed or
+# removed, the kill switch cleared, checkpoints removed, Telegram prompts
+# edited, approval votes added. All must fail. Redis refuses a client
+# without the password. `audit verify` fails on a stale or missing
+# checkpoint and lists every break. Checkpoints reach Kafka too.
+. "$(dirname "$0")/lib.sh"
+
+SERVICES=(consensus approval telegram token executor auditor)
+ROLES=("${SERVICES[@]}" admin)
+export WINGMAN_PG_CONNINFO_ADMIN=$WINGMAN_PG_CONNINFO
+
+# refused ROLE SQL PATTERN: the statement fails with an error matching PATTERN.
+refused() {
+	local out
+	if out=$(pgas "$1" "BEGIN; $2; ROLLBACK" 2>&1); then
+		fail "$1 was allowed: $2"
+	fi
+	grep -Eq "$3" <<<"$out" || fail "$1: $2: expected /$3/, got: $out"
+}
+# allowed ROLE SQL: the statement works (inside a transaction rolled back).
+allowed() {
+	local out
+	out=$(pgas "$1" "BEGIN; $2; ROLLBACK" 2>&1) || fail "$1 was refused: $2: $out"
+}
+denied='permission denied'
+
+say "each process has its own role and password"
+for r in "${ROLES[@]}"; do
+	[ "$(pgas "$r" "SELECT current_user")" = "wingman_$r" ] || fail "wrong role for $r"
+done
+v=WINGMAN_PG_CONNINFO_EXECUTOR
+set +e
+psql "${!v% passfile=*}" -w -tAqc "SELECT 1" >/dev/null 2>"$T/err"; rc1=$?
+psql "${!v% passfile=*} passfile=${WINGMAN_PG_CONNINFO_TOKEN#*passfile=}" -w -tAqc "SELECT 1" \
+    >/dev/null 2>>"$T/err"; rc2=$?
+set -e
+[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] || fail "wingman_executor logged in without its password: $(cat "$T/err")"
+ok "7 roles; wingman_executor cannot log in without its password or with token's"
+
+say "audit rows: each role writes in its own name only"
+row() { # SERVICE-COLUMN SERVICE-IN-CONTENT
+	printf "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)
+	    VALUES (-1, '%s', 'roles-test', 'forged', '{\"service\":\"%s\"}', 'x', 'y')" "$1" "$2"
+}
+name_of() { [ "$1" = admin ] && echo wingman || echo "wingman-$1"; }
+for r in "${ROLES[@]}"; do
+	me=$(name_of "$r")
+	other=wingman-executor
+	[ "$r" = executor ] && other=wingman-approval
+	refused "$r" "$(row "$other" "$other")" AUDIT_WRONG_WRITER
+	refused "$r" "$(row "$me" "$other")" AUDIT_BAD_ROW
+	allowed "$r" "$(row "$me" "$me")"
+	for sql in "UPDATE audit_log SET event = 'x' WHERE seq = 1" "DELETE FROM audit_log WHERE seq = 1" \
+	    "TRUNCATE audit_log"; do
+		refused "$r" "$sql" "$denied|append-only"
+	done
+done
+ok "every role: another service's name, or content naming another, refused; own rows allowed; no UPDATE, DELETE, TRUNCATE"
+
+say "the executor's ledger: only the executor changes it, nobody deletes"
+for r in "${ROLES[@]}"; do
+	refused "$r" "DELETE FROM executions" "$denied"
+	refused "$r" "TRUNCATE executions" "$denied"
+	[ "$r" = executor ] && continue
+	refused "$r" "UPDATE executions SET state = 'done'" "$denied"
+	refused "$r" "INSERT INTO executions (jti, request_id, cmd_index, cmd, state)
+	    VALUES ('roles-test', 'roles-test', 0, 'docker ps', 'running')" "$denied"
+done
+allowed executor "UPDATE executions SET state = state WHERE jti = 'roles-test'"
+ok "executions: UPDATE and INSERT by the executor alone; DELETE and TRUNCATE by nobody"
+
+say "the kill switch: written by the CLI's role alone"
+for r in "${SERVICES[@]}"; do
+	refused "$r" "UPDATE freeze_state SET frozen = false" "$denied"
+	refused "$r" "UPDATE freeze_state SET id = true" "$denied|KILLSWITCH_ADMIN_ONLY"
+	refused "$r" "DELETE FROM freeze_state" "$denied"
+	refused "$r" "DELETE FROM revocations" "$denied"
+	refused "$r" "INSERT INTO revocations (request_id) VALUES ('roles-test')" "$denied"
+done
+allowed executor "SELECT frozen FROM freeze_state WHERE id FOR SHARE"
+allowed admin "UPDATE freeze_state SET reason = reason"
+ok "no service may clear freeze_state or revocations; the executor reads them (FOR SHARE), wingman_admin writes"
+
+say "audit_checkpoints are append-only, for everyone"
+for r in "${ROLES[@]}"; do
+	refused "$r" "UPDATE audit_checkpoints SET seq = 0" "$denied|append-only"
+	refused "$r" "DELETE FROM audit_checkpoints" "$denied|append-only"
+done
+set +e
+out=$(pgo "BEGIN; DELETE FROM audit_checkpoints; ROLLBACK" 2>&1); rc1=$?
+out2=$(pgo "BEGIN; TRUNCATE audit_checkpoints; ROLLBACK" 2>&1); rc2=$?
+set -e
+[ $rc1 -ne 0 ] && grep -q append-only <<<"$out" || fail "the owner deleted checkpoints: $out"
+[ $rc2 -ne 0 ] && grep -q append-only <<<"$out2" || fail "the owner truncated checkpoints: $out2"
+ok "no role, not even the owner, may UPDATE, DELETE or TRUNCATE audit_checkpoints"
+
+say "working tables belong to their process"
+for r in "${ROLES[@]}"; do
+	if [ "$r" != telegram ]; then
+		refused "$r" "UPDATE telegram_prompts SET prompt = 'x'" "$denied"
+		refused "$r" "DELETE FROM telegram_votes" "$denied"
+	fi
+	if [ "$r" != approval ]; then
+		refused "$r" "INSERT INTO approval_votes (request_id, approver, decision, channel)
+		    VALUES ('roles-test', 'mallory', 'approve', 'cli')" "$denied"
+		refused "$r" "UPDATE approval_requests SET assessment = 'x'" "$denied"
+	fi
+	refused "$r" "DELETE FROM approval_votes" "$denied"
+	refused "$r" "DELETE FROM approval_requests" "$denied"
+done
+for r in consensus token; do
+	refused "$r" "SELECT count(*) FROM approval_requests" "$denied"
+	refused "$r" "SELECT content FROM audit_log LIMIT 1" "$denied"
+done
+allowed telegram "UPDATE telegram_prompts SET prompt = prompt WHERE request_id = 'roles-test'"
+allowed approval "UPDATE approval_requests SET reason = reason WHERE request_id = 'roles-test'"
+ok "telegram_prompts edited by telegram alone; approval votes added by approval alone; consensus and token read nothing"
+
+say "Redis answers only with the password"
+port=$(sed -E 's|.*@[^:]+:([0-9]+).*|\1|' <<<"$WINGMAN_REDIS_URL")
+set +e
+out=$(REDISCLI_AUTH= timeout 5 redis-cli -p "$port" SET wingman:jti:roles-test x 2>&1)
+set -e
+grep -q NOAUTH <<<"$out" || fail "Redis without a password: $out"
+[ "$(redis-cli -u "$WINGMAN_REDIS_URL" PING 2>/dev/null)" = PONG ] || fail "Redis with the password"
+ok "a client without the password gets NOAUTH; the executor's URL works"
+
+say "checkpoints reach Kafka too"
+# Audit rows to checkpoint (revocations of ids that never existed).
+for _ in 1 2 3; do "$W" revoke "$(new_id)" --reason "test_roles" >/dev/null; done
+since=$(date -u +%Y-%m-%dT%H:%M:%S)
+WINGMAN_AUDIT_CHECKPOINT_S=1 as_service auditor "$build/services/auditor/wingman-auditor" \
+    >"$T/auditor.log" 2>&1 9>&- &
+DAEMON_PIDS+=($!)
+for _ in $(seq 1 60); do
+	[ "$(pgq "SELECT count(*) FROM audit_checkpoints WHERE ts >= '$since'")" -ge 2 ] && break
+	sleep 0.5
+done
+# From the beginning of the topic, for a few seconds: ours are among them.
+# (An auditor of an older checkout may add checkpoints it does not publish.)
+"$KT" consume wingman.audit-checkpoints audit --timeout 10 >"$T/cps" || true
+stop_daemons
+cp=$(jq -c --arg s "$since" 'select(.type == "audit_checkpoint" and .ts >= $s)' "$T/cps" | tail -n 1)
+[ -n "$cp" ] || fail "no checkpoint of this run on wingman.audit-checkpoints"
+cp_id=$(jq -r .id <<<"$cp")
+[ "$(jq -r .signature <<<"$cp")" = "$(pgq "SELECT signature FROM audit_checkpoints WHERE id = $cp_id")" ] ||
+    fail "the Kafka copy of checkpoint $cp_id differs from PostgreSQL's"
+ok "checkpoint $cp_id is on wingman.audit-checkpoints with the same signature as in PostgreSQL"
+
+say "audit verify: stale or missing checkpoints fail, every break is listed"
+# On a copy in a scratch schema: the real log stays intact for everyone.
+copy() {
+	pgo "DROP SCHEMA IF EXISTS roles_copy CASCADE; CREATE SCHEMA roles_copy;
+	     CREATE TABLE roles_copy.audit_log (LIKE public.audit_log INCLUDING ALL);
+	     CREATE TABLE roles_copy.audit_checkpoints (LIKE public.audit_checkpoints INCLUDING ALL);
+	     INSERT INTO roles_copy.audit_log SELECT * FROM public.audit_log;
+	     INSERT INTO roles_copy.audit_checkpoints SELECT * FROM public.audit_checkpoints" >/dev/null
+}
+verify_copy() {
+	WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=roles_copy'" \
+	    "$W" audit verify --pub "$WINGMAN_KEYS_DIR/audit.pub" "$@" 2>&1
+}
+copy
+out=$(verify_copy --max-age 3600) || fail "the copy does not verify: $out"
+ok "fresh copy: $out"
+sleep 2
+set +e; out=$(verify_copy --max-age 1); rc=$?; set -e
+[ $rc -eq 1 ] && grep -q AUDIT_CHECKPOINT_STALE <<<"$out" || fail "stale checkpoint passed: rc=$rc $out"
+ok "newest checkpoint older than --max-age: $(grep STALE <<<"$out")"
+pgo "DELETE FROM roles_copy.audit_checkpoints" >/dev/null # a copy has no triggers
+set +e; out=$(verify_copy --max-age 3600); rc=$?; set -e
+[ $rc -eq 1 ] && grep -q AUDIT_NO_CHECKPOINT <<<"$out" || fail "no checkpoint passed: rc=$rc $out"
+ok "rows but no checkpoint: AUDIT_NO_CHECKPOINT"
+copy
+max=$(pgo "SELECT max(seq) FROM roles_copy.audit_log")
+[ "$max" -ge 3 ] || fail "too few audit rows ($max)"
+a=1 b=$((max / 2 + 1))
+pgo "UPDATE roles_copy.audit_log SET content = replace(content, '\"event\":\"', '\"event\":\"X')
+     WHERE seq IN ($a, $b)" >/dev/null
+set +e; out=$(verify_copy --max-age 3600); rc=$?; set -e
+[ $rc -eq 1 ] || fail "two altered rows passed: $out"
+grep -q "AUDIT_BAD_HASH: row $a was altered" <<<"$out" &&
+    grep -q "AUDIT_BAD_HASH: row $b was altered" <<<"$out" || fail "not every break listed: $out"
+grep -q "2 break(s)" <<<"$out" || fail "break count: $out"
+ok "rows $a and $b altered: both listed, 2 break(s)"
+pgo "DROP SCHEMA roles_copy CASCADE" >/dev/null
+
+echo "$checks passed, 0 failed"

@@ -306,25 +306,125 @@ done:
 	return rc;
 }
 
+/* The newest row of the log (0 when empty), or -1 with report set. */
+static long long
+last_seq(PGconn *conn, char *report, size_t reportlen)
+{
+	PGresult *r = PQexec(conn, "SELECT coalesce(max(seq), 0) FROM audit_log");
+	long long seq = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	else
+		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+	PQclear(r);
+	return seq;
+}
+
+/*
+ * One checkpoint (what names it in a report: "checkpoint 12"), against the
+ * audit key and the chain. Returns 0 good, 1 a break (reported).
+ */
+static int
+check_checkpoint(PGconn *conn, EVP_PKEY *pub, const char *what, long long seq, const char *hash,
+    const char *ts, const char *sigtext, long long max_seq, char *report, size_t reportlen)
+{
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	char input[256], seqbuf[32];
+	const char *p[] = { seqbuf };
+	PGresult *row;
+	int broken = 1;
+
+	if (checkpoint_input(input, sizeof(input), seq, hash, ts) < 0 ||
+	    b64url_decode(sigtext, strlen(sigtext), &sig, &siglen) != 0 ||
+	    !ed25519_verify(pub, input, strlen(input), sig, siglen)) {
+		report_add(report, reportlen,
+		    "AUDIT_CHECKPOINT_FORGED: %s is not signed by the audit key", what);
+		free(sig);
+		return 1;
+	}
+	free(sig);
+	if (seq > max_seq) {
+		report_add(report, reportlen,
+		    "AUDIT_TRUNCATED: %s signs row %lld but the log ends at row %lld", what, seq, max_seq);
+		return 1;
+	}
+	snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
+	row = PQexecParams(conn, "SELECT row_hash FROM audit_log WHERE seq = $1", 1, NULL, p,
+	    NULL, NULL, 0);
+	if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) != 1)
+		report_add(report, reportlen, "AUDIT_TRUNCATED: row %lld signed by %s is gone", seq, what);
+	else if (strcmp(PQgetvalue(row, 0, 0), hash) != 0)
+		report_add(report, reportlen, "AUDIT_REWRITTEN: row %lld differs from what %s signed",
+		    seq, what);
+	else
+		broken = 0;
+	PQclear(row);
+	return broken;
+}
+
+int
+audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, long long *count,
+    char *report, size_t reportlen)
+{
+	long long max_seq = last_seq(conn, report, reportlen);
+	const json_t *cp;
+	size_t i;
+	int breaks = 0;
+
+	*count = 0;
+	if (max_seq < 0)
+		return -1;
+	json_array_foreach(published, i, cp) {
+		const char *hash = json_string_value(json_object_get(cp, "row_hash"));
+		const char *ts = json_string_value(json_object_get(cp, "ts"));
+		const char *sigtext = json_string_value(json_object_get(cp, "signature"));
+		long long seq = json_integer_value(json_object_get(cp, "seq"));
+		char what[64], seqbuf[32];
+		const char *p[] = { seqbuf, sigtext };
+		PGresult *r;
+
+		snprintf(what, sizeof(what), "published checkpoint %zu", i + 1);
+		if (hash == NULL || ts == NULL || sigtext == NULL || seq <= 0) {
+			report_add(report, reportlen, "AUDIT_CHECKPOINT_FORGED: %s is malformed", what);
+			breaks++;
+			continue;
+		}
+		if (check_checkpoint(conn, pub, what, seq, hash, ts, sigtext, max_seq, report,
+		    reportlen) != 0) {
+			breaks++;
+			continue;
+		}
+		/* Genuine, so PostgreSQL had it: gone from there means deleted. */
+		snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
+		r = PQexecParams(conn, "SELECT 1 FROM audit_checkpoints WHERE seq = $1 AND signature = $2",
+		    2, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+			report_add(report, reportlen, "AUDIT_CHECKPOINT_MISSING: %s (row %lld, %s) is gone "
+			    "from audit_checkpoints", what, seq, ts);
+			breaks++;
+		} else {
+			(*count)++;
+		}
+		PQclear(r);
+	}
+	return breaks;
+}
+
 int
 audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char newest_ts[32],
     char *report, size_t reportlen)
 {
-	PGresult *r, *row = NULL;
-	long long max_seq = 0;
+	PGresult *r;
+	long long max_seq;
 	int64_t newest = -1;
 	int breaks = 0;
 
 	*count = 0;
 	newest_ts[0] = '\0';
-	r = PQexec(conn, "SELECT coalesce(max(seq), 0) FROM audit_log");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
-		PQclear(r);
+	if ((max_seq = last_seq(conn, report, reportlen)) < 0)
 		return -1;
-	}
-	max_seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
 	r = PQexec(conn, "SELECT id, seq, row_hash, ts, signature FROM audit_checkpoints ORDER BY id");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
@@ -332,41 +432,15 @@ audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char new
 		return -1;
 	}
 	for (int i = 0; i < PQntuples(r); i++) {
-		const char *id = PQgetvalue(r, i, 0), *hash = PQgetvalue(r, i, 2);
-		const char *ts = PQgetvalue(r, i, 3), *sigtext = PQgetvalue(r, i, 4);
+		const char *hash = PQgetvalue(r, i, 2), *ts = PQgetvalue(r, i, 3);
 		long long seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		unsigned char *sig = NULL;
-		size_t siglen = 0;
-		char input[256];
+		char what[64];
 		int64_t ms;
-		int broken = 1;
+		int broken;
 
-		if (checkpoint_input(input, sizeof(input), seq, hash, ts) < 0 ||
-		    b64url_decode(sigtext, strlen(sigtext), &sig, &siglen) != 0 ||
-		    !ed25519_verify(pub, input, strlen(input), sig, siglen)) {
-			report_add(report, reportlen,
-			    "AUDIT_CHECKPOINT_FORGED: checkpoint %s is not signed by the audit key", id);
-		} else if (seq > max_seq) {
-			report_add(report, reportlen,
-			    "AUDIT_TRUNCATED: checkpoint %s signs row %lld but the log ends at row %lld",
-			    id, seq, max_seq);
-		} else {
-			char seqbuf[32];
-			const char *p[] = { seqbuf };
-			snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
-			row = PQexecParams(conn, "SELECT row_hash FROM audit_log WHERE seq = $1", 1, NULL, p,
-			    NULL, NULL, 0);
-			if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) != 1)
-				report_add(report, reportlen,
-				    "AUDIT_TRUNCATED: row %lld signed by checkpoint %s is gone", seq, id);
-			else if (strcmp(PQgetvalue(row, 0, 0), hash) != 0)
-				report_add(report, reportlen,
-				    "AUDIT_REWRITTEN: row %lld differs from what checkpoint %s signed", seq, id);
-			else
-				broken = 0;
-			PQclear(row);
-		}
-		free(sig);
+		snprintf(what, sizeof(what), "checkpoint %s", PQgetvalue(r, i, 0));
+		broken = check_checkpoint(conn, pub, what, seq, hash, ts, PQgetvalue(r, i, 4), max_seq,
+		    report, reportlen);
 		breaks += broken;
 		if (broken)
 			continue;

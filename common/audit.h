@@ -58,6 +58,14 @@ int audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *se
  * newest_ts the signed time of the newest good one ("" when none): the
  * caller decides whether it is recent enough.
  */
+/*
+ * The checkpoints published on wingman.audit-checkpoints (an array of the
+ * messages): each must verify, fit the chain, and still be in
+ * audit_checkpoints (AUDIT_CHECKPOINT_MISSING: deleted from PostgreSQL, seen
+ * from the second copy). Reports and returns like audit_verify_checkpoints.
+ */
+int audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, long long *count,
+    char *report, size_t reportlen);
 int audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char newest_ts[32],
     char *report, size_t reportlen);
 

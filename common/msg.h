@@ -24,6 +24,8 @@
 #define TOPIC_ORDERS "wingman.orders"
 #define TOPIC_RESULTS "wingman.results"
 #define TOPIC_DLQ "wingman.dlq"
+/* Signed audit checkpoints, a second copy outside PostgreSQL (wingman-auditor). */
+#define TOPIC_AUDIT_CHECKPOINTS "wingman.audit-checkpoints"
 
 /*
  * Parses payload as one JSON object and validates it as expected_type (or as

@@ -18,7 +18,6 @@
 
 #define AUDIT_KID "audit"
 /* Every checkpoint is published here too (a copy PostgreSQL cannot lose). */
-#define TOPIC_AUDIT_CHECKPOINTS "wingman.audit-checkpoints"
 
 struct auditor_ctx {
 	EVP_PKEY *key;       /* audit.key */

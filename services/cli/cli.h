@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #define EXIT_USAGE 2
@@ -23,6 +24,13 @@ int topic_partitions(rd_kafka_t *rk, const char *topic);
  * at the beginning, without committing anything. *n_out: its partitions.
  */
 rd_kafka_t *topic_reader(const char *topic, const int64_t *start, int *n_out);
+
+/*
+ * Every message of topic (with key, when not NULL), from the beginning to
+ * its end when called, parsed as JSON (new array), or NULL with a message
+ * on stderr naming who.
+ */
+json_t *topic_messages(const char *topic, const char *key, const char *who);
 
 /* Each takes argv starting at its own name. */
 int cmd_submit(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "keys.h"
+#include "msg.h"
 #include "pg.h"
 #include "receipt.h"
 #include "util.h"
@@ -76,6 +77,7 @@ audit_verify_cmd(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "pub", required_argument, NULL, 'p' },
 		{ "max-age", required_argument, NULL, 'a' },
+		{ "kafka", no_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *pub_path = NULL;
@@ -84,17 +86,21 @@ audit_verify_cmd(int argc, char **argv)
 	char err[512], newest[32] = "", *report = NULL;
 	const size_t reportlen = 16384;
 	PGconn *c = NULL;
-	int ch, breaks, more, rc = 1;
+	int ch, breaks, more, rc = 1, kafka = 0;
+	long long published = 0;
+	json_t *copies = NULL;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'p')
 			pub_path = optarg;
+		else if (ch == 'k')
+			kafka = 1;
 		else if (ch == 'a' && parse_int(optarg, 1, 100 * 86400, &max_age) == 0)
 			continue;
 		else
 			usage();
 	}
-	if (optind != argc)
+	if (optind != argc || (kafka && pub_path == NULL))
 		usage();
 	if (pub_path != NULL && (pub = key_load_public(pub_path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "wingman audit verify: %s\n", err);
@@ -118,6 +124,16 @@ audit_verify_cmd(int argc, char **argv)
 			goto done;
 		}
 		breaks += more;
+		/* The second copy: a checkpoint deleted from PostgreSQL is still on Kafka. */
+		if (kafka && (copies = topic_messages(TOPIC_AUDIT_CHECKPOINTS, NULL, "audit verify")) == NULL)
+			goto done;
+		if (kafka && (more = audit_verify_published(c, pub, copies, &published, report,
+		    reportlen)) < 0) {
+			print_breaks(report);
+			goto done;
+		}
+		if (kafka)
+			breaks += more;
 		if (rows > 0 && newest[0] == '\0') {
 			fprintf(stderr, "wingman audit verify: AUDIT_NO_CHECKPOINT: %lld rows and no good "
 			    "signed checkpoint\n", rows);
@@ -142,10 +158,14 @@ audit_verify_cmd(int argc, char **argv)
 		fprintf(stderr, "wingman audit verify: %d break(s) in %lld rows\n", breaks, rows);
 		goto done;
 	}
-	printf("audit chain OK: %lld rows, %lld signed checkpoints, newest %s\n", rows, checkpoints,
+	printf("audit chain OK: %lld rows, %lld signed checkpoints, newest %s", rows, checkpoints,
 	    newest[0] != '\0' ? newest : "none (empty log)");
+	if (kafka)
+		printf("; all %lld published on %s still there", published, TOPIC_AUDIT_CHECKPOINTS);
+	putchar('\n');
 	rc = 0;
 done:
+	json_decref(copies);
 	PQfinish(c);
 	free(report);
 	EVP_PKEY_free(pub);

@@ -41,52 +41,23 @@ assessment_from_store(PGconn *c, const char *request_id)
 }
 
 /*
- * The assessment of request_id on wingman.assessments, read from the
- * beginning of every partition up to its end when we started: for a
- * request wingman-approval has not stored yet (it may be down). New or NULL.
+ * The assessment of request_id on wingman.assessments: for a request
+ * wingman-approval has not stored yet (it may be down). New or NULL.
  */
 static json_t *
 assessment_from_topic(const char *request_id, const char *who)
 {
-	int64_t deadline = monotonic_ms() + 30000, *end = NULL;
-	int n = 0, open_parts = 0;
-	rd_kafka_t *rk = topic_reader(TOPIC_ASSESSMENTS, NULL, &n);
-	json_t *found = NULL;
+	json_t *all = topic_messages(TOPIC_ASSESSMENTS, request_id, who), *a = NULL;
+	char err[256];
 
-	if (rk == NULL)
-		return NULL;
-	end = calloc((size_t)n, sizeof(*end));
-	for (int p = 0; end != NULL && p < n; p++) {
-		int64_t lo;
-		if (rd_kafka_query_watermark_offsets(rk, TOPIC_ASSESSMENTS, p, &lo, &end[p], 10000) != 0) {
-			fprintf(stderr, "wingman %s: cannot read the offsets of %s\n", who, TOPIC_ASSESSMENTS);
-			goto done;
-		}
-		if (end[p] > lo)
-			open_parts++;
+	if (json_array_size(all) > 0)
+		a = json_deep_copy(json_array_get(all, 0));
+	json_decref(all);
+	if (a != NULL && msg_validate(a, "assessment", err, sizeof(err)) != 0) {
+		json_decref(a);
+		a = NULL;
 	}
-	while (end != NULL && open_parts > 0 && monotonic_ms() < deadline) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-		char err[256];
-
-		if (m == NULL)
-			continue;
-		if (m->err == 0 && m->partition >= 0 && m->partition < n) {
-			if (m->key_len == strlen(request_id) && memcmp(m->key, request_id, m->key_len) == 0 &&
-			    found == NULL)
-				found = msg_decode(m->payload, m->len, "assessment", err, sizeof(err));
-			if (m->offset + 1 >= end[m->partition])
-				open_parts--;
-		}
-		rd_kafka_message_destroy(m);
-		if (found != NULL)
-			break;
-	}
-done:
-	free(end);
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
-	return found;
+	return a;
 }
 
 /*

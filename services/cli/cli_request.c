@@ -15,6 +15,57 @@
 #include "trust.h"
 #include "util.h"
 
+json_t *
+topic_messages(const char *topic, const char *key, const char *who)
+{
+	int64_t deadline = monotonic_ms() + 30000, *end = NULL;
+	int n = 0, open_parts = 0;
+	rd_kafka_t *rk = topic_reader(topic, NULL, &n);
+	json_t *found = NULL;
+
+	if (rk == NULL)
+		return NULL;
+	if ((end = calloc((size_t)n, sizeof(*end))) == NULL)
+		goto done;
+	for (int p = 0; p < n; p++) {
+		int64_t lo;
+		if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &end[p], 10000) != 0) {
+			fprintf(stderr, "wingman %s: cannot read the offsets of %s\n", who, topic);
+			goto done;
+		}
+		if (end[p] > lo)
+			open_parts++;
+	}
+	found = json_array();
+	while (open_parts > 0) {
+		rd_kafka_message_t *m;
+
+		if (monotonic_ms() >= deadline) {
+			fprintf(stderr, "wingman %s: %s not read to its end within 30 s\n", who, topic);
+			json_decref(found);
+			found = NULL;
+			break;
+		}
+		if ((m = rd_kafka_consumer_poll(rk, 200)) == NULL)
+			continue;
+		if (m->err == 0 && m->partition >= 0 && m->partition < n) {
+			if (key == NULL || (m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0)) {
+				json_t *v = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, NULL);
+				if (v != NULL)
+					json_array_append_new(found, v);
+			}
+			if (m->offset + 1 >= end[m->partition])
+				open_parts--;
+		}
+		rd_kafka_message_destroy(m);
+	}
+done:
+	free(end);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return found;
+}
+
 /*
  * The keys that may end a request (trust rule 9): executor.pub and
  * approval.pub from WINGMAN_KEYS_DIR. Returns 0, or -1 with a message.

@@ -167,6 +167,14 @@ verify_copy() {
 copy
 out=$(verify_copy --max-age 3600) || fail "the copy does not verify: $out"
 ok "fresh copy: $out"
+out=$(verify_copy --max-age 3600 --kafka) || fail "the copy and the Kafka copies disagree: $out"
+pgo "DELETE FROM roles_copy.audit_checkpoints WHERE id = $cp_id" >/dev/null
+verify_copy --max-age 3600 >/dev/null || fail "one checkpoint fewer already fails without Kafka"
+set +e; out=$(verify_copy --max-age 3600 --kafka); rc=$?; set -e
+[ $rc -eq 1 ] && grep -q "AUDIT_CHECKPOINT_MISSING: .* is gone from audit_checkpoints" <<<"$out" ||
+    fail "a deleted checkpoint was not seen from Kafka: rc=$rc $out"
+ok "checkpoint $cp_id deleted from PostgreSQL: audit verify alone passes, --kafka fails (AUDIT_CHECKPOINT_MISSING)"
+copy
 sleep 2
 set +e; out=$(verify_copy --max-age 1); rc=$?; set -e
 [ $rc -eq 1 ] && grep -q AUDIT_CHECKPOINT_STALE <<<"$out" || fail "stale checkpoint passed: rc=$rc $out"

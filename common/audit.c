@@ -75,16 +75,6 @@ audit_row_hash(const char *prev_hash, const char *content, char out[65])
 	free(buf);
 }
 
-static int
-exec_ok(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-
-	PQclear(r);
-	return ok;
-}
-
 /* Appends the row inside one transaction holding the chain lock. */
 static int
 audit_pg_append(struct audit *a, json_t *row, const char *request_id, const char *event)
@@ -98,8 +88,8 @@ audit_pg_append(struct audit *a, json_t *row, const char *request_id, const char
 
 	if (c == NULL)
 		return -1;
-	if (!exec_ok(c, "BEGIN") ||
-	    !exec_ok(c, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_ID ")"))
+	if (!pg_exec_ok(c, "BEGIN") ||
+	    !pg_exec_ok(c, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_ID ")"))
 		goto fail;
 	r = PQexec(c, "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -125,13 +115,13 @@ audit_pg_append(struct audit *a, json_t *row, const char *request_id, const char
 	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto fail;
-	if (!exec_ok(c, "COMMIT"))
+	if (!pg_exec_ok(c, "COMMIT"))
 		goto fail;
 	rc = 0;
 fail:
 	if (rc != 0 && c != NULL) {
 		log_warnx("event=audit_write_failed error=\"%s\"", PQerrorMessage(c));
-		exec_ok(c, "ROLLBACK");
+		pg_exec_ok(c, "ROLLBACK");
 	}
 	PQclear(r);
 	free(content);

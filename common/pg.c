@@ -154,3 +154,13 @@ pg_link_exec(struct pg_link *l, const char *sql)
 	PQclear(r);
 	return r != NULL ? 0 : -1;
 }
+
+int
+pg_exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	PQclear(r);
+	return ok;
+}

@@ -33,6 +33,8 @@ struct pg_params {
 int pg_params_build(struct pg_params *p, const char *conninfo, const char *env_options,
     const char *env_timeout);
 void pg_params_free(struct pg_params *p);
+/* 1 when one statement without parameters (BEGIN, COMMIT, ...) succeeded. */
+int pg_exec_ok(PGconn *c, const char *sql);
 /* PQconnectdb with the bounds above: check PQstatus; PQfinish it always. */
 PGconn *pg_connect(const char *conninfo);
 

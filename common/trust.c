@@ -109,6 +109,56 @@ trust_check_human_decision(const struct trust_keys *keys, const json_t *decision
 	return 0;
 }
 
+const char *
+trust_signer_of(const char *type)
+{
+	static const struct {
+		const char *type, *signer;
+	} table[] = {
+		{ "assessment", "consensus" },
+		{ "approval_prompt", "approval" },
+		{ "approval_update", "approval" },
+		{ "decision", "approval" },
+		{ "order", "token" },
+	};
+
+	for (size_t i = 0; type != NULL && i < ARRAY_LEN(table); i++)
+		if (strcmp(table[i].type, type) == 0)
+			return table[i].signer;
+	return NULL;
+}
+
+json_t *
+msg_accept(const struct stage_input *in, const char *type, const struct keyring *trusted,
+    struct audit *audit, char *reason, size_t reasonlen)
+{
+	const char *signer;
+	char kid[KEY_NAME_MAX + 1];
+	enum envelope_verdict v;
+	json_t *m;
+
+	if ((m = msg_decode(in->payload, in->len, type, reason, reasonlen)) == NULL)
+		return NULL;
+	if ((signer = trust_signer_of(msg_str(m, "type"))) == NULL) {
+		snprintf(reason, reasonlen, "MSG_WRONG_TYPE: %s is not accepted here", msg_str(m, "type"));
+		json_decref(m);
+		return NULL;
+	}
+	v = envelope_verify(m, trusted, kid, sizeof(kid));
+	/* A ring may hold other keys: only the table's signer counts. */
+	if (v == SIG_OK && strcmp(kid, signer) != 0)
+		v = SIG_UNTRUSTED_KID;
+	if (v != SIG_OK) {
+		snprintf(reason, reasonlen, "%s: %s is not signed by wingman-%s",
+		    envelope_verdict_code(v), msg_str(m, "type"), signer);
+		audit_record(audit, msg_str(m, "request_id"), "refused", json_pack("{s:s}", "reason",
+		    reason));
+		json_decref(m);
+		return NULL;
+	}
+	return m;
+}
+
 int
 trust_result_signer_ok(const char *status, const char *kid)
 {

@@ -18,8 +18,29 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "keys.h"
 #include "policy.h"
+#include "stage.h"
+
+/*
+ * The trust table (trust rule 2): the one key that signs each message a
+ * stage accepts from the stage before it, e.g. "decision" -> "approval".
+ * NULL for a type with a rule of its own: a request (its worker's key,
+ * trust_check_request), a human decision (its approver's or the bot's,
+ * trust_check_human_decision), a result (trust_result_signer_ok).
+ */
+const char *trust_signer_of(const char *type);
+
+/*
+ * A message from the stage before: decoded strictly (as type, or as any
+ * type of the table when type is NULL), then its signature checked against
+ * trusted, which must hold the key the table names. A bad signature is
+ * audited. New reference, or NULL with reason ("MSG_...", or "SIG_...:
+ * <type> is not signed by wingman-<signer>"): the handler's PERMFAIL.
+ */
+json_t *msg_accept(const struct stage_input *in, const char *type, const struct keyring *trusted,
+    struct audit *audit, char *reason, size_t reasonlen);
 
 struct trust_keys {
 	struct keyring consensus; /* consensus.pub: assessments */

@@ -186,21 +186,14 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 {
 	json_t *a, *outcome = NULL, *request;
 	struct approval_plan plan;
-	enum envelope_verdict v;
 	const char *rid, *state, *topic;
 	char *prev_topic = NULL, *prev_outcome = NULL;
 	enum store_rc src;
 
-	if ((a = msg_decode(in->payload, in->len, "assessment", reason, reasonlen)) == NULL)
+	if ((a = msg_accept(in, "assessment", &ctx->keys.consensus, ctx->audit, reason,
+	    reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(a, "request_id");
-	if ((v = envelope_verify(a, &ctx->keys.consensus, NULL, 0)) != SIG_OK) {
-		snprintf(reason, reasonlen, "%s: assessment is not signed by wingman-consensus",
-		    envelope_verdict_code(v));
-		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
-		json_decref(a);
-		return HANDLER_PERMFAIL;
-	}
 	request = json_object_get(a, "request");
 	approval_decide(&ctx->policy, a, &plan);
 	if (plan.verdict == APPROVAL_MISLABELED) {

@@ -119,16 +119,6 @@ parse_reason(int argc, char **argv, const char *what, const char *def, const cha
 	return reason;
 }
 
-static int
-exec_ok(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-
-	PQclear(r);
-	return ok;
-}
-
 /* One-value query; -1 on error. */
 static long long
 count_of(PGconn *c, const char *sql, const char *param)
@@ -224,20 +214,20 @@ insert_revocation(struct admin *a, const char *request_id, const char *reason, i
 	PGresult *r = NULL;
 	int rc = -1;
 
-	if (!exec_ok(a->pg, "BEGIN") || !exec_ok(a->pg, "SELECT 1 FROM freeze_state WHERE id FOR UPDATE"))
+	if (!pg_exec_ok(a->pg, "BEGIN") || !pg_exec_ok(a->pg, "SELECT 1 FROM freeze_state WHERE id FOR UPDATE"))
 		goto fail;
 	r = PQexecParams(a->pg, "INSERT INTO revocations (request_id, reason, revoked_by)"
 	    " VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING", 3, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto fail;
 	*added = strcmp(PQcmdTuples(r), "1") == 0;
-	if (!exec_ok(a->pg, "COMMIT"))
+	if (!pg_exec_ok(a->pg, "COMMIT"))
 		goto fail;
 	rc = 0;
 fail:
 	if (rc != 0) {
 		fprintf(stderr, "KILLSWITCH_UNAVAILABLE: %s", PQerrorMessage(a->pg));
-		exec_ok(a->pg, "ROLLBACK");
+		pg_exec_ok(a->pg, "ROLLBACK");
 	}
 	PQclear(r);
 	return rc;

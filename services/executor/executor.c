@@ -329,22 +329,15 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 {
 	struct executor_ctx *ctx = ctxp;
 	json_t *order, *cmds, *item, *results, *result;
-	enum envelope_verdict v;
 	const char *rid, *status = "executed";
 	char why[MSG_REASON_MAX] = "", first_reason[MSG_REASON_MAX] = "";
 	size_t i;
 	int stop = 0;
 
-	if ((order = msg_decode(in->payload, in->len, "order", reason, reasonlen)) == NULL)
+	if ((order = msg_accept(in, "order", &ctx->token_keys, ctx->audit, reason,
+	    reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(order, "request_id");
-	if ((v = envelope_verify(order, &ctx->token_keys, NULL, 0)) != SIG_OK) {
-		snprintf(reason, reasonlen, "%s: order is not signed by wingman-token",
-		    envelope_verdict_code(v));
-		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
-		json_decref(order);
-		return HANDLER_PERMFAIL;
-	}
 	cmds = json_object_get(order, "commands");
 	if (check_evidence(ctx, order, why, sizeof(why)) != 0) {
 		/*

@@ -249,16 +249,6 @@ update_claim(struct ledger *l, const char *key, const char *from, const char *to
 	return ok ? 0 : -1;
 }
 
-static int
-exec_ok(PGconn *c, const char *sql)
-{
-	PGresult *r = PQexec(c, sql);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-
-	PQclear(r);
-	return ok;
-}
-
 /*
  * The kill switch, read inside the intent transaction. FOR SHARE on the
  * freeze row makes `wingman freeze` and `wingman revoke` (which lock it for
@@ -327,7 +317,7 @@ write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, c
 
 	*voided = NULL;
 	snprintf(idx, sizeof(idx), "%zu", index);
-	if (!exec_ok(c, "BEGIN"))
+	if (!pg_exec_ok(c, "BEGIN"))
 		goto fail;
 	if (read_killswitch(c, request_id, why, whylen) != 0) {
 		snprintf(why, whylen, "KILLSWITCH_UNAVAILABLE: cannot read the freeze and revocation state");
@@ -363,13 +353,13 @@ write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, c
 		PQclear(r);
 		r = NULL;
 	}
-	if (!exec_ok(c, "COMMIT"))
+	if (!pg_exec_ok(c, "COMMIT"))
 		goto fail;
 	free(text);
 	return rc;
 fail:
 	PQclear(r);
-	exec_ok(c, "ROLLBACK");
+	pg_exec_ok(c, "ROLLBACK");
 	free(text);
 	json_decref(*voided);
 	*voided = NULL;

@@ -15,6 +15,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "trust.h"
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
@@ -265,7 +266,7 @@ press_check_target(const struct bot_config *cfg, const struct cb_data *cb, const
 	if (now >= t->expires_ms)
 		return PRESS_EXPIRED;
 	/* Separation of duties, as wingman-approval applies it. */
-	if (strcmp(approver, t->worker_id) == 0 || policy_owns(&cfg->policy, approver, t->worker_id))
+	if (!policy_may_decide(&cfg->policy, approver, t->worker_id))
 		return PRESS_OWNER;
 	if (t->voted)
 		return PRESS_VOTED;
@@ -494,25 +495,16 @@ bot_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char *r
     size_t reasonlen)
 {
 	struct bot_ctx *ctx = ctxp;
-	enum envelope_verdict v;
 	enum handler_rc rc;
 	const char *type;
 	json_t *m;
 
-	if ((m = msg_decode(in->payload, in->len, NULL, reason, reasonlen)) == NULL)
+	/* Trust rule 2: only wingman-approval decides what is shown. */
+	if ((m = msg_accept(in, NULL, &ctx->approval_key, ctx->audit, reason, reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	type = msg_str(m, "type");
 	if (strcmp(type, "approval_prompt") != 0 && strcmp(type, "approval_update") != 0) {
 		snprintf(reason, reasonlen, "MSG_WRONG_TYPE: %s on wingman.approval-prompts", type);
-		json_decref(m);
-		return HANDLER_PERMFAIL;
-	}
-	/* Trust rule 2: only wingman-approval decides what is shown. */
-	if ((v = envelope_verify(m, &ctx->approval_key, NULL, 0)) != SIG_OK) {
-		snprintf(reason, reasonlen, "%s: %s is not signed by wingman-approval",
-		    envelope_verdict_code(v), type);
-		audit_record(ctx->audit, msg_str(m, "request_id"), "refused",
-		    json_pack("{s:s}", "reason", reason));
 		json_decref(m);
 		return HANDLER_PERMFAIL;
 	}

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mint.h"
 #include "msg.h"
+#include "trust.h"
 #include "util.h"
 
 int
@@ -65,22 +66,15 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 	struct token_ctx *ctx = ctxp;
 	json_t *d, *order = NULL, *commands, *cmd, *approved;
 	const char *approved_by[16];
-	enum envelope_verdict v;
 	const char *rid;
 	int64_t decided_ms;
 	size_t i, n_approved;
 	enum handler_rc rc = HANDLER_TEMPFAIL;
 
-	if ((d = msg_decode(in->payload, in->len, "decision", reason, reasonlen)) == NULL)
+	if ((d = msg_accept(in, "decision", &ctx->approval_key, ctx->audit, reason,
+	    reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(d, "request_id");
-	if ((v = envelope_verify(d, &ctx->approval_key, NULL, 0)) != SIG_OK) {
-		snprintf(reason, reasonlen, "%s: decision is not signed by wingman-approval",
-		    envelope_verdict_code(v));
-		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
-		json_decref(d);
-		return HANDLER_PERMFAIL;
-	}
 	if (parse_ts_ms(msg_str(d, "decided_at"), &decided_ms) != 0) {
 		snprintf(reason, reasonlen, "MSG_BAD_VALUE: decided_at");
 		json_decref(d);

@@ -60,6 +60,17 @@ decision_json() { # ID ENV EVIDENCE APPROVED_BY CMD... (unsigned)
 	      decided_at:(now | strftime("%Y-%m-%dT%H:%M:%S.000Z")), token_ttl_s:60, evidence:$ev}' "$@"
 }
 assessment_of() { first_on wingman.assessments "$1" 30; }
+# minted_order ID CMD EVIDENCE: what a taken-over wingman-token can publish:
+# a fresh token for CMD and an order around it, both signed with token.key.
+minted_order() {
+	local tok
+	tok=$("$W" token mint --key "$K/token.key" --kid token --sub agent-7 --env test --request-id "$1" \
+	    --cmd "$2" --ttl 60 --approved-by bob)
+	jq -cn --arg id "$1" --arg tok "$tok" --arg c "$2" --argjson ev "$3" \
+	    '{v:1, type:"order", request_id:$id, ts:"2026-11-26T12:00:00.000Z", worker_id:"agent-7",
+	      environment:"test", commands:[{cmd:$c, token:$tok}], evidence:$ev}' |
+	    "$KT" sign "$K" token | "$KT" produce wingman.orders "$1"
+}
 demo_started=$(started_at wingman-test-demo)
 demo_untouched() {
 	[ "$(started_at wingman-test-demo)" = "$demo_started" ] || fail "wingman-test-demo was restarted or stopped"
@@ -151,12 +162,7 @@ ok "approval's role: an unsigned vote row is not counted (state_tampered); an ed
 
 say "token (token.key): tokens and orders for what nobody approved"
 ev=$(jq -cn --argjson a "$(assessment_of "$victim")" '{assessment:$a, human_decisions:[]}')
-tok=$("$W" token mint --key "$K/token.key" --kid token --sub agent-7 --env test --request-id "$victim" \
-    --cmd "$RESTART" --ttl 60 --approved-by bob)
-jq -cn --arg id "$victim" --arg tok "$tok" --arg c "$RESTART" --argjson ev "$ev" \
-    '{v:1, type:"order", request_id:$id, ts:"2026-11-26T12:00:00.000Z", worker_id:"agent-7",
-      environment:"test", commands:[{cmd:$c, token:$tok}], evidence:$ev}' |
-    "$KT" sign "$K" token | "$KT" produce wingman.orders "$victim"
+minted_order "$victim" "$RESTART" "$ev"
 expect_dead_letter "$victim" EVIDENCE_NO_QUORUM
 nothing_ran "$victim"
 demo_untouched
@@ -240,12 +246,7 @@ while :; do # the order of the real run (the forged ones above had no human evid
 	ev=$("$KT" consume wingman.orders "$victim" --timeout 5 | jq -c 'select(.evidence.human_decisions | length >= 1) | .evidence' | head -n 1)
 	[ -n "$ev" ] || fail "no genuine order for the victim"
 done
-tok=$("$W" token mint --key "$K/token.key" --kid token --sub agent-7 --env test --request-id "$victim" \
-    --cmd "$RESTART" --ttl 60 --approved-by bob)
-jq -cn --arg id "$victim" --arg tok "$tok" --arg c "$RESTART" --argjson ev "$ev" \
-    '{v:1, type:"order", request_id:$id, ts:"2026-11-26T12:00:00.000Z", worker_id:"agent-7",
-      environment:"test", commands:[{cmd:$c, token:$tok}], evidence:$ev}' |
-    "$KT" sign "$K" token | "$KT" produce wingman.orders "$victim"
+minted_order "$victim" "$RESTART" "$ev"
 "$KT" consume wingman.results "$victim" --timeout 30 --count 2 >"$T/victim-results" || true
 [ "$(wc -l <"$T/victim-results")" -ge 2 ] || fail "no answer to the second token"
 [ "$(jq -r .status "$T/victim-results" | sort -u)" = executed ] || fail "two outcomes: $(cat "$T/victim-results")"

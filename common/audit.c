@@ -33,7 +33,12 @@ audit_open(const char *service, const char *conninfo, const char *jsonl_path, ch
 		return NULL;
 	}
 	snprintf(a->service, sizeof(a->service), "%s", service);
-	a->use_pg = conninfo != NULL && *conninfo != '\0';
+	/* Off is said with "", never by a missing value (a lookup that failed). */
+	if (conninfo == NULL) {
+		snprintf(err, errlen, "AUDIT_OPEN: no PostgreSQL conninfo given (\"\" turns that sink off)");
+		goto fail;
+	}
+	a->use_pg = *conninfo != '\0';
 	if (a->use_pg && pg_link_init(&a->db, conninfo) != 0)
 		goto fail;
 	if (jsonl_path != NULL && *jsonl_path != '\0' &&

@@ -17,7 +17,11 @@
 
 struct audit;
 
-/* conninfo or jsonl_path may be NULL (that sink is then off). */
+/*
+ * conninfo "" turns the PostgreSQL sink off (NULL is an error: a failed
+ * lookup must not silently stop auditing); jsonl_path NULL or "" turns the
+ * JSONL copy off.
+ */
 struct audit *audit_open(const char *service, const char *conninfo, const char *jsonl_path,
     char *err, size_t errlen);
 void audit_close(struct audit *a);

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "log.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +28,11 @@ config_get(const struct config_var *vars, size_t n, const char *name)
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(vars[i].name, name) == 0)
 			return vars[i].value;
-	return NULL;
+	/*
+	 * A name not in the table is a typo in the code, not a setting left
+	 * empty: NULL would quietly mean "off" to its user (the audit sink).
+	 */
+	fatalx("CONFIG_UNKNOWN: %s is not in this process's configuration table", name);
 }
 
 void

@@ -17,7 +17,10 @@ struct config_var {
 
 /* Returns 0, or -1 with err naming the first missing variable. */
 int config_load(struct config_var *vars, size_t n, char *err, size_t errlen);
-/* Borrowed value of a loaded variable, NULL if unknown. */
+/*
+ * Borrowed value of a loaded variable ("" when set empty). A name that is
+ * not in the table is a bug: it exits with CONFIG_UNKNOWN (startup only).
+ */
 const char *config_get(const struct config_var *vars, size_t n, const char *name);
 /* The table, for --help. */
 void config_usage(FILE *out, const struct config_var *vars, size_t n);

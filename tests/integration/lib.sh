@@ -68,15 +68,33 @@ start_daemons() {
 	local s
 	for s in consensus approval token executor; do
 		# 9>&-: daemons must not hold the test lock after the test ends.
-		as_service "$s" "$build/services/$s/wingman-$s" >"$T/$s.log" 2>&1 9>&- &
+		as_service "$s" "$build/services/$s/wingman-$s" </dev/null >"$T/$s.log" 2>&1 9>&- &
 		DAEMON_PIDS+=($!)
 	done
+}
+
+# stop_pid PID: SIGTERM, then at most 15 s for it to end, then SIGKILL: a
+# daemon that does not stop must not hang the test (ctest would time it
+# out whatever its checks said). Says so on stderr when it had to kill.
+stop_pid() {
+	local i
+	kill -TERM "$1" 2>/dev/null || return 0
+	for i in $(seq 1 150); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		printf 'WARNING: pid %s (%s) did not stop within 15 s of SIGTERM: killed\n' "$1" \
+		    "$(tr '\0' ' ' </proc/"$1"/cmdline 2>/dev/null)" >&2
+		kill -KILL "$1" 2>/dev/null || true
+	fi
+	wait "$1" 2>/dev/null || true
 }
 
 stop_daemons() {
 	local p
 	for p in "${DAEMON_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${DAEMON_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for p in "${DAEMON_PIDS[@]}"; do stop_pid "$p"; done
 	DAEMON_PIDS=()
 }
 

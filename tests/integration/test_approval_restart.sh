@@ -11,9 +11,9 @@ export WINGMAN_EARLY_DECISION_TTL_S=10
 RESTART="docker restart wingman-test-demo"
 start_daemons
 # start_daemons order: consensus approval token executor.
-stop_one() { kill -TERM "${DAEMON_PIDS[$1]}"; wait "${DAEMON_PIDS[$1]}" 2>/dev/null || true; }
+stop_one() { stop_pid "${DAEMON_PIDS[$1]}"; }
 start_one() { # INDEX NAME
-	as_service "$2" "$build/services/$2/wingman-$2" >>"$T/$2.log" 2>&1 9>&- &
+	as_service "$2" "$build/services/$2/wingman-$2" </dev/null >>"$T/$2.log" 2>&1 9>&- &
 	DAEMON_PIDS[$1]=$!
 }
 wait_audit() { # ID EVENT
@@ -33,8 +33,8 @@ decide_while_down() {
 	stop_one 0
 	stop_one 1
 	id=$("$W" submit --env test --worker agent-7 --text "restart while approval is down" --cmd "$RESTART")
-	("$W" "$decision" "$id" --as bob --cmd "$RESTART" "${extra[@]}" --timeout 90 >"$T/cli.out" 2>"$T/cli.err"
-	    echo $? >"$T/cli.rc") &
+	("$W" "$decision" "$id" --as bob --cmd "$RESTART" "${extra[@]}" --timeout 90 </dev/null \
+	    >"$T/cli.out" 2>"$T/cli.err"; echo $? >"$T/cli.rc") >/dev/null 2>&1 &
 	cli=$!
 	sleep 2
 	start_one 1 approval

@@ -20,6 +20,10 @@ struct audit {
 	int use_pg;
 	struct pg_link db;
 	FILE *jsonl;
+	/* Between audit_batch_begin and audit_batch_commit: rows not yet written. */
+	int batching;
+	int batch_failed; /* a flush in this batch lost rows */
+	json_t *pending;
 };
 
 struct audit *
@@ -58,6 +62,7 @@ audit_close(struct audit *a)
 	if (a == NULL)
 		return;
 	pg_link_close(&a->db);
+	json_decref(a->pending);
 	if (a->jsonl != NULL)
 		fclose(a->jsonl);
 	free(a);
@@ -80,15 +85,20 @@ audit_row_hash(const char *prev_hash, const char *content, char out[65])
 	free(buf);
 }
 
-/* Appends the row inside one transaction holding the chain lock. */
+/*
+ * Appends rows (an array of {row, request_id, event}) in one transaction
+ * holding the chain lock once: a batch pays for one lock, one head lookup
+ * and one commit, however many rows it has.
+ */
 static int
-audit_pg_append(struct audit *a, json_t *row, const char *request_id, const char *event)
+audit_pg_append(struct audit *a, json_t *rows)
 {
 	PGconn *c = pg_link_conn(&a->db);
 	PGresult *r = NULL;
 	char prev[65] = AUDIT_GENESIS, hash[65], seqbuf[32];
 	long long seq = 1;
-	char *content = NULL;
+	size_t i;
+	json_t *item;
 	int rc = -1;
 
 	if (c == NULL)
@@ -105,21 +115,33 @@ audit_pg_append(struct audit *a, json_t *row, const char *request_id, const char
 	}
 	PQclear(r);
 	r = NULL;
-	json_object_set_new(row, "seq", json_integer(seq));
-	json_object_set_new(row, "prev_hash", json_string(prev));
-	if ((content = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
-		goto fail;
-	audit_row_hash(prev, content, hash);
-	json_object_set_new(row, "row_hash", json_string(hash));
-	snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
-	{
-		const char *params[] = { seqbuf, a->service, request_id, event, content, prev, hash };
-		r = PQexecParams(c,
-		    "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, NULL, params, NULL, NULL, 0);
+	json_array_foreach(rows, i, item) {
+		json_t *row = json_object_get(item, "row");
+		char *content;
+
+		json_object_set_new(row, "seq", json_integer(seq));
+		json_object_set_new(row, "prev_hash", json_string(prev));
+		if ((content = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+			goto fail;
+		audit_row_hash(prev, content, hash);
+		json_object_set_new(row, "row_hash", json_string(hash));
+		snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
+		{
+			const char *params[] = { seqbuf, a->service,
+				json_string_value(json_object_get(item, "request_id")),
+				json_string_value(json_object_get(item, "event")), content, prev, hash };
+			r = PQexecParams(c,
+			    "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)"
+			    " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, NULL, params, NULL, NULL, 0);
+		}
+		free(content);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			goto fail;
+		PQclear(r);
+		r = NULL;
+		memcpy(prev, hash, sizeof(prev));
+		seq++;
 	}
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		goto fail;
 	if (!pg_exec_ok(c, "COMMIT"))
 		goto fail;
 	rc = 0;
@@ -129,16 +151,42 @@ fail:
 		pg_exec_ok(c, "ROLLBACK");
 	}
 	PQclear(r);
-	free(content);
+	return rc;
+}
+
+/* Writes rows to every configured sink; rows is consumed. */
+static int
+audit_write(struct audit *a, json_t *rows)
+{
+	size_t i;
+	json_t *item;
+	int rc = 0;
+
+	if (json_array_size(rows) == 0) {
+		json_decref(rows);
+		return 0;
+	}
+	if (a->use_pg && audit_pg_append(a, rows) != 0)
+		rc = -1;
+	if (a->jsonl != NULL) {
+		json_array_foreach(rows, i, item) {
+			char *line = json_dumps(json_object_get(item, "row"), JSON_COMPACT | JSON_SORT_KEYS);
+			if (line == NULL || fprintf(a->jsonl, "%s\n", line) < 0)
+				rc = -1;
+			free(line);
+		}
+		if (fflush(a->jsonl) != 0)
+			rc = -1;
+	}
+	json_decref(rows);
 	return rc;
 }
 
 int
 audit_record(struct audit *a, const char *request_id, const char *event, json_t *details)
 {
-	json_t *row;
+	json_t *row, *item;
 	char ts[32];
-	int rc = 0;
 
 	if (a == NULL) {
 		json_decref(details);
@@ -150,15 +198,58 @@ audit_record(struct audit *a, const char *request_id, const char *event, json_t 
 	    "details", details ? details : json_object());
 	if (row == NULL)
 		return -1;
-	if (a->use_pg && audit_pg_append(a, row, request_id ? request_id : "", event) != 0)
-		rc = -1;
-	if (a->jsonl != NULL) {
-		char *line = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);
-		if (line == NULL || fprintf(a->jsonl, "%s\n", line) < 0 || fflush(a->jsonl) != 0)
-			rc = -1;
-		free(line);
+	item = json_pack("{s:o, s:s, s:s}", "row", row, "request_id", request_id ? request_id : "",
+	    "event", event);
+	if (item == NULL)
+		return -1;
+	if (a->batching) {
+		if (a->pending == NULL && (a->pending = json_array()) == NULL) {
+			json_decref(item);
+			return -1;
+		}
+		return json_array_append_new(a->pending, item);
 	}
-	json_decref(row);
+	return audit_write(a, json_pack("[o]", item));
+}
+
+void
+audit_batch_begin(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	json_decref(a->pending);
+	a->pending = NULL;
+	a->batching = 1;
+	a->batch_failed = 0;
+}
+
+int
+audit_flush(struct audit *a)
+{
+	json_t *rows;
+
+	if (a == NULL)
+		return -1;
+	rows = a->pending;
+	a->pending = NULL;
+	if (rows != NULL && audit_write(a, rows) != 0) {
+		a->batch_failed = a->batching;
+		return -1;
+	}
+	return 0;
+}
+
+int
+audit_batch_commit(struct audit *a)
+{
+	int rc = audit_flush(a);
+
+	if (a == NULL)
+		return -1;
+	if (a->batch_failed)
+		rc = -1;
+	a->batching = 0;
+	a->batch_failed = 0;
 	return rc;
 }
 

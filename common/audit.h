@@ -32,6 +32,18 @@ void audit_close(struct audit *a);
  */
 int audit_record(struct audit *a, const char *request_id, const char *event, json_t *details);
 
+/*
+ * Group commit. Between begin and commit, audit_record only queues its row
+ * (and returns 0); audit_flush writes what is queued in one transaction,
+ * audit_batch_commit flushes and ends the batch. A failed flush loses the
+ * queued rows and returns -1, and so does the batch's commit: the caller
+ * redoes all the work that made them.
+ * Without a batch, audit_record writes at once.
+ */
+void audit_batch_begin(struct audit *a);
+int audit_flush(struct audit *a);
+int audit_batch_commit(struct audit *a);
+
 /* The chain hash of a row: SHA-256(prev_hash "\n" content), hex. */
 void audit_row_hash(const char *prev_hash, const char *content, char out[65]);
 

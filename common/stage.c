@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "log.h"
 #include "msg.h"
 #include "util.h"
@@ -16,6 +17,8 @@
 #define STDIN_LINE_MAX (MSG_MAX_BYTES + 4096)
 #define STDIN_TEMPFAIL_TRIES 5
 #define TICK_PUBLISH_TRIES 10
+/* Inputs handled per poll: bounds memory and the work redone after a lost output. */
+#define BATCH_MAX 256
 
 int
 outbox_add(struct outbox *out, const char *topic, const char *key, json_t *value)
@@ -105,23 +108,43 @@ consumes(const struct stage *st, const char *topic)
 
 /* ---- Kafka mode ---- */
 
+/*
+ * Delivery reports of one publish round. Each produced message carries a
+ * slot naming the input it came from, so a failed delivery tells which
+ * input must be handled again.
+ */
 struct delivery {
 	int pending;
-	int failed;
+	size_t first_failed; /* index of the first input with a lost output */
 	char error[256];
 };
+
+struct delivery_slot {
+	struct delivery *d;
+	size_t index;
+};
+
+static void
+delivery_reset(struct delivery *d, size_t none_failed)
+{
+	d->pending = 0;
+	d->first_failed = none_failed;
+	d->error[0] = '\0';
+}
 
 static void
 on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	struct delivery *d = m->_private;
+	struct delivery_slot *slot = m->_private;
 
-	if (d == NULL)
+	(void)rk;
+	(void)opaque;
+	if (slot == NULL)
 		return;
-	d->pending--;
-	if (m->err) {
-		d->failed++;
-		snprintf(d->error, sizeof(d->error), "%s", rd_kafka_err2str(m->err));
+	slot->d->pending--;
+	if (m->err && slot->index < slot->d->first_failed) {
+		slot->d->first_failed = slot->index;
+		snprintf(slot->d->error, sizeof(slot->d->error), "%s", rd_kafka_err2str(m->err));
 	}
 }
 
@@ -143,7 +166,7 @@ kafka_producer_new(const char *brokers, char *err, size_t errlen)
 	if (set_conf(conf, "bootstrap.servers", brokers, err, errlen) ||
 	    set_conf(conf, "enable.idempotence", "true", err, errlen) ||
 	    set_conf(conf, "acks", "all", err, errlen) ||
-	    set_conf(conf, "linger.ms", "2", err, errlen) ||
+	    set_conf(conf, "linger.ms", "1", err, errlen) ||
 	    set_conf(conf, "message.timeout.ms", "30000", err, errlen) ||
 	    set_conf(conf, "message.max.bytes", "1048576", err, errlen)) {
 		rd_kafka_conf_destroy(conf);
@@ -155,12 +178,15 @@ kafka_producer_new(const char *brokers, char *err, size_t errlen)
 	return rk;
 }
 
-/* Produces every item, then waits: the delivery reports are the truth. */
+/*
+ * Hands every item to the producer without waiting; its delivery reports
+ * land in slot->d. Returns 0, or -1 when an item could not be queued (the
+ * items queued before it are still reported).
+ */
 static int
-publish_outbox(rd_kafka_t *producer, const struct outbox *out, char *err, size_t errlen)
+produce_outbox(rd_kafka_t *producer, const struct outbox *out, struct delivery_slot *slot,
+    char *err, size_t errlen)
 {
-	struct delivery d = { 0, 0, "" };
-
 	for (size_t i = 0; i < out->n; i++) {
 		char *body = json_dumps(out->items[i].value, JSON_COMPACT);
 		rd_kafka_resp_err_t e;
@@ -169,25 +195,53 @@ publish_outbox(rd_kafka_t *producer, const struct outbox *out, char *err, size_t
 			snprintf(err, errlen, "cannot serialise a message");
 			return -1;
 		}
-		d.pending++;
+		slot->d->pending++;
 		e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(out->items[i].topic),
 		    RD_KAFKA_V_KEY(out->items[i].key, strlen(out->items[i].key)),
 		    RD_KAFKA_V_VALUE(body, strlen(body)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+		    RD_KAFKA_V_OPAQUE(slot), RD_KAFKA_V_END);
 		free(body);
 		if (e) {
-			d.pending--;
+			slot->d->pending--;
 			snprintf(err, errlen, "produce to %s: %s", out->items[i].topic, rd_kafka_err2str(e));
-			rd_kafka_flush(producer, FLUSH_MS);
 			return -1;
 		}
 	}
-	rd_kafka_flush(producer, FLUSH_MS);
-	if (d.pending != 0 || d.failed != 0) {
-		snprintf(err, errlen, "delivery failed: %s", d.failed ? d.error : "timed out");
-		return -1;
+	return 0;
+}
+
+/*
+ * Waits until every report of the round is in. The producer reports each
+ * message within message.timeout.ms, so this ends; a stop request ends it
+ * early and the caller treats the round as undelivered.
+ */
+static int
+await_deliveries(rd_kafka_t *producer, struct delivery *d, volatile sig_atomic_t *running)
+{
+	while (d->pending > 0) {
+		rd_kafka_flush(producer, 100);
+		if (running != NULL && !*running && d->pending > 0)
+			return -1;
 	}
 	return 0;
+}
+
+/* Produces every item, then waits: the delivery reports are the truth. */
+static int
+publish_outbox(rd_kafka_t *producer, const struct outbox *out, char *err, size_t errlen)
+{
+	struct delivery d;
+	struct delivery_slot slot = { &d, 0 };
+	int rc;
+
+	delivery_reset(&d, 1);
+	rc = produce_outbox(producer, out, &slot, err, errlen);
+	await_deliveries(producer, &d, NULL);
+	if (rc == 0 && d.first_failed == 0) {
+		snprintf(err, errlen, "delivery failed: %s", d.error);
+		rc = -1;
+	}
+	return rc;
 }
 
 int
@@ -203,6 +257,36 @@ kafka_publish(rd_kafka_t *producer, const char *topic, const char *key, const js
 	return rc;
 }
 
+/*
+ * Offsets are committed only for inputs whose outputs are delivered (they
+ * are stored as they complete); on a revoke, what is done is committed
+ * before the partitions go, so the next owner does not redo it.
+ */
+static void
+on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+    void *opaque)
+{
+	int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		if (cooperative)
+			rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+		else
+			rd_kafka_assign(rk, parts);
+		return;
+	}
+	if (!rd_kafka_assignment_lost(rk)) {
+		rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
+		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			log_warnx("event=commit_failed when=revoke error=\"%s\"", rd_kafka_err2str(e));
+	}
+	if (cooperative)
+		rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+	else
+		rd_kafka_assign(rk, NULL);
+}
+
 static rd_kafka_t *
 consumer_new(const struct stage *st, const char *brokers, char *err, size_t errlen)
 {
@@ -211,17 +295,19 @@ consumer_new(const struct stage *st, const char *brokers, char *err, size_t errl
 	rd_kafka_t *rk;
 	size_t n = 0;
 
-	/* Offsets are committed by hand, only after a message is fully handled. */
+	/* Offsets are stored by hand, only after a message is fully handled. */
 	if (set_conf(conf, "bootstrap.servers", brokers, err, errlen) ||
 	    set_conf(conf, "group.id", st->group, err, errlen) ||
 	    set_conf(conf, "enable.auto.commit", "false", err, errlen) ||
 	    set_conf(conf, "enable.auto.offset.store", "false", err, errlen) ||
 	    set_conf(conf, "auto.offset.reset", "earliest", err, errlen) ||
 	    set_conf(conf, "max.poll.interval.ms", "600000", err, errlen) ||
+	    set_conf(conf, "fetch.wait.max.ms", "10", err, errlen) ||
 	    set_conf(conf, "fetch.message.max.bytes", "1048576", err, errlen)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 	if ((rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen)) == NULL) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -270,16 +356,233 @@ run_tick(const struct stage *st, rd_kafka_t *producer, struct outbox *out, int64
 	outbox_clear(out);
 }
 
+/* An output waiting for its batch's audit rows to be committed. */
+struct queued_output {
+	size_t index; /* the input it came from */
+	char topic[64];
+	char key[80];
+	char *body;
+};
+
+/* The inputs taken in one poll, held until they are done. */
+struct batch {
+	size_t n;
+	rd_kafka_message_t *msgs[BATCH_MAX];
+	struct delivery_slot slots[BATCH_MAX];
+	struct delivery d;
+	struct queued_output *queued;
+	size_t nqueued, capqueued;
+};
+
+/* Takes what is ready: waits for the first input, not for the rest. */
+static void
+batch_poll(rd_kafka_t *consumer, struct batch *b)
+{
+	b->n = 0;
+	while (b->n < BATCH_MAX) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, b->n == 0 ? POLL_MS : 0);
+		if (m == NULL)
+			break;
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				log_warnx("event=consume_error error=\"%s\"", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		b->msgs[b->n++] = m;
+	}
+}
+
+static void
+batch_drop_outputs(struct batch *b)
+{
+	for (size_t i = 0; i < b->nqueued; i++)
+		free(b->queued[i].body);
+	b->nqueued = 0;
+}
+
+static void
+batch_release(struct batch *b)
+{
+	batch_drop_outputs(b);
+	for (size_t i = 0; i < b->n; i++)
+		rd_kafka_message_destroy(b->msgs[i]);
+	b->n = 0;
+}
+
+/* Moves an input's outbox into the batch's queue. Returns 0, or -1 out of memory. */
+static int
+batch_queue(struct batch *b, size_t index, struct outbox *out)
+{
+	for (size_t i = 0; i < out->n; i++) {
+		struct queued_output *q;
+
+		if (b->nqueued == b->capqueued) {
+			size_t cap = b->capqueued ? b->capqueued * 2 : 64;
+			void *grown = realloc(b->queued, cap * sizeof(*b->queued));
+			if (grown == NULL)
+				return -1;
+			b->queued = grown;
+			b->capqueued = cap;
+		}
+		q = &b->queued[b->nqueued];
+		if ((q->body = json_dumps(out->items[i].value, JSON_COMPACT)) == NULL)
+			return -1;
+		q->index = index;
+		memcpy(q->topic, out->items[i].topic, sizeof(q->topic));
+		memcpy(q->key, out->items[i].key, sizeof(q->key));
+		b->nqueued++;
+	}
+	outbox_clear(out);
+	return 0;
+}
+
+/*
+ * Handles inputs from..n in order, queueing their outputs. Stops at the
+ * first TEMPFAIL: later inputs may depend on it (same key, same partition).
+ * Returns the index of the first input not handled.
+ */
+static size_t
+batch_handle(const struct stage *st, struct batch *b, size_t from, struct outbox *out)
+{
+	for (size_t i = from; i < b->n; i++) {
+		rd_kafka_message_t *m = b->msgs[i];
+		struct stage_input in;
+		char key[80] = "";
+
+		in.topic = rd_kafka_topic_name(m->rkt);
+		in.partition = m->partition;
+		in.offset = m->offset;
+		in.payload = m->payload ? m->payload : "";
+		in.len = m->len;
+		/* Keys are request ids: keep only a printable, bounded copy. */
+		if (m->key && m->key_len < sizeof(key)) {
+			memcpy(key, m->key, m->key_len);
+			key[m->key_len] = '\0';
+			for (size_t k = 0; k < m->key_len; k++)
+				if (key[k] < 0x20 || key[k] > 0x7e)
+					key[k] = '?';
+		}
+		in.key = key;
+		if (handle_once(st, &in, out) == HANDLER_TEMPFAIL || batch_queue(b, i, out) != 0) {
+			outbox_clear(out);
+			return i;
+		}
+	}
+	return b->n;
+}
+
+/*
+ * Hands the queued outputs to the producer without waiting; the reports
+ * land in b->d. An output that cannot be queued counts as lost.
+ */
+static void
+batch_produce(rd_kafka_t *producer, struct batch *b)
+{
+	for (size_t i = 0; i < b->nqueued; i++) {
+		struct queued_output *q = &b->queued[i];
+		struct delivery_slot *slot = &b->slots[q->index];
+		rd_kafka_resp_err_t e;
+
+		slot->d = &b->d;
+		slot->index = q->index;
+		b->d.pending++;
+		e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(q->topic),
+		    RD_KAFKA_V_KEY(q->key, strlen(q->key)), RD_KAFKA_V_VALUE(q->body, strlen(q->body)),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(slot), RD_KAFKA_V_END);
+		if (e) {
+			b->d.pending--;
+			if (q->index < b->d.first_failed) {
+				b->d.first_failed = q->index;
+				snprintf(b->d.error, sizeof(b->d.error), "produce to %s: %s", q->topic,
+				    rd_kafka_err2str(e));
+			}
+		}
+	}
+	batch_drop_outputs(b);
+}
+
+/* Stores the offsets of inputs from..done (exclusive) and commits them without waiting. */
+static void
+batch_commit(rd_kafka_t *consumer, const struct batch *b, size_t from, size_t done)
+{
+	rd_kafka_topic_partition_list_t *offsets;
+	rd_kafka_resp_err_t e;
+
+	if (done <= from)
+		return;
+	offsets = rd_kafka_topic_partition_list_new((int)(done - from));
+	for (size_t i = from; i < done; i++) {
+		const rd_kafka_message_t *m = b->msgs[i];
+		const char *topic = rd_kafka_topic_name(m->rkt);
+		rd_kafka_topic_partition_t *p =
+		    rd_kafka_topic_partition_list_find(offsets, topic, m->partition);
+		if (p == NULL)
+			p = rd_kafka_topic_partition_list_add(offsets, topic, m->partition);
+		p->offset = m->offset + 1; /* a partition's inputs arrive in order */
+	}
+	if ((e = rd_kafka_offsets_store(consumer, offsets)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("event=offset_store_failed error=\"%s\"", rd_kafka_err2str(e));
+	else if ((e = rd_kafka_commit(consumer, NULL, 1)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("event=commit_failed error=\"%s\"", rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+/*
+ * One batch: handle every input, commit their audit rows in one
+ * transaction, publish, wait for the reports once, commit the offsets of
+ * what is done. An input whose handler asked for a retry, or whose output
+ * was lost, is handled again after a pause together with every input
+ * after it (handlers are idempotent: a redo finds its stored state); when
+ * the audit rows cannot be written, the whole round is redone. A stop
+ * leaves the rest uncommitted, so it is delivered again.
+ */
+static void
+batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, struct batch *b,
+    struct outbox *out, volatile sig_atomic_t *running)
+{
+	size_t from = 0;
+	int backoff = BACKOFF_MIN_MS;
+
+	while (from < b->n && *running) {
+		size_t stop, done;
+
+		delivery_reset(&b->d, b->n);
+		audit_batch_begin(st->audit);
+		stop = batch_handle(st, b, from, out);
+		if (st->audit != NULL && audit_batch_commit(st->audit) != 0) {
+			log_warnx("event=tempfail offset=%lld reason=\"AUDIT_UNAVAILABLE: the batch's audit rows"
+			    " were not written\"", (long long)b->msgs[from]->offset);
+			batch_drop_outputs(b);
+			stop = from;
+		}
+		batch_produce(producer, b);
+		if (await_deliveries(producer, &b->d, running) != 0)
+			return;
+		done = stop < b->d.first_failed ? stop : b->d.first_failed;
+		if (b->d.first_failed < b->n)
+			log_warnx("event=publish_failed offset=%lld error=\"delivery failed: %s\"",
+			    (long long)b->msgs[b->d.first_failed]->offset, b->d.error);
+		batch_commit(consumer, b, from, done);
+		if (done == b->n)
+			return;
+		from = done;
+		sleep_ms(backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+}
+
 int
 stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic_t *running)
 {
 	char err[512];
 	rd_kafka_t *consumer = NULL, *producer = NULL;
 	struct outbox *out = NULL;
+	struct batch *b = NULL;
 	int64_t next_tick = 0;
 	int rc = -1;
 
-	if ((out = calloc(1, sizeof(*out))) == NULL)
+	if ((out = calloc(1, sizeof(*out))) == NULL || (b = calloc(1, sizeof(*b))) == NULL)
 		goto fail;
 	if ((producer = kafka_producer_new(brokers, err, sizeof(err))) == NULL ||
 	    (consumer = consumer_new(st, brokers, err, sizeof(err))) == NULL) {
@@ -288,64 +591,20 @@ stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic
 	}
 	log_info("event=started group=%s brokers=%s", st->group, brokers);
 	while (*running) {
-		rd_kafka_message_t *m;
-		struct stage_input in;
-		int backoff = BACKOFF_MIN_MS;
-
 		run_tick(st, producer, out, &next_tick);
 		rd_kafka_poll(producer, 0);
-		if ((m = rd_kafka_consumer_poll(consumer, POLL_MS)) == NULL)
-			continue;
-		if (m->err) {
-			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				log_warnx("event=consume_error error=\"%s\"", rd_kafka_message_errstr(m));
-			rd_kafka_message_destroy(m);
-			continue;
-		}
-		in.topic = rd_kafka_topic_name(m->rkt);
-		in.partition = m->partition;
-		in.offset = m->offset;
-		in.payload = m->payload ? m->payload : "";
-		in.len = m->len;
-		/* Keys are request ids: keep only a printable, bounded copy. */
-		char key[80] = "";
-		if (m->key && m->key_len < sizeof(key)) {
-			memcpy(key, m->key, m->key_len);
-			key[m->key_len] = '\0';
-			for (size_t i = 0; i < m->key_len; i++)
-				if (key[i] < 0x20 || key[i] > 0x7e)
-					key[i] = '?';
-		}
-		in.key = key;
-		/*
-		 * The message is held until it is handled and its outputs are
-		 * delivered; only then is its offset committed. A stop in
-		 * between leaves it uncommitted, so it is delivered again.
-		 */
-		while (*running) {
-			enum handler_rc hrc = handle_once(st, &in, out);
-			if (hrc != HANDLER_TEMPFAIL &&
-			    publish_outbox(producer, out, err, sizeof(err)) == 0) {
-				rd_kafka_resp_err_t e = rd_kafka_commit_message(consumer, m, 0);
-				if (e)
-					log_warnx("event=commit_failed offset=%lld error=\"%s\"",
-					    (long long)m->offset, rd_kafka_err2str(e));
-				break;
-			}
-			if (hrc != HANDLER_TEMPFAIL)
-				log_warnx("event=publish_failed error=\"%s\"", err);
-			outbox_clear(out);
-			sleep_ms(backoff);
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-			rd_kafka_poll(producer, 0);
-		}
-		outbox_clear(out);
-		rd_kafka_message_destroy(m);
+		batch_poll(consumer, b);
+		batch_run(st, producer, consumer, b, out, running);
+		batch_release(b);
 	}
 	log_info("event=stopping");
 	rc = 0;
 fail:
 	if (consumer != NULL) {
+		/* What is done is committed before leaving the group. */
+		rd_kafka_resp_err_t e = rd_kafka_commit(consumer, NULL, 0);
+		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			log_warnx("event=commit_failed when=stop error=\"%s\"", rd_kafka_err2str(e));
 		rd_kafka_consumer_close(consumer);
 		rd_kafka_destroy(consumer);
 	}
@@ -356,6 +615,9 @@ fail:
 	if (out != NULL)
 		outbox_clear(out);
 	free(out);
+	if (b != NULL)
+		free(b->queued);
+	free(b);
 	return rc;
 }
 

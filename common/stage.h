@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+struct audit;
+
 enum handler_rc {
 	HANDLER_OK,       /* handled: publish the outbox, commit */
 	HANDLER_TEMPFAIL, /* a dependency is down: publish nothing, retry later */
@@ -57,6 +59,12 @@ struct stage {
 	stage_tick_fn tick;
 	int tick_interval_ms;
 	void *ctx;
+	/*
+	 * Optional, Kafka mode: the audit sink the handlers write to. The rows
+	 * a batch of inputs produces are committed in one transaction, before
+	 * any of the batch's outputs is published.
+	 */
+	struct audit *audit;
 };
 
 /* Runs until *running becomes 0. Returns 0 on a clean stop. */

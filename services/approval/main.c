@@ -27,7 +27,7 @@ main(int argc, char **argv)
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.assessments", "wingman.human-decisions", NULL };
 	struct stage st = { "wingman-approval", "wingman-approval", topics, approval_handle,
-		approval_tick, 1000, &ctx };
+		approval_tick, 1000, &ctx, NULL };
 	const char *keys;
 	long long ttl;
 	char err[512];
@@ -55,6 +55,7 @@ main(int argc, char **argv)
 	    (ctx.audit = audit_open("wingman-approval", config_get(vars, n, "WINGMAN_PG_CONNINFO"),
 	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	st.audit = ctx.audit;
 	service_signals(&running);
 	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
 done:

@@ -25,7 +25,7 @@ main(int argc, char **argv)
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.results", "wingman.dlq", NULL };
 	struct stage st = { "wingman-auditor", "wingman-auditor", topics, auditor_handle,
-		auditor_tick, 60000, &ctx };
+		auditor_tick, 60000, &ctx, NULL };
 	long long interval;
 	char err[512];
 	int rc = 1;
@@ -48,6 +48,7 @@ main(int argc, char **argv)
 	    (ctx.audit = audit_open("wingman-auditor", ctx.db.conninfo,
 	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	st.audit = ctx.audit;
 	service_signals(&running);
 	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
 	/* A last checkpoint at shutdown covers the newest rows. */

@@ -27,7 +27,7 @@ main(int argc, char **argv)
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.requests", NULL };
 	struct stage st = { "wingman-consensus", "wingman-consensus", topics, consensus_handle,
-		NULL, 0, &ctx };
+		NULL, 0, &ctx, NULL };
 	char err[512];
 	int rc = 1;
 
@@ -60,6 +60,7 @@ main(int argc, char **argv)
 	if ((ctx.audit = audit_open("wingman-consensus", config_get(vars, n, "WINGMAN_PG_CONNINFO"),
 	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	st.audit = ctx.audit;
 	service_signals(&running);
 	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
 done:

@@ -162,9 +162,9 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	}
 	if (policy_check_command(env, &cmd, &mode, why, whylen) != POLICY_ALLOWED)
 		goto refused;
-	/* Fail closed: what cannot be audited does not run. */
+	/* Fail closed: what cannot be audited does not run (written now, not with the batch). */
 	if (audit_record(ctx->audit, rid, "execution_intent", json_pack("{s:s, s:s, s:I}", "jti", jti,
-	    "cmd", cmdline, "index", (json_int_t)index)) != 0) {
+	    "cmd", cmdline, "index", (json_int_t)index)) != 0 || audit_flush(ctx->audit) != 0) {
 		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
 		json_decref(claims);
 		return RUN_TEMPFAIL;

@@ -27,7 +27,7 @@ main(int argc, char **argv)
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.orders", NULL };
 	struct stage st = { "wingman-executor", "wingman-executor", topics, executor_handle, NULL, 0,
-		&ctx };
+		&ctx, NULL };
 	const char *keys, *pg;
 	long long timeout_ms;
 	char err[512];
@@ -61,6 +61,7 @@ main(int argc, char **argv)
 	if ((ctx.audit = audit_open("wingman-executor", pg, config_get(vars, n, "WINGMAN_AUDIT_JSONL"),
 	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	st.audit = ctx.audit;
 	service_signals(&running);
 	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
 done:

@@ -113,7 +113,7 @@ main(int argc, char **argv)
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.approval-prompts", NULL };
 	struct stage st = { "wingman-telegram", "wingman-telegram", topics, bot_handle, NULL, 0,
-		&prompts };
+		&prompts, NULL };
 	char err[512], token[TG_TOKEN_MAX + 1] = "";
 	const char *keys;
 	EVP_PKEY *sign_key = NULL;

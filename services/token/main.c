@@ -23,7 +23,7 @@ main(int argc, char **argv)
 	static struct token_ctx ctx;
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.decisions", NULL };
-	struct stage st = { "wingman-token", "wingman-token", topics, token_handle, NULL, 0, &ctx };
+	struct stage st = { "wingman-token", "wingman-token", topics, token_handle, NULL, 0, &ctx, NULL };
 	const char *keys;
 	char err[512];
 	int rc = 1;
@@ -46,6 +46,7 @@ main(int argc, char **argv)
 	if ((ctx.audit = audit_open("wingman-token", config_get(vars, n, "WINGMAN_PG_CONNINFO"),
 	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	st.audit = ctx.audit;
 	service_signals(&running);
 	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
 done:

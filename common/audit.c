@@ -1,11 +1,13 @@
 #include "audit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "keys.h"
 #include "log.h"
@@ -19,7 +21,7 @@ struct audit {
 	char service[64];
 	int use_pg;
 	struct pg_link db;
-	FILE *jsonl;
+	int jsonl; /* O_APPEND: one write per line, so writers never interleave; -1: off */
 	/* Between audit_batch_begin and audit_batch_commit: rows not yet written. */
 	int batching;
 	int batch_failed; /* a flush in this batch lost rows */
@@ -36,6 +38,7 @@ audit_open(const char *service, const char *conninfo, const char *jsonl_path, ch
 		snprintf(err, errlen, "AUDIT_OPEN: out of memory");
 		return NULL;
 	}
+	a->jsonl = -1;
 	snprintf(a->service, sizeof(a->service), "%s", service);
 	/* Off is said with "", never by a missing value (a lookup that failed). */
 	if (conninfo == NULL) {
@@ -46,7 +49,7 @@ audit_open(const char *service, const char *conninfo, const char *jsonl_path, ch
 	if (a->use_pg && pg_link_init(&a->db, conninfo) != 0)
 		goto fail;
 	if (jsonl_path != NULL && *jsonl_path != '\0' &&
-	    (a->jsonl = fopen(jsonl_path, "a")) == NULL) {
+	    (a->jsonl = open(jsonl_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
 		snprintf(err, errlen, "AUDIT_OPEN: %s: %s", jsonl_path, strerror(errno));
 		goto fail;
 	}
@@ -63,8 +66,8 @@ audit_close(struct audit *a)
 		return;
 	pg_link_close(&a->db);
 	json_decref(a->pending);
-	if (a->jsonl != NULL)
-		fclose(a->jsonl);
+	if (a->jsonl >= 0)
+		close(a->jsonl);
 	free(a);
 }
 
@@ -168,15 +171,17 @@ audit_write(struct audit *a, json_t *rows)
 	}
 	if (a->use_pg && audit_pg_append(a, rows) != 0)
 		rc = -1;
-	if (a->jsonl != NULL) {
+	if (a->jsonl >= 0) {
 		json_array_foreach(rows, i, item) {
 			char *line = json_dumps(json_object_get(item, "row"), JSON_COMPACT | JSON_SORT_KEYS);
-			if (line == NULL || fprintf(a->jsonl, "%s\n", line) < 0)
+			size_t len = line ? strlen(line) : 0;
+			/* The terminating NUL becomes the newline: the line goes in one write. */
+			if (line != NULL)
+				line[len] = '\n';
+			if (line == NULL || write(a->jsonl, line, len + 1) != (ssize_t)(len + 1))
 				rc = -1;
 			free(line);
 		}
-		if (fflush(a->jsonl) != 0)
-			rc = -1;
 	}
 	json_decref(rows);
 	return rc;

@@ -1,6 +1,8 @@
 #include "stage.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -77,13 +79,13 @@ dead_letter_new(const struct stage *st, const struct stage_input *in, const char
  * PERMFAIL. The log line names the request when the handler found one.
  */
 static enum handler_rc
-handle_once(const struct stage *st, const struct stage_input *in, struct outbox *out)
+handle_once(const struct stage *st, void *ctx, const struct stage_input *in, struct outbox *out)
 {
 	char reason[MSG_REASON_MAX] = "";
 	enum handler_rc rc;
 
 	outbox_clear(out);
-	rc = st->handle(st->ctx, in, out, reason, sizeof(reason));
+	rc = st->handle(ctx, in, out, reason, sizeof(reason));
 	if (rc == HANDLER_PERMFAIL) {
 		char rid[80];
 		msg_guess_request_id(in->payload, in->len, rid, sizeof(rid));
@@ -364,14 +366,34 @@ struct queued_output {
 	char *body;
 };
 
+struct batch;
+
+/*
+ * One handler context and the inputs dealt to it in a round; with more
+ * than one lane each runs on its own thread. A lane's inputs keep their
+ * order, and inputs that must stay in order share a lane.
+ */
+struct lane {
+	const struct stage *st;
+	const struct batch *b;
+	void *ctx;
+	struct audit *audit;
+	size_t inputs[BATCH_MAX]; /* indices into the batch, ascending */
+	size_t ninputs;
+	size_t stop; /* first input not handled; the batch size when all were */
+	struct queued_output *queued;
+	size_t nqueued, capqueued;
+	struct outbox out;
+};
+
 /* The inputs taken in one poll, held until they are done. */
 struct batch {
 	size_t n;
 	rd_kafka_message_t *msgs[BATCH_MAX];
 	struct delivery_slot slots[BATCH_MAX];
 	struct delivery d;
-	struct queued_output *queued;
-	size_t nqueued, capqueued;
+	size_t nlanes;
+	struct lane *lanes;
 };
 
 /* Takes what is ready: waits for the first input, not for the rest. */
@@ -394,112 +416,203 @@ batch_poll(rd_kafka_t *consumer, struct batch *b)
 }
 
 static void
-batch_drop_outputs(struct batch *b)
+lane_drop_outputs(struct lane *l)
 {
-	for (size_t i = 0; i < b->nqueued; i++)
-		free(b->queued[i].body);
-	b->nqueued = 0;
+	for (size_t i = 0; i < l->nqueued; i++)
+		free(l->queued[i].body);
+	l->nqueued = 0;
 }
 
 static void
 batch_release(struct batch *b)
 {
-	batch_drop_outputs(b);
+	for (size_t k = 0; k < b->nlanes; k++)
+		lane_drop_outputs(&b->lanes[k]);
 	for (size_t i = 0; i < b->n; i++)
 		rd_kafka_message_destroy(b->msgs[i]);
 	b->n = 0;
 }
 
-/* Moves an input's outbox into the batch's queue. Returns 0, or -1 out of memory. */
-static int
-batch_queue(struct batch *b, size_t index, struct outbox *out)
+/* The handler's view of a consumed message; key is the caller's buffer. */
+static void
+input_of(const rd_kafka_message_t *m, struct stage_input *in, char key[80])
 {
-	for (size_t i = 0; i < out->n; i++) {
+	in->topic = rd_kafka_topic_name(m->rkt);
+	in->partition = m->partition;
+	in->offset = m->offset;
+	in->payload = m->payload ? m->payload : "";
+	in->len = m->len;
+	/* Keys are request ids: keep only a printable, bounded copy. */
+	key[0] = '\0';
+	if (m->key && m->key_len < 80) {
+		memcpy(key, m->key, m->key_len);
+		key[m->key_len] = '\0';
+		for (size_t k = 0; k < m->key_len; k++)
+			if (key[k] < 0x20 || key[k] > 0x7e)
+				key[k] = '?';
+	}
+	in->key = key;
+}
+
+/* Moves an input's outbox into the lane's queue. Returns 0, or -1 out of memory. */
+static int
+lane_queue(struct lane *l, size_t index)
+{
+	for (size_t i = 0; i < l->out.n; i++) {
 		struct queued_output *q;
 
-		if (b->nqueued == b->capqueued) {
-			size_t cap = b->capqueued ? b->capqueued * 2 : 64;
-			void *grown = realloc(b->queued, cap * sizeof(*b->queued));
+		if (l->nqueued == l->capqueued) {
+			size_t cap = l->capqueued ? l->capqueued * 2 : 64;
+			void *grown = realloc(l->queued, cap * sizeof(*l->queued));
 			if (grown == NULL)
 				return -1;
-			b->queued = grown;
-			b->capqueued = cap;
+			l->queued = grown;
+			l->capqueued = cap;
 		}
-		q = &b->queued[b->nqueued];
-		if ((q->body = json_dumps(out->items[i].value, JSON_COMPACT)) == NULL)
+		q = &l->queued[l->nqueued];
+		if ((q->body = json_dumps(l->out.items[i].value, JSON_COMPACT)) == NULL)
 			return -1;
 		q->index = index;
-		memcpy(q->topic, out->items[i].topic, sizeof(q->topic));
-		memcpy(q->key, out->items[i].key, sizeof(q->key));
-		b->nqueued++;
+		memcpy(q->topic, l->out.items[i].topic, sizeof(q->topic));
+		memcpy(q->key, l->out.items[i].key, sizeof(q->key));
+		l->nqueued++;
 	}
-	outbox_clear(out);
+	outbox_clear(&l->out);
 	return 0;
 }
 
 /*
- * Handles inputs from..n in order, queueing their outputs. Stops at the
- * first TEMPFAIL: later inputs may depend on it (same key, same partition).
- * Returns the index of the first input not handled.
+ * Handles the lane's inputs in order, queueing their outputs, then commits
+ * the rows they audited in one transaction. Stops at the first TEMPFAIL:
+ * later inputs may depend on it (same key). When the audit rows cannot be
+ * written, none of the lane's inputs is done.
  */
-static size_t
-batch_handle(const struct stage *st, struct batch *b, size_t from, struct outbox *out)
+static void *
+lane_run(void *arg)
 {
-	for (size_t i = from; i < b->n; i++) {
-		rd_kafka_message_t *m = b->msgs[i];
-		struct stage_input in;
-		char key[80] = "";
+	struct lane *l = arg;
 
-		in.topic = rd_kafka_topic_name(m->rkt);
-		in.partition = m->partition;
-		in.offset = m->offset;
-		in.payload = m->payload ? m->payload : "";
-		in.len = m->len;
-		/* Keys are request ids: keep only a printable, bounded copy. */
-		if (m->key && m->key_len < sizeof(key)) {
-			memcpy(key, m->key, m->key_len);
-			key[m->key_len] = '\0';
-			for (size_t k = 0; k < m->key_len; k++)
-				if (key[k] < 0x20 || key[k] > 0x7e)
-					key[k] = '?';
-		}
-		in.key = key;
-		if (handle_once(st, &in, out) == HANDLER_TEMPFAIL || batch_queue(b, i, out) != 0) {
-			outbox_clear(out);
-			return i;
+	l->stop = l->b->n;
+	audit_batch_begin(l->audit);
+	for (size_t j = 0; j < l->ninputs; j++) {
+		struct stage_input in;
+		char key[80];
+
+		input_of(l->b->msgs[l->inputs[j]], &in, key);
+		if (handle_once(l->st, l->ctx, &in, &l->out) == HANDLER_TEMPFAIL ||
+		    lane_queue(l, l->inputs[j]) != 0) {
+			outbox_clear(&l->out);
+			l->stop = l->inputs[j];
+			break;
 		}
 	}
-	return b->n;
+	if (l->audit != NULL && audit_batch_commit(l->audit) != 0 && l->ninputs > 0) {
+		log_warnx("event=tempfail offset=%lld reason=\"AUDIT_UNAVAILABLE: the batch's audit rows"
+		    " were not written\"", (long long)l->b->msgs[l->inputs[0]]->offset);
+		lane_drop_outputs(l);
+		l->stop = l->inputs[0];
+	}
+	return NULL;
+}
+
+/* FNV-1a: a stable spread of keys over lanes. */
+static size_t
+fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* Deals inputs from..n to lanes: by the stage's lane_of, else by key. */
+static void
+batch_deal(const struct stage *st, struct batch *b, size_t from)
+{
+	for (size_t k = 0; k < b->nlanes; k++)
+		b->lanes[k].ninputs = 0;
+	for (size_t i = from; i < b->n; i++) {
+		size_t k = 0;
+
+		if (b->nlanes > 1) {
+			struct stage_input in;
+			char key[80];
+
+			input_of(b->msgs[i], &in, key);
+			k = (st->lane_of ? st->lane_of(&in) : fnv1a(key, strlen(key))) % b->nlanes;
+		}
+		b->lanes[k].inputs[b->lanes[k].ninputs++] = i;
+	}
 }
 
 /*
- * Hands the queued outputs to the producer without waiting; the reports
- * land in b->d. An output that cannot be queued counts as lost.
+ * Runs every lane that has inputs (on threads when there are several) and
+ * returns the first input not handled. A lane whose thread cannot start
+ * runs here.
+ */
+static size_t
+batch_handle(struct batch *b)
+{
+	pthread_t threads[STAGE_LANES_MAX];
+	int started[STAGE_LANES_MAX] = { 0 };
+	size_t stop = b->n;
+
+	for (size_t k = 0; k < b->nlanes; k++) {
+		if (b->lanes[k].ninputs == 0)
+			continue;
+		if (b->nlanes > 1 && pthread_create(&threads[k], NULL, lane_run, &b->lanes[k]) == 0)
+			started[k] = 1;
+		else
+			lane_run(&b->lanes[k]);
+	}
+	for (size_t k = 0; k < b->nlanes; k++) {
+		if (started[k])
+			pthread_join(threads[k], NULL);
+		if (b->lanes[k].ninputs > 0 && b->lanes[k].stop < stop)
+			stop = b->lanes[k].stop;
+	}
+	return stop;
+}
+
+/*
+ * Hands the queued outputs of inputs before stop to the producer without
+ * waiting; the reports land in b->d. Outputs of later inputs are dropped:
+ * those inputs are handled again. An output that cannot be queued counts
+ * as lost.
  */
 static void
-batch_produce(rd_kafka_t *producer, struct batch *b)
+batch_produce(rd_kafka_t *producer, struct batch *b, size_t stop)
 {
-	for (size_t i = 0; i < b->nqueued; i++) {
-		struct queued_output *q = &b->queued[i];
-		struct delivery_slot *slot = &b->slots[q->index];
-		rd_kafka_resp_err_t e;
+	for (size_t k = 0; k < b->nlanes; k++) {
+		struct lane *l = &b->lanes[k];
 
-		slot->d = &b->d;
-		slot->index = q->index;
-		b->d.pending++;
-		e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(q->topic),
-		    RD_KAFKA_V_KEY(q->key, strlen(q->key)), RD_KAFKA_V_VALUE(q->body, strlen(q->body)),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(slot), RD_KAFKA_V_END);
-		if (e) {
-			b->d.pending--;
-			if (q->index < b->d.first_failed) {
-				b->d.first_failed = q->index;
-				snprintf(b->d.error, sizeof(b->d.error), "produce to %s: %s", q->topic,
-				    rd_kafka_err2str(e));
+		for (size_t i = 0; i < l->nqueued; i++) {
+			struct queued_output *q = &l->queued[i];
+			struct delivery_slot *slot = &b->slots[q->index];
+			rd_kafka_resp_err_t e;
+
+			if (q->index >= stop)
+				continue;
+			slot->d = &b->d;
+			slot->index = q->index;
+			b->d.pending++;
+			e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(q->topic),
+			    RD_KAFKA_V_KEY(q->key, strlen(q->key)),
+			    RD_KAFKA_V_VALUE(q->body, strlen(q->body)),
+			    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(slot),
+			    RD_KAFKA_V_END);
+			if (e) {
+				b->d.pending--;
+				if (q->index < b->d.first_failed) {
+					b->d.first_failed = q->index;
+					snprintf(b->d.error, sizeof(b->d.error), "produce to %s: %s",
+					    q->topic, rd_kafka_err2str(e));
+				}
 			}
 		}
+		lane_drop_outputs(l);
 	}
-	batch_drop_outputs(b);
 }
 
 /* Stores the offsets of inputs from..done (exclusive) and commits them without waiting. */
@@ -529,17 +642,17 @@ batch_commit(rd_kafka_t *consumer, const struct batch *b, size_t from, size_t do
 }
 
 /*
- * One batch: handle every input, commit their audit rows in one
- * transaction, publish, wait for the reports once, commit the offsets of
- * what is done. An input whose handler asked for a retry, or whose output
- * was lost, is handled again after a pause together with every input
- * after it (handlers are idempotent: a redo finds its stored state); when
- * the audit rows cannot be written, the whole round is redone. A stop
- * leaves the rest uncommitted, so it is delivered again.
+ * One batch: handle every input (lanes in parallel), commit their audit
+ * rows, publish, wait for the reports once, commit the offsets of what is
+ * done. An input whose handler asked for a retry, whose audit rows were
+ * not written or whose output was lost is handled again after a pause,
+ * together with every input after it (handlers are idempotent: a redo
+ * finds its stored state). A stop leaves the rest uncommitted, so it is
+ * delivered again.
  */
 static void
 batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, struct batch *b,
-    struct outbox *out, volatile sig_atomic_t *running)
+    volatile sig_atomic_t *running)
 {
 	size_t from = 0;
 	int backoff = BACKOFF_MIN_MS;
@@ -548,15 +661,9 @@ batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, st
 		size_t stop, done;
 
 		delivery_reset(&b->d, b->n);
-		audit_batch_begin(st->audit);
-		stop = batch_handle(st, b, from, out);
-		if (st->audit != NULL && audit_batch_commit(st->audit) != 0) {
-			log_warnx("event=tempfail offset=%lld reason=\"AUDIT_UNAVAILABLE: the batch's audit rows"
-			    " were not written\"", (long long)b->msgs[from]->offset);
-			batch_drop_outputs(b);
-			stop = from;
-		}
-		batch_produce(producer, b);
+		batch_deal(st, b, from);
+		stop = batch_handle(b);
+		batch_produce(producer, b, stop);
 		if (await_deliveries(producer, &b->d, running) != 0)
 			return;
 		done = stop < b->d.first_failed ? stop : b->d.first_failed;
@@ -572,6 +679,43 @@ batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, st
 	}
 }
 
+/* The lanes of a stage: its own context alone, or one per lane it names. */
+static struct batch *
+batch_new(const struct stage *st)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	size_t n = st->lanes > 1 ? st->lanes : 1;
+
+	if (b == NULL)
+		return NULL;
+	if (n > STAGE_LANES_MAX || (b->lanes = calloc(n, sizeof(*b->lanes))) == NULL) {
+		free(b);
+		return NULL;
+	}
+	b->nlanes = n;
+	for (size_t k = 0; k < n; k++) {
+		b->lanes[k].st = st;
+		b->lanes[k].b = b;
+		b->lanes[k].ctx = n > 1 ? st->lane_ctx[k] : st->ctx;
+		b->lanes[k].audit = n > 1 ? (st->lane_audit ? st->lane_audit[k] : NULL) : st->audit;
+	}
+	return b;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	batch_release(b);
+	for (size_t k = 0; k < b->nlanes; k++) {
+		outbox_clear(&b->lanes[k].out);
+		free(b->lanes[k].queued);
+	}
+	free(b->lanes);
+	free(b);
+}
+
 int
 stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic_t *running)
 {
@@ -582,7 +726,7 @@ stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic
 	int64_t next_tick = 0;
 	int rc = -1;
 
-	if ((out = calloc(1, sizeof(*out))) == NULL || (b = calloc(1, sizeof(*b))) == NULL)
+	if ((out = calloc(1, sizeof(*out))) == NULL || (b = batch_new(st)) == NULL)
 		goto fail;
 	if ((producer = kafka_producer_new(brokers, err, sizeof(err))) == NULL ||
 	    (consumer = consumer_new(st, brokers, err, sizeof(err))) == NULL) {
@@ -594,7 +738,7 @@ stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic
 		run_tick(st, producer, out, &next_tick);
 		rd_kafka_poll(producer, 0);
 		batch_poll(consumer, b);
-		batch_run(st, producer, consumer, b, out, running);
+		batch_run(st, producer, consumer, b, running);
 		batch_release(b);
 	}
 	log_info("event=stopping");
@@ -615,9 +759,7 @@ fail:
 	if (out != NULL)
 		outbox_clear(out);
 	free(out);
-	if (b != NULL)
-		free(b->queued);
-	free(b);
+	batch_free(b);
 	return rc;
 }
 
@@ -686,7 +828,7 @@ stage_run_stdin(const struct stage *st, FILE *fin, FILE *fout, volatile sig_atom
 		in.partition = -1;
 		in.offset = lineno;
 		for (int tries = 0; tries < STDIN_TEMPFAIL_TRIES && *running; tries++) {
-			if ((hrc = handle_once(st, &in, out)) != HANDLER_TEMPFAIL)
+			if ((hrc = handle_once(st, st->ctx, &in, out)) != HANDLER_TEMPFAIL)
 				break;
 			sleep_ms(BACKOFF_MIN_MS << tries);
 		}

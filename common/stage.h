@@ -65,7 +65,19 @@ struct stage {
 	 * any of the batch's outputs is published.
 	 */
 	struct audit *audit;
+	/*
+	 * Optional, Kafka mode: handle a batch on this many threads, lane k
+	 * with its own lane_ctx[k] and lane_audit[k] (ctx and audit are then
+	 * unused). Inputs are dealt by lane_of (a hash; inputs that must stay
+	 * in order must hash alike), else by key. 0 or 1: one lane, ctx.
+	 */
+	size_t lanes;
+	void **lane_ctx;
+	struct audit **lane_audit;
+	size_t (*lane_of)(const struct stage_input *in);
 };
+
+#define STAGE_LANES_MAX 64
 
 /* Runs until *running becomes 0. Returns 0 on a clean stop. */
 int stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic_t *running);

@@ -26,8 +26,15 @@ main(int argc, char **argv)
 	static struct approval_ctx ctx;
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.assessments", "wingman.human-decisions", NULL };
-	struct stage st = { "wingman-approval", "wingman-approval", topics, approval_handle,
-		approval_tick, 1000, &ctx, NULL };
+	struct stage st = {
+		.name = "wingman-approval",
+		.group = "wingman-approval",
+		.topics = topics,
+		.handle = approval_handle,
+		.tick = approval_tick,
+		.tick_interval_ms = 1000,
+		.ctx = &ctx,
+	};
 	const char *keys;
 	long long ttl;
 	char err[512];

@@ -24,8 +24,15 @@ main(int argc, char **argv)
 	static struct auditor_ctx ctx;
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.results", "wingman.dlq", NULL };
-	struct stage st = { "wingman-auditor", "wingman-auditor", topics, auditor_handle,
-		auditor_tick, 60000, &ctx, NULL };
+	struct stage st = {
+		.name = "wingman-auditor",
+		.group = "wingman-auditor",
+		.topics = topics,
+		.handle = auditor_handle,
+		.tick = auditor_tick,
+		.tick_interval_ms = 60000,
+		.ctx = &ctx,
+	};
 	long long interval;
 	char err[512];
 	int rc = 1;

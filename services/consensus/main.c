@@ -26,8 +26,13 @@ main(int argc, char **argv)
 	static struct consensus_ctx ctx;
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.requests", NULL };
-	struct stage st = { "wingman-consensus", "wingman-consensus", topics, consensus_handle,
-		NULL, 0, &ctx, NULL };
+	struct stage st = {
+		.name = "wingman-consensus",
+		.group = "wingman-consensus",
+		.topics = topics,
+		.handle = consensus_handle,
+		.ctx = &ctx,
+	};
 	char err[512];
 	int rc = 1;
 

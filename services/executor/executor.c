@@ -7,6 +7,8 @@
 #include "executor.h"
 
 #include <fnmatch.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,40 @@ failure_status(const char *why)
 	    strncmp(why, "EXEC_OUTCOME_UNKNOWN:", 21) == 0 ? "interrupted" : "failed";
 }
 
+
+/*
+ * Lanes run orders at once; a command that changes a container waits for
+ * any other such command on the same container (striped by name), so two
+ * restarts never overlap. Reads (ps, inspect, logs) do not wait.
+ */
+#define CONTAINER_STRIPES 64
+static pthread_mutex_t container_stripes[CONTAINER_STRIPES];
+static pthread_once_t container_stripes_once = PTHREAD_ONCE_INIT;
+
+static void
+container_stripes_init(void)
+{
+	for (size_t i = 0; i < CONTAINER_STRIPES; i++)
+		pthread_mutex_init(&container_stripes[i], NULL);
+}
+
+static void
+run_exclusive(struct docker *docker, const struct command *cmd, struct docker_result *dr)
+{
+	pthread_mutex_t *m = NULL;
+	uint32_t h = 2166136261u;
+
+	if (cmd->action != ACTION_PS && cmd->action != ACTION_INSPECT && cmd->action != ACTION_LOGS) {
+		pthread_once(&container_stripes_once, container_stripes_init);
+		for (const char *c = cmd->container; *c; c++)
+			h = (h ^ (unsigned char)*c) * 16777619u;
+		m = &container_stripes[h % CONTAINER_STRIPES];
+		pthread_mutex_lock(m);
+	}
+	docker_run(docker, cmd, dr);
+	if (m != NULL)
+		pthread_mutex_unlock(m);
+}
 /* ps lists every container: keep only the lines of this environment's. */
 static char *
 filter_ps(const struct policy_env *env, const char *output)
@@ -202,7 +238,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	}
 	log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
 	    command_action_name(cmd.action), cmd.container);
-	docker_run(ctx->docker, &cmd, &dr);
+	run_exclusive(ctx->docker, &cmd, &dr);
 	output = dr.output;
 	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK)
 		output = filter_ps(env, dr.output);

@@ -112,8 +112,13 @@ main(int argc, char **argv)
 	static struct bot_ctx prompts, presses;
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.approval-prompts", NULL };
-	struct stage st = { "wingman-telegram", "wingman-telegram", topics, bot_handle, NULL, 0,
-		&prompts, NULL };
+	struct stage st = {
+		.name = "wingman-telegram",
+		.group = "wingman-telegram",
+		.topics = topics,
+		.handle = bot_handle,
+		.ctx = &prompts,
+	};
 	char err[512], token[TG_TOKEN_MAX + 1] = "";
 	const char *keys;
 	EVP_PKEY *sign_key = NULL;

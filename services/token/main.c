@@ -23,7 +23,13 @@ main(int argc, char **argv)
 	static struct token_ctx ctx;
 	struct service_opts opts;
 	const char *const topics[] = { "wingman.decisions", NULL };
-	struct stage st = { "wingman-token", "wingman-token", topics, token_handle, NULL, 0, &ctx, NULL };
+	struct stage st = {
+		.name = "wingman-token",
+		.group = "wingman-token",
+		.topics = topics,
+		.handle = token_handle,
+		.ctx = &ctx,
+	};
 	const char *keys;
 	char err[512];
 	int rc = 1;

@@ -130,6 +130,9 @@ service_main(const struct service *svc, int argc, char **argv)
 		rc = 0;
 		goto done;
 	}
+	if ((*svc->audit = audit_open(svc->name, config_str(&cfg, CFG_PG_CONNINFO),
+	    config_str(&cfg, CFG_AUDIT_JSONL), err, sizeof(err))) == NULL)
+		goto fail;
 	if (svc->open != NULL && svc->open(svc->ctx, &run, err, sizeof(err)) != 0)
 		goto fail;
 	signals(&running);

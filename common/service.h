@@ -9,6 +9,7 @@
 
 #include <signal.h>
 
+#include "audit.h"
 #include "config.h"
 #include "stage.h"
 
@@ -36,6 +37,12 @@ struct service {
 	stage_tick_fn tick;        /* may be NULL */
 	int tick_interval_ms;
 	void *ctx;                 /* handed to every hook and to the handler */
+	/*
+	 * Where service_main puts the audit writer (WINGMAN_PG_CONNINFO and
+	 * WINGMAN_AUDIT_JSONL, under name) it opens after -n, before open;
+	 * close releases it.
+	 */
+	struct audit **audit;
 	/* What -n checks: files, keys, the policy; no connection. Returns 0 or -1 with err. */
 	int (*setup)(void *ctx, struct service_run *run, char *err, size_t errlen);
 	/* After -n: connections, the audit writer, threads. May be NULL. */

@@ -25,13 +25,9 @@ static int
 open_all(void *arg, struct service_run *run, char *err, size_t errlen)
 {
 	struct approval_ctx *ctx = arg;
-	const char *pg = config_str(run->cfg, CFG_PG_CONNINFO);
 
-	if ((ctx->store = store_open(pg, err, errlen)) == NULL ||
-	    (ctx->audit = audit_open("wingman-approval", pg, config_str(run->cfg, CFG_AUDIT_JSONL),
-	    err, errlen)) == NULL)
-		return -1;
-	return 0;
+	ctx->store = store_open(config_str(run->cfg, CFG_PG_CONNINFO), err, errlen);
+	return ctx->store != NULL ? 0 : -1;
 }
 
 static void
@@ -63,6 +59,7 @@ main(int argc, char **argv)
 		.tick = approval_tick,
 		.tick_interval_ms = 1000,
 		.ctx = &ctx,
+		.audit = &ctx.audit,
 		.setup = setup,
 		.open = open_all,
 		.close = close_all,

@@ -25,9 +25,7 @@ open_all(void *arg, struct service_run *run, char *err, size_t errlen)
 		snprintf(err, errlen, "AUDITOR_OPEN: out of memory");
 		return -1;
 	}
-	ctx->audit = audit_open("wingman-auditor", ctx->db.conninfo,
-	    config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen);
-	return ctx->audit != NULL ? 0 : -1;
+	return 0;
 }
 
 /* A last checkpoint at shutdown covers the newest rows. */
@@ -63,6 +61,7 @@ main(int argc, char **argv)
 		.handle = auditor_handle,
 		.tick = auditor_tick,
 		.ctx = &ctx,
+		.audit = &ctx.audit,
 		.setup = setup,
 		.open = open_all,
 		.stop = stop,

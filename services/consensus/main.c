@@ -37,16 +37,6 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-open_all(void *arg, struct service_run *run, char *err, size_t errlen)
-{
-	struct consensus_ctx *ctx = arg;
-
-	ctx->audit = audit_open("wingman-consensus", config_str(run->cfg, CFG_PG_CONNINFO),
-	    config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen);
-	return ctx->audit != NULL ? 0 : -1;
-}
-
 static void
 close_all(void *arg)
 {
@@ -72,8 +62,8 @@ main(int argc, char **argv)
 		.topics = topics,
 		.handle = consensus_handle,
 		.ctx = &ctx,
+		.audit = &ctx.audit,
 		.setup = setup,
-		.open = open_all,
 		.close = close_all,
 	};
 

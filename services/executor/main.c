@@ -28,16 +28,6 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-open_all(void *arg, struct service_run *run, char *err, size_t errlen)
-{
-	struct executor_ctx *ctx = arg;
-
-	ctx->audit = audit_open("wingman-executor", config_str(run->cfg, CFG_PG_CONNINFO),
-	    config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen);
-	return ctx->audit != NULL ? 0 : -1;
-}
-
 static void
 close_all(void *arg)
 {
@@ -66,8 +56,8 @@ main(int argc, char **argv)
 		.topics = topics,
 		.handle = executor_handle,
 		.ctx = &ctx,
+		.audit = &ctx.audit,
 		.setup = setup,
-		.open = open_all,
 		.close = close_all,
 	};
 

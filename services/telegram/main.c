@@ -76,7 +76,10 @@ ctx_close(struct bot_ctx *ctx)
 	ctx->tg = NULL;
 }
 
-/* Each loop gets its own Bot API handle, PostgreSQL connection and audit writer. */
+/*
+ * Each loop gets its own Bot API handle, PostgreSQL connection and audit
+ * writer (the prompt loop's is opened by service_main).
+ */
 static int
 ctx_open(struct bot_ctx *ctx, struct telegram *t, const struct service_run *run, char *err,
     size_t errlen)
@@ -92,8 +95,8 @@ ctx_open(struct bot_ctx *ctx, struct telegram *t, const struct service_run *run,
 		snprintf(err, errlen, "STORE_OPEN: out of memory");
 		return -1;
 	}
-	if ((ctx->audit = audit_open("wingman-telegram", pg, config_str(run->cfg, CFG_AUDIT_JSONL),
-	    err, errlen)) == NULL)
+	if (ctx->audit == NULL && (ctx->audit = audit_open("wingman-telegram", pg,
+	    config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -210,6 +213,7 @@ main(int argc, char **argv)
 		.topics = topics,
 		.handle = bot_handle,
 		.ctx = &t,
+		.audit = &t.prompts.audit,
 		.setup = setup,
 		.open = open_all,
 		.stop = stop,

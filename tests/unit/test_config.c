@@ -33,6 +33,23 @@ executor_env(void)
 	setenv("WINGMAN_PG_CONNINFO", "dbname=wingman", 1);
 }
 
+/* What config_print (cfg not NULL) and then config_usage (process not 0) write. */
+static char *
+printed(const struct config *cfg, unsigned process)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	if (cfg != NULL)
+		config_print(f, cfg);
+	if (process != 0)
+		config_usage(f, process);
+	fclose(f);
+	return text;
+}
+
 static void
 test_defaults(void **state)
 {
@@ -67,29 +84,35 @@ expect_invalid(unsigned process, const char *name, const char *value, const char
 	unsetenv(name);
 }
 
+/* Each value refused for WINGMAN_DOCKER_TIMEOUT_MS (100..600000), with its bounds named. */
+static void
+expect_timeouts_invalid(const char *const *values, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", values[i], "100..600000");
+}
+
 static void
 test_malformed_int(void **state)
 {
+	static const char *const bad[] = { "abc", "3000ms", "0x100", "1e4", "30000 x",
+		"99999999999999999999" };
+
 	(void)state;
 	executor_env();
-	expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", "abc", "100..600000");
-	expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", "3000ms", "100..600000");
-	expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", "0x100", "100..600000");
-	expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", "99999999999999999999",
-	    "100..600000");
+	expect_timeouts_invalid(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 static void
 test_out_of_bounds(void **state)
 {
+	static const char *const out[] = { "99", "600001", "-1", "0" };
 	struct config cfg;
 	char err[256];
 
 	(void)state;
 	executor_env();
-	expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", "99", "100..600000");
-	expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", "600001", "100..600000");
-	expect_invalid(SVC_EXECUTOR, "WINGMAN_DOCKER_TIMEOUT_MS", "-1", "100..600000");
+	expect_timeouts_invalid(out, sizeof(out) / sizeof(out[0]));
 	/* The bounds themselves are in. */
 	setenv("WINGMAN_DOCKER_TIMEOUT_MS", "100", 1);
 	assert_int_equal(config_load(&cfg, SVC_EXECUTOR, err, sizeof(err)), 0);
@@ -131,19 +154,14 @@ static void
 test_secrets_never_printed(void **state)
 {
 	struct config cfg;
-	char err[256], *text = NULL;
-	size_t len = 0;
-	FILE *f;
+	char err[256], *text;
 
 	(void)state;
 	executor_env();
 	setenv("WINGMAN_PG_CONNINFO", "dbname=wingman password=hunter2", 1);
 	setenv("WINGMAN_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0", 1);
 	assert_int_equal(config_load(&cfg, SVC_EXECUTOR, err, sizeof(err)), 0);
-	assert_non_null(f = open_memstream(&text, &len));
-	config_print(f, &cfg);
-	config_usage(f, SVC_EXECUTOR);
-	fclose(f);
+	text = printed(&cfg, SVC_EXECUTOR);
 	assert_null(strstr(text, "hunter2"));
 	assert_non_null(strstr(text, "WINGMAN_PG_CONNINFO=<set>\n"));
 	assert_non_null(strstr(text, "WINGMAN_REDIS_URL=<set>\n"));
@@ -154,10 +172,7 @@ test_secrets_never_printed(void **state)
 	/* Unset secrets say so. */
 	unsetenv("WINGMAN_PG_CONNINFO");
 	assert_int_equal(config_load(&cfg, SVC_TOKEN, err, sizeof(err)), 0);
-	text = NULL;
-	assert_non_null(f = open_memstream(&text, &len));
-	config_print(f, &cfg);
-	fclose(f);
+	text = printed(&cfg, 0);
 	assert_non_null(strstr(text, "WINGMAN_PG_CONNINFO=<unset>"));
 	assert_null(strstr(text, "WINGMAN_REDIS_URL")); /* not the token's */
 	free(text);
@@ -167,14 +182,9 @@ test_secrets_never_printed(void **state)
 static void
 test_usage(void **state)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *text = printed(NULL, SVC_APPROVAL);
 
 	(void)state;
-	assert_non_null(f = open_memstream(&text, &len));
-	config_usage(f, SVC_APPROVAL);
-	fclose(f);
 	assert_non_null(strstr(text, "WINGMAN_EARLY_DECISION_TTL_S"));
 	assert_non_null(strstr(text, "(10..86400, default: 600)"));
 	assert_non_null(strstr(text, "WINGMAN_POLICY_FILE"));
@@ -183,40 +193,44 @@ test_usage(void **state)
 	free(text);
 }
 
+/* The exit status of a child that looks up id as an int (as_int) or a string. */
+static int
+lookup_status(const struct config *cfg, enum cfg_id id, int as_int)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		/* Silence the fatal line: the exit status is what is checked. */
+		if (freopen("/dev/null", "w", stderr) == NULL)
+			_exit(9);
+		if (as_int)
+			(void)config_int(cfg, id);
+		else
+			(void)config_str(cfg, id);
+		_exit(0); /* not reached when the mistake is caught */
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
 /* Asking for a row the process did not load is a bug: exit at startup, not "". */
 static void
 test_row_not_loaded_exits(void **state)
 {
 	struct config cfg;
 	char err[256];
-	int status;
-	pid_t pid;
 
 	(void)state;
 	executor_env();
 	assert_int_equal(config_load(&cfg, SVC_TOKEN, err, sizeof(err)), 0);
-	fflush(NULL);
-	if ((pid = fork()) == 0) {
-		/* Silence the fatal line: the exit status is what is checked. */
-		if (freopen("/dev/null", "w", stderr) == NULL)
-			_exit(9);
-		(void)config_str(&cfg, CFG_REDIS_URL);
-		_exit(0); /* not reached when the mistake is caught */
-	}
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 1);
+	assert_int_equal(lookup_status(&cfg, CFG_KEYS_DIR, 0), 0);
+	assert_int_equal(lookup_status(&cfg, CFG_REDIS_URL, 0), 1);
 	/* An int lookup of a string row too. */
-	if ((pid = fork()) == 0) {
-		if (freopen("/dev/null", "w", stderr) == NULL)
-			_exit(9);
-		(void)config_int(&cfg, CFG_KEYS_DIR);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 1);
+	assert_int_equal(lookup_status(&cfg, CFG_KEYS_DIR, 1), 1);
 }
 
 /*

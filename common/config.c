@@ -95,8 +95,6 @@ check_value(const struct cfg_def *d, const char *v, long long *num, char *err, s
 int
 config_load(struct config *cfg, unsigned process, char *err, size_t errlen)
 {
-	extern char **environ;
-
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->process = process;
 	for (int i = 0; i < CFG_COUNT; i++) {

@@ -7,11 +7,15 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "config.h"
+
 #define EXIT_USAGE 2
 #define EXIT_TIMEOUT 3
 
 /* Prints the usage text to standard error and exits EXIT_USAGE. */
 void usage(void) __attribute__((noreturn));
+/* The environment, loaded and checked by main (config.h). */
+const struct config *cli_config(void);
 /* WINGMAN_KAFKA_BROKERS or the local default. */
 const char *brokers(void);
 /* Parses --timeout seconds or exits EXIT_USAGE. */

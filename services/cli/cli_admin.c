@@ -44,13 +44,13 @@ operator_name(char *out, size_t len)
 static int
 admin_open(struct admin *a, const char *what)
 {
-	const char *conninfo = getenv("WINGMAN_PG_CONNINFO");
-	const char *jsonl = getenv("WINGMAN_AUDIT_JSONL");
+	const char *conninfo = config_str(cli_config(), CFG_PG_CONNINFO);
+	const char *jsonl = config_str(cli_config(), CFG_AUDIT_JSONL);
 	char err[512];
 
 	memset(a, 0, sizeof(*a));
 	operator_name(a->who, sizeof(a->who));
-	if (conninfo == NULL || *conninfo == '\0') {
+	if (*conninfo == '\0') {
 		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set\n", what);
 		return -1;
 	}

@@ -20,10 +20,10 @@
 static PGconn *
 pg_open(const char *who)
 {
-	const char *conninfo = getenv("WINGMAN_PG_CONNINFO");
+	const char *conninfo = config_str(cli_config(), CFG_PG_CONNINFO);
 	PGconn *c;
 
-	if (conninfo == NULL || *conninfo == '\0') {
+	if (*conninfo == '\0') {
 		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set\n", who);
 		return NULL;
 	}
@@ -57,12 +57,7 @@ print_breaks(const char *report)
 static long long
 default_max_age(void)
 {
-	const char *v = getenv("WINGMAN_AUDIT_CHECKPOINT_S");
-	long long s;
-
-	if (v == NULL || parse_int(v, 1, 86400, &s) != 0)
-		s = 60;
-	return 2 * s;
+	return 2 * config_int(cli_config(), CFG_AUDIT_CHECKPOINT_S);
 }
 
 /*
@@ -294,7 +289,7 @@ receipt_verify_cmd(int argc, char **argv)
 		{ "pub", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *pub_path = NULL, *keys = getenv("WINGMAN_KEYS_DIR");
+	const char *pub_path = NULL, *keys = config_str(cli_config(), CFG_KEYS_DIR);
 	char err[512], path[4096], *text = NULL;
 	EVP_PKEY *pub = NULL;
 	json_t *st = NULL;
@@ -309,7 +304,7 @@ receipt_verify_cmd(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage();
-	if (pub_path == NULL && keys != NULL && xsnprintf(path, sizeof(path), "%s/audit.pub", keys) >= 0)
+	if (pub_path == NULL && *keys != '\0' && xsnprintf(path, sizeof(path), "%s/audit.pub", keys) >= 0)
 		pub_path = path;
 	if (pub_path == NULL) {
 		fprintf(stderr, "wingman receipt verify: give --pub FILE (the audit public key)\n");

@@ -160,8 +160,8 @@ cmd_decide(const char *decision, int argc, char **argv)
 		{ "no-wait", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *as = NULL, *reason = NULL, *keys = getenv("WINGMAN_KEYS_DIR");
-	const char *conninfo = getenv("WINGMAN_PG_CONNINFO"), *rid;
+	const char *as = NULL, *reason = NULL, *keys = config_str(cli_config(), CFG_KEYS_DIR);
+	const char *conninfo = config_str(cli_config(), CFG_PG_CONNINFO), *rid;
 	char kid[80], err[512] = "", ref[32];
 	EVP_PKEY *key = NULL;
 	rd_kafka_t *producer = NULL;
@@ -190,11 +190,11 @@ cmd_decide(const char *decision, int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto done;
 	}
-	if (keys == NULL) {
+	if (*keys == '\0') {
 		fprintf(stderr, "wingman %s: WINGMAN_KEYS_DIR is not set\n", decision);
 		goto done;
 	}
-	if (wait && conninfo == NULL) {
+	if (wait && *conninfo == '\0') {
 		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set: cannot confirm the vote "
 		    "(use --no-wait to send it unconfirmed)\n", decision);
 		goto done;
@@ -204,7 +204,7 @@ cmd_decide(const char *decision, int argc, char **argv)
 		fprintf(stderr, "wingman %s: %s\n", decision, err);
 		goto done;
 	}
-	if (conninfo != NULL && PQstatus(c = pg_connect(conninfo)) != CONNECTION_OK) {
+	if (*conninfo != '\0' && PQstatus(c = pg_connect(conninfo)) != CONNECTION_OK) {
 		fprintf(stderr, "wingman %s: PostgreSQL: %s", decision, PQerrorMessage(c));
 		goto done;
 	}

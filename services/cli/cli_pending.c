@@ -92,7 +92,7 @@ cmd_pending(int argc, char **argv)
 		{ "env", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *conninfo = getenv("WINGMAN_PG_CONNINFO"), *env = NULL;
+	const char *conninfo = config_str(cli_config(), CFG_PG_CONNINFO), *env = NULL;
 	const char *params[1];
 	json_t *list = NULL;
 	PGresult *r = NULL;
@@ -109,7 +109,7 @@ cmd_pending(int argc, char **argv)
 	}
 	if (optind != argc || (env != NULL && !valid_environment(env)))
 		usage();
-	if (conninfo == NULL || *conninfo == '\0') {
+	if (*conninfo == '\0') {
 		fprintf(stderr, "wingman pending: WINGMAN_PG_CONNINFO is not set\n");
 		return 1;
 	}

@@ -73,11 +73,11 @@ done:
 static int
 result_signers(struct keyring *ring, const char *who)
 {
-	const char *keys = getenv("WINGMAN_KEYS_DIR");
+	const char *keys = config_str(cli_config(), CFG_KEYS_DIR);
 	char err[512];
 
 	keyring_init(ring);
-	if (keys == NULL || *keys == '\0') {
+	if (*keys == '\0') {
 		fprintf(stderr, "wingman %s: WINGMAN_KEYS_DIR is not set: results cannot be verified\n",
 		    who);
 		return -1;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "log.h"
 #include "util.h"
 
@@ -63,31 +64,36 @@ static const char usage_text[] =
     "  audit show ID                  the story of one request, in order\n"
     "  audit tail                     follow new audit rows\n"
     "  receipt ID                     the signed receipt of a finished request\n"
-    "  receipt verify FILE [--pub FILE]  check a receipt offline\n"
-    "\n"
-    "Environment: WINGMAN_KAFKA_BROKERS (default 127.0.0.1:19092), WINGMAN_KEYS_DIR,\n"
-    "WINGMAN_PG_CONNINFO.\n"
-    "Exit status: 0 success, 1 failure or refusal, 2 usage error, 3 timeout.\n";
+    "  receipt verify FILE [--pub FILE]  check a receipt offline\n";
+
+/* The environment the CLI reads, checked once before any subcommand runs. */
+static struct config cli_cfg;
+
+static void
+print_usage(FILE *out)
+{
+	fputs(usage_text, out);
+	config_usage(out, SVC_CLI);
+	fputs("\nExit status: 0 success, 1 failure or refusal, 2 usage error, 3 timeout.\n", out);
+}
 
 void
 usage(void)
 {
-	fputs(usage_text, stderr);
+	print_usage(stderr);
 	exit(EXIT_USAGE);
 }
 
-static const char *
-env_or(const char *name, const char *def)
+const struct config *
+cli_config(void)
 {
-	const char *v = getenv(name);
-
-	return v && *v ? v : def;
+	return &cli_cfg;
 }
 
 const char *
 brokers(void)
 {
-	return env_or("WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092");
+	return config_str(&cli_cfg, CFG_KAFKA_BROKERS);
 }
 
 int
@@ -106,6 +112,7 @@ int
 main(int argc, char **argv)
 {
 	const char *sub;
+	char err[512];
 
 	log_init("wingman", 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -113,8 +120,12 @@ main(int argc, char **argv)
 		usage();
 	sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		fputs(usage_text, stdout);
+		print_usage(stdout);
 		return 0;
+	}
+	if (config_load(&cli_cfg, SVC_CLI, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wingman: %s\n", err);
+		return 1;
 	}
 	argc--;
 	argv++;

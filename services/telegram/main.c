@@ -12,8 +12,6 @@
 #include "log.h"
 #include "service.h"
 
-static volatile sig_atomic_t running = 1;
-
 /* Reads the bot token: one line, trailing whitespace dropped. */
 static int
 read_token(const char *path, char *token, size_t size, char *err, size_t errlen)
@@ -44,6 +42,16 @@ read_token(const char *path, char *token, size_t size, char *err, size_t errlen)
 	return 0;
 }
 
+/* Two loops (prompts from Kafka, presses from the Bot API), each with its own handles. */
+struct telegram {
+	struct bot_config cfg;
+	struct bot_ctx prompts, presses;
+	EVP_PKEY *sign_key;
+	char token[TG_TOKEN_MAX + 1];
+	pthread_t thread;
+	int started, curl;
+};
+
 static void *
 press_thread(void *arg)
 {
@@ -68,130 +76,149 @@ ctx_close(struct bot_ctx *ctx)
 	ctx->tg = NULL;
 }
 
-/* Each loop gets its own Bot API handle, PostgreSQL connection and audit writer. */
+/*
+ * Each loop gets its own Bot API handle, PostgreSQL connection and audit
+ * writer (the prompt loop's is opened by service_main).
+ */
 static int
-ctx_open(struct bot_ctx *ctx, struct bot_config *cfg, const struct config_var *vars, size_t n,
-    const char *token, char *err, size_t errlen)
+ctx_open(struct bot_ctx *ctx, struct telegram *t, const struct service_run *run, char *err,
+    size_t errlen)
 {
-	const char *pg = config_get(vars, n, "WINGMAN_PG_CONNINFO");
+	const char *pg = config_str(run->cfg, CFG_PG_CONNINFO);
 
-	ctx->cfg = cfg;
-	ctx->running = &running;
-	if ((ctx->tg = tg_open(config_get(vars, n, "WINGMAN_TELEGRAM_API"), token, &running, err,
+	ctx->cfg = &t->cfg;
+	ctx->running = run->running;
+	if ((ctx->tg = tg_open(config_str(run->cfg, CFG_TELEGRAM_API), t->token, run->running, err,
 	    errlen)) == NULL)
 		return -1;
 	if ((ctx->store = tgstore_open(pg)) == NULL) {
 		snprintf(err, errlen, "STORE_OPEN: out of memory");
 		return -1;
 	}
-	if ((ctx->audit = audit_open("wingman-telegram", pg, config_get(vars, n, "WINGMAN_AUDIT_JSONL"),
-	    err, errlen)) == NULL)
+	if (ctx->audit == NULL && (ctx->audit = audit_open("wingman-telegram", pg,
+	    config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen)) == NULL)
 		return -1;
 	return 0;
+}
+
+static int
+setup(void *arg, struct service_run *run, char *err, size_t errlen)
+{
+	struct telegram *t = arg;
+	struct bot_config *cfg = &t->cfg;
+	const char *keys = config_str(run->cfg, CFG_KEYS_DIR);
+	char why[400];
+
+	run->st.ctx = &t->prompts;
+	cfg->brokers = config_str(run->cfg, CFG_KAFKA_BROKERS);
+	if (policy_load(config_str(run->cfg, CFG_POLICY_FILE), &cfg->policy, err, errlen) != 0)
+		return -1;
+	if (allowlist_parse(config_str(run->cfg, CFG_TELEGRAM_APPROVERS), &cfg->policy, &cfg->allow,
+	    why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "WINGMAN_TELEGRAM_APPROVERS: %s", why);
+		return -1;
+	}
+	if ((cfg->chat_id = config_int(run->cfg, CFG_TELEGRAM_CHAT_ID)) == 0) {
+		snprintf(err, errlen, "WINGMAN_TELEGRAM_CHAT_ID must be a numeric chat id (groups are "
+		    "negative)");
+		return -1;
+	}
+	cfg->poll_s = (int)config_int(run->cfg, CFG_TELEGRAM_POLL_S);
+	cfg->timeout_ms = (long)config_int(run->cfg, CFG_TELEGRAM_TIMEOUT_MS);
+	if (read_token(config_str(run->cfg, CFG_TELEGRAM_TOKEN_FILE), t->token, sizeof(t->token),
+	    err, errlen) != 0)
+		return -1;
+	/* The bot id (before ':') is public; it keys the stored offset. */
+	snprintf(cfg->bot_id, sizeof(cfg->bot_id), "%.*s", (int)strcspn(t->token, ":"), t->token);
+	if ((t->sign_key = key_load_named(keys, "telegram", 1, err, errlen)) == NULL)
+		return -1;
+	if (cb_secret_derive(t->sign_key, cfg->secret) != 0) {
+		snprintf(err, errlen, "cannot derive the callback secret from telegram.key");
+		return -1;
+	}
+	if (keyring_add(&t->prompts.approval_key, keys, "approval", err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+open_all(void *arg, struct service_run *run, char *err, size_t errlen)
+{
+	struct telegram *t = arg;
+	char why[400];
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -1;
+	}
+	t->curl = 1;
+	if (ctx_open(&t->prompts, t, run, err, errlen) != 0 ||
+	    ctx_open(&t->presses, t, run, err, errlen) != 0)
+		return -1;
+	OPENSSL_cleanse(t->token, sizeof(t->token));
+	t->presses.sign_key = t->sign_key;
+	if ((t->presses.producer = kafka_producer_new(t->cfg.brokers, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "kafka: %s", why);
+		return -1;
+	}
+	log_info("event=configured chat_id=%lld approvers=%zu bot_id=%s", t->cfg.chat_id,
+	    t->cfg.allow.n, t->cfg.bot_id);
+	/* Filter mode shows prompts only: presses need the daemon's poll loop. */
+	if (!run->opts.filter) {
+		if (pthread_create(&t->thread, NULL, press_thread, &t->presses) != 0) {
+			snprintf(err, errlen, "cannot start the press loop");
+			return -1;
+		}
+		t->started = 1;
+	}
+	return 0;
+}
+
+static void
+stop(void *arg, struct service_run *run)
+{
+	struct telegram *t = arg;
+
+	*run->running = 0;
+	if (t->started)
+		pthread_join(t->thread, NULL);
+	t->started = 0;
+}
+
+static void
+close_all(void *arg)
+{
+	struct telegram *t = arg;
+
+	OPENSSL_cleanse(t->token, sizeof(t->token));
+	ctx_close(&t->prompts);
+	ctx_close(&t->presses);
+	if (t->curl)
+		curl_global_cleanup();
+	OPENSSL_cleanse(t->cfg.secret, sizeof(t->cfg.secret));
+	EVP_PKEY_free(t->sign_key);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct config_var vars[] = {
-		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
-		{ "WINGMAN_KEYS_DIR", NULL, "telegram.key (signs decisions, keys the buttons), approval.pub", NULL },
-		{ "WINGMAN_POLICY_FILE", NULL, "the policy (JSON): approvers and the workers they own", NULL },
-		{ "WINGMAN_PG_CONNINFO", NULL, "PostgreSQL: messages, forwarded votes, update offset; audit", NULL },
-		{ "WINGMAN_AUDIT_JSONL", "", "JSONL copy of the audit log (empty: off)", NULL },
-		{ "WINGMAN_TELEGRAM_API", "https://api.telegram.org", "Bot API base URL", NULL },
-		{ "WINGMAN_TELEGRAM_TOKEN_FILE", NULL, "file holding the bot token from @BotFather", NULL },
-		{ "WINGMAN_TELEGRAM_CHAT_ID", NULL, "numeric id of the approvers' chat", NULL },
-		{ "WINGMAN_TELEGRAM_APPROVERS", NULL, "allowlist USER_ID=NAME[,USER_ID=NAME...]: "
-		  "numeric Telegram user ids to policy approvers", NULL },
-		{ "WINGMAN_TELEGRAM_POLL_S", "25", "getUpdates long-polling timeout, 1-50 s", NULL },
-		{ "WINGMAN_TELEGRAM_TIMEOUT_MS", "15000", "timeout of any other Bot API call", NULL },
-	};
-	const size_t n = sizeof(vars) / sizeof(vars[0]);
-	static struct bot_config cfg;
-	static struct bot_ctx prompts, presses;
-	struct service_opts opts;
-	const char *const topics[] = { "wingman.approval-prompts", NULL };
-	struct stage st = {
+	static struct telegram t;
+	static const char *const topics[] = { "wingman.approval-prompts", NULL };
+	static const struct service svc = {
 		.name = "wingman-telegram",
-		.group = "wingman-telegram",
+		.process = SVC_TELEGRAM,
+		.summary = "Shows approval prompts in a Telegram chat with Approve/Reject buttons and "
+		    "forwards presses of allowlisted approvers as signed human decisions.",
+		.keys = "telegram.key (private: signs decisions, keys the buttons), approval.pub",
 		.topics = topics,
 		.handle = bot_handle,
-		.ctx = &prompts,
+		.ctx = &t,
+		.audit = &t.prompts.audit,
+		.setup = setup,
+		.open = open_all,
+		.stop = stop,
+		.close = close_all,
 	};
-	char err[512], token[TG_TOKEN_MAX + 1] = "";
-	const char *keys;
-	EVP_PKEY *sign_key = NULL;
-	pthread_t thread;
-	int started = 0, rc = 1;
-	long long v;
 
-	service_init(argc, argv, "wingman-telegram",
-	    "Shows approval prompts in a Telegram chat with Approve/Reject buttons and "
-	    "forwards presses of allowlisted approvers as signed human decisions.",
-	    vars, n, &opts);
-	keys = config_get(vars, n, "WINGMAN_KEYS_DIR");
-	cfg.brokers = config_get(vars, n, "WINGMAN_KAFKA_BROKERS");
-	if (policy_load(config_get(vars, n, "WINGMAN_POLICY_FILE"), &cfg.policy, err, sizeof(err)) != 0)
-		fatalx("%s", err);
-	if (allowlist_parse(config_get(vars, n, "WINGMAN_TELEGRAM_APPROVERS"), &cfg.policy, &cfg.allow,
-	    err, sizeof(err)) != 0)
-		fatalx("WINGMAN_TELEGRAM_APPROVERS: %s", err);
-	if (parse_int(config_get(vars, n, "WINGMAN_TELEGRAM_CHAT_ID"), -999999999999999LL,
-	    999999999999999LL, &cfg.chat_id) != 0 || cfg.chat_id == 0)
-		fatalx("WINGMAN_TELEGRAM_CHAT_ID must be a numeric chat id (groups are negative)");
-	if (parse_int(config_get(vars, n, "WINGMAN_TELEGRAM_POLL_S"), 1, 50, &v) != 0)
-		fatalx("WINGMAN_TELEGRAM_POLL_S must be 1..50");
-	cfg.poll_s = (int)v;
-	if (parse_int(config_get(vars, n, "WINGMAN_TELEGRAM_TIMEOUT_MS"), 1000, 60000, &v) != 0)
-		fatalx("WINGMAN_TELEGRAM_TIMEOUT_MS must be 1000..60000");
-	cfg.timeout_ms = (long)v;
-	if (read_token(config_get(vars, n, "WINGMAN_TELEGRAM_TOKEN_FILE"), token, sizeof(token), err,
-	    sizeof(err)) != 0)
-		fatalx("%s", err);
-	/* The bot id (before ':') is public; it keys the stored offset. */
-	snprintf(cfg.bot_id, sizeof(cfg.bot_id), "%.*s", (int)strcspn(token, ":"), token);
-	if ((sign_key = key_load_named(keys, "telegram", 1, err, sizeof(err))) == NULL)
-		fatalx("%s", err);
-	if (cb_secret_derive(sign_key, cfg.secret) != 0)
-		fatalx("cannot derive the callback secret from telegram.key");
-	keyring_init(&prompts.approval_key);
-	keyring_init(&presses.approval_key);
-	if (keyring_add(&prompts.approval_key, keys, "approval", err, sizeof(err)) != 0)
-		fatalx("%s", err);
-	if (opts.check_only) {
-		puts("configuration OK");
-		rc = 0;
-		goto done;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("cannot initialise libcurl");
-	if (ctx_open(&prompts, &cfg, vars, n, token, err, sizeof(err)) != 0 ||
-	    ctx_open(&presses, &cfg, vars, n, token, err, sizeof(err)) != 0)
-		fatalx("%s", err);
-	OPENSSL_cleanse(token, sizeof(token));
-	presses.sign_key = sign_key;
-	if ((presses.producer = kafka_producer_new(cfg.brokers, err, sizeof(err))) == NULL)
-		fatalx("kafka: %s", err);
-	service_signals(&running);
-	log_info("event=configured chat_id=%lld approvers=%zu bot_id=%s", cfg.chat_id, cfg.allow.n,
-	    cfg.bot_id);
-	/* Filter mode shows prompts only: presses need the daemon's poll loop. */
-	if (!opts.filter) {
-		if (pthread_create(&thread, NULL, press_thread, &presses) != 0)
-			fatalx("cannot start the press loop");
-		started = 1;
-	}
-	rc = service_run(&st, &opts, cfg.brokers, &running);
-	running = 0;
-	if (started)
-		pthread_join(thread, NULL);
-	curl_global_cleanup();
-done:
-	OPENSSL_cleanse(token, sizeof(token));
-	ctx_close(&prompts);
-	ctx_close(&presses);
-	OPENSSL_cleanse(cfg.secret, sizeof(cfg.secret));
-	EVP_PKEY_free(sign_key);
-	return rc;
+	return service_main(&svc, argc, argv);
 }

@@ -8,57 +8,51 @@
 #include "service.h"
 #include "token.h"
 
-static volatile sig_atomic_t running = 1;
+static int
+setup(void *arg, struct service_run *run, char *err, size_t errlen)
+{
+	struct token_ctx *ctx = arg;
+	const char *keys = config_str(run->cfg, CFG_KEYS_DIR);
+
+	if ((ctx->sign_key = key_load_named(keys, "token", 1, err, errlen)) == NULL ||
+	    keyring_add(&ctx->approval_key, keys, "approval", err, errlen) != 0)
+		return -1;
+	if (token_ctx_init_secret(ctx) != 0) {
+		snprintf(err, errlen, "cannot derive the token id secret");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_all(void *arg)
+{
+	struct token_ctx *ctx = arg;
+
+	audit_close(ctx->audit);
+	keyring_free(&ctx->approval_key);
+	OPENSSL_cleanse(ctx->jti_secret, sizeof(ctx->jti_secret));
+	EVP_PKEY_free(ctx->sign_key);
+}
 
 int
 main(int argc, char **argv)
 {
-	struct config_var vars[] = {
-		{ "WINGMAN_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers", NULL },
-		{ "WINGMAN_KEYS_DIR", NULL, "token.key (private) and approval.pub", NULL },
-		{ "WINGMAN_PG_CONNINFO", "", "PostgreSQL for the audit log (empty: off)", NULL },
-		{ "WINGMAN_AUDIT_JSONL", "", "JSONL copy of the audit log (empty: off)", NULL },
-	};
-	const size_t n = sizeof(vars) / sizeof(vars[0]);
 	static struct token_ctx ctx;
-	struct service_opts opts;
-	const char *const topics[] = { "wingman.decisions", NULL };
-	struct stage st = {
+	static const char *const topics[] = { "wingman.decisions", NULL };
+	static const struct service svc = {
 		.name = "wingman-token",
-		.group = "wingman-token",
+		.process = SVC_TOKEN,
+		.summary = "Mints one short-lived, single-use EdDSA capability token per approved "
+		    "command and publishes a signed order.",
+		.keys = "token.key (private: signs tokens and orders), approval.pub",
 		.topics = topics,
 		.handle = token_handle,
 		.ctx = &ctx,
+		.audit = &ctx.audit,
+		.setup = setup,
+		.close = close_all,
 	};
-	const char *keys;
-	char err[512];
-	int rc = 1;
 
-	service_init(argc, argv, "wingman-token",
-	    "Mints one short-lived, single-use EdDSA capability token per approved command "
-	    "and publishes a signed order.", vars, n, &opts);
-	keys = config_get(vars, n, "WINGMAN_KEYS_DIR");
-	keyring_init(&ctx.approval_key);
-	if ((ctx.sign_key = key_load_named(keys, "token", 1, err, sizeof(err))) == NULL ||
-	    keyring_add(&ctx.approval_key, keys, "approval", err, sizeof(err)) != 0)
-		fatalx("%s", err);
-	if (token_ctx_init_secret(&ctx) != 0)
-		fatalx("cannot derive the token id secret");
-	if (opts.check_only) {
-		puts("configuration OK");
-		rc = 0;
-		goto done;
-	}
-	if ((ctx.audit = audit_open("wingman-token", config_get(vars, n, "WINGMAN_PG_CONNINFO"),
-	    config_get(vars, n, "WINGMAN_AUDIT_JSONL"), err, sizeof(err))) == NULL)
-		fatalx("%s", err);
-	st.audit = ctx.audit;
-	service_signals(&running);
-	rc = service_run(&st, &opts, config_get(vars, n, "WINGMAN_KAFKA_BROKERS"), &running);
-done:
-	audit_close(ctx.audit);
-	keyring_free(&ctx.approval_key);
-	OPENSSL_cleanse(ctx.jti_secret, sizeof(ctx.jti_secret));
-	EVP_PKEY_free(ctx.sign_key);
-	return rc;
+	return service_main(&svc, argc, argv);
 }

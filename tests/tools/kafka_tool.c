@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "config.h"
 #include "envelope.h"
 #include "keys.h"
 #include "stage.h"
@@ -24,7 +25,7 @@ brokers(void)
 {
 	const char *b = getenv("WINGMAN_KAFKA_BROKERS");
 
-	return b && *b ? b : "127.0.0.1:19092";
+	return b && *b ? b : config_default(CFG_KAFKA_BROKERS);
 }
 
 static int

@@ -255,6 +255,9 @@ await_result(rd_kafka_t *rk, const struct keyring *signers, const char *request_
 		}
 		json_dumpf(result, stdout, JSON_INDENT(2));
 		putchar('\n');
+		if (strcmp(msg_str(result, "status"), "shadow") == 0)
+			fprintf(stderr, "wingman: %s: SHADOW MODE: every check passed, NOTHING RAN "
+			    "(the environment has \"execute\": false)\n", request_id);
 		rc = strcmp(msg_str(result, "status"), "executed") == 0 ? 0 : 1;
 		json_decref(result);
 		break;

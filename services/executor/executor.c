@@ -200,13 +200,23 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	case LEDGER_CLAIMED:
 		break;
 	}
-	log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
-	    command_action_name(cmd.action), cmd.container);
-	docker_run(ctx->docker, &cmd, &dr);
+	if (env->execute) {
+		log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
+		    command_action_name(cmd.action), cmd.container);
+		docker_run(ctx->docker, &cmd, &dr);
+	} else {
+		/* Shadow mode: every check ran and the token is spent; Docker is not called. */
+		log_info("event=shadow request_id=%s jti=%s action=%s container=%s", rid, jti,
+		    command_action_name(cmd.action), cmd.container);
+		memset(&dr, 0, sizeof(dr));
+		dr.status = DOCKER_OK;
+		dr.exit_code = -1;
+	}
 	output = dr.output;
-	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK)
+	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK && dr.output != NULL)
 		output = filter_ps(env, dr.output);
-	status = dr.status == DOCKER_OK ? "ok" : dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
+	status = !env->execute ? "shadow" : dr.status == DOCKER_OK ? "ok" :
+	    dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
 	reason = dr.reason;
 	if (dr.status == DOCKER_UNKNOWN) {
 		/* Stored with this code, so a redelivery reads `interrupted` too. */
@@ -332,7 +342,7 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 	const char *rid, *status = "executed";
 	char why[MSG_REASON_MAX] = "", first_reason[MSG_REASON_MAX] = "";
 	size_t i;
-	int stop = 0;
+	int stop = 0, ran = 0, shadowed = 0;
 
 	if ((order = msg_accept(in, "order", &ctx->token_keys, ctx->audit, reason,
 	    reasonlen)) == NULL)
@@ -376,7 +386,9 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 			const char *cs = msg_str(result, "status");
 
 			json_array_append_new(results, result);
-			if (strcmp(cs, "ok") != 0) {
+			ran |= strcmp(cs, "ok") == 0;
+			shadowed |= strcmp(cs, "shadow") == 0;
+			if (strcmp(cs, "ok") != 0 && strcmp(cs, "shadow") != 0) {
 				stop = 1;
 				if (strcmp(cs, "failed") == 0 || strcmp(cs, "refused") == 0) {
 					/* A refusal stored by the kill switch reads as one made now. */
@@ -393,6 +405,12 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		    rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
 		status = rc == RUN_REFUSED ? refusal_status(why) : failure_status(why);
 		snprintf(first_reason, sizeof(first_reason), "%s", why);
+	}
+	if (strcmp(status, "executed") == 0 && shadowed && !ran) {
+		/* Said in the status, not only in a field: nothing ran, whoever reads it. */
+		status = "shadow";
+		snprintf(first_reason, sizeof(first_reason), "SHADOW: environment %s has \"execute\": "
+		    "false: every check passed, nothing ran", msg_str(order, "environment"));
 	}
 	result = result_new(rid, status, first_reason, results);
 	if (result != NULL)

@@ -29,6 +29,8 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "bench_kafka.h"
+
 #define MAX_REQUESTS 200000
 #define DRAIN_IDLE_MS 5000   /* stop waiting when nothing arrived for this long */
 #define DRAIN_MAX_MS 60000
@@ -75,61 +77,12 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		atomic_fetch_add(&r->produce_errors, 1);
 }
 
-static rd_kafka_t *
-client_new(rd_kafka_type_t type, struct run *r)
-{
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char err[512];
-	rd_kafka_t *rk;
-	int bad;
-
-	/* The same producer settings as the stages (common/stage.c). */
-	bad = rd_kafka_conf_set(conf, "bootstrap.servers", r->brokers, err, sizeof(err)) ||
-	    (type == RD_KAFKA_PRODUCER ?
-		rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) :
-		rd_kafka_conf_set(conf, "group.id", "wingman-bench-loadgen", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err, sizeof(err)));
-	if (bad) {
-		fprintf(stderr, "loadgen: %s\n", err);
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rd_kafka_conf_set_opaque(conf, r);
-	if (type == RD_KAFKA_PRODUCER)
-		rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-	if ((rk = rd_kafka_new(type, conf, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "loadgen: %s\n", err);
-		rd_kafka_conf_destroy(conf);
-	}
-	return rk;
-}
-
-static int
-partitions(rd_kafka_t *rk, const char *topic)
-{
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-	int n = -1;
-
-	if (t != NULL && rd_kafka_metadata(rk, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    md->topic_cnt == 1 && md->topics[0].err == 0)
-		n = md->topics[0].partition_cnt;
-	if (md != NULL)
-		rd_kafka_metadata_destroy(md);
-	if (t != NULL)
-		rd_kafka_topic_destroy(t);
-	return n;
-}
-
 /* Every partition of the results topic from its current end: no result of ours is missed. */
 static int
 assign_from_end(struct run *r)
 {
 	rd_kafka_topic_partition_list_t *parts;
-	int n = partitions(r->consumer, r->results);
+	int n = bench_partitions(r->consumer, r->results);
 
 	if (n <= 0) {
 		fprintf(stderr, "loadgen: no topic %s\n", r->results);
@@ -333,9 +286,9 @@ main(int argc, char **argv)
 	r.answers = calloc((size_t)r.n, sizeof(*r.answers));
 	lat = calloc((size_t)r.n, sizeof(*lat));
 	if (!r.sent_us || !r.latency_us || !r.answers || !lat ||
-	    (r.producer = client_new(RD_KAFKA_PRODUCER, &r)) == NULL ||
-	    (r.consumer = client_new(RD_KAFKA_CONSUMER, &r)) == NULL ||
-	    partitions(r.producer, r.requests) <= 0 || assign_from_end(&r) != 0)
+	    (r.producer = bench_client(RD_KAFKA_PRODUCER, r.brokers, NULL, &r, on_delivery)) == NULL ||
+	    (r.consumer = bench_client(RD_KAFKA_CONSUMER, r.brokers, "wingman-bench-loadgen", &r, NULL)) == NULL ||
+	    bench_partitions(r.producer, r.requests) <= 0 || assign_from_end(&r) != 0)
 		return 1;
 	/* Let the consumer reach its partitions before the clock starts. */
 	for (int i = 0; i < 10; i++)

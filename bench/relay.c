@@ -21,6 +21,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench_kafka.h"
+
 #define STAGES 4
 
 static const char *const layout[STAGES + 1] = { "requests", "assessments", "decisions", "orders",
@@ -38,47 +40,6 @@ static void
 on_signal(int sig)
 {
 	running = 0;
-}
-
-static rd_kafka_t *
-client_new(rd_kafka_type_t type, const char *brokers, const char *group)
-{
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char err[512];
-	rd_kafka_t *rk;
-	int bad;
-
-	bad = rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) ||
-	    (type == RD_KAFKA_PRODUCER ?
-		rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) :
-		rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err, sizeof(err)));
-	if (bad || (rk = rd_kafka_new(type, conf, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "relay: %s\n", err);
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	return rk;
-}
-
-static int
-partitions(rd_kafka_t *rk, const char *topic)
-{
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-	int n = -1;
-
-	if (t != NULL && rd_kafka_metadata(rk, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    md->topic_cnt == 1 && md->topics[0].err == 0)
-		n = md->topics[0].partition_cnt;
-	if (md != NULL)
-		rd_kafka_metadata_destroy(md);
-	if (t != NULL)
-		rd_kafka_topic_destroy(t);
-	return n;
 }
 
 /* Creates the relay's topics like the stack's (partitions of wingman.requests); existing ones stay. */
@@ -127,7 +88,7 @@ assign_from_end(struct stage *s)
 	rd_kafka_topic_partition_list_t *parts;
 	int n = -1;
 
-	for (int tries = 0; tries < 50 && (n = partitions(s->consumer, s->in)) <= 0; tries++)
+	for (int tries = 0; tries < 50 && (n = bench_partitions(s->consumer, s->in)) <= 0; tries++)
 		usleep(200000);
 	if (n <= 0)
 		return -1;
@@ -203,9 +164,9 @@ main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if ((admin = client_new(RD_KAFKA_PRODUCER, brokers, NULL)) == NULL)
+	if ((admin = bench_client(RD_KAFKA_PRODUCER, brokers, NULL, NULL, NULL)) == NULL)
 		return 1;
-	if ((n_parts = partitions(admin, "wingman.requests")) <= 0 ||
+	if ((n_parts = bench_partitions(admin, "wingman.requests")) <= 0 ||
 	    create_topics(admin, prefix, n_parts) != 0) {
 		fprintf(stderr, "relay: cannot set up the %s.* topics\n", prefix);
 		rd_kafka_destroy(admin);
@@ -216,9 +177,9 @@ main(int argc, char **argv)
 		snprintf(st[i].in, sizeof(st[i].in), "%s.%s", prefix, layout[i]);
 		snprintf(st[i].out, sizeof(st[i].out), "%s.%s", prefix, layout[i + 1]);
 		snprintf(group, sizeof(group), "%s-relay-%d", prefix, i);
-		if ((st[i].consumer = client_new(RD_KAFKA_CONSUMER, brokers, group)) == NULL ||
-		    (st[i].producer = client_new(RD_KAFKA_PRODUCER, brokers, NULL)) == NULL ||
-		    partitions(st[i].producer, st[i].out) <= 0 || assign_from_end(&st[i]) != 0) {
+		if ((st[i].consumer = bench_client(RD_KAFKA_CONSUMER, brokers, group, NULL, NULL)) == NULL ||
+		    (st[i].producer = bench_client(RD_KAFKA_PRODUCER, brokers, NULL, NULL, NULL)) == NULL ||
+		    bench_partitions(st[i].producer, st[i].out) <= 0 || assign_from_end(&st[i]) != 0) {
 			fprintf(stderr, "relay: stage %d (%s -> %s) cannot start\n", i, st[i].in, st[i].out);
 			running = 0;
 			goto done;

@@ -12,8 +12,15 @@ eval "$("$repo/scripts/stack" env)"
 logs=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$logs"' EXIT
+# Each daemon with its own database role, Redis for the executor alone (as bench/run).
 for s in consensus approval token executor; do
-	"$build/services/$s/wingman-$s" >"$logs/$s.log" 2>&1 &
+	v=WINGMAN_PG_CONNINFO_${s^^}
+	if [ "$s" = executor ]; then
+		(WINGMAN_PG_CONNINFO=${!v} exec "$build/services/$s/wingman-$s" >"$logs/$s.log" 2>&1) &
+	else
+		(WINGMAN_PG_CONNINFO=${!v} exec env -u WINGMAN_REDIS_URL "$build/services/$s/wingman-$s" \
+		    >"$logs/$s.log" 2>&1) &
+	fi
 	pids+=($!)
 done
 # The first request pays for consumer-group joins: warm up, then measure.
@@ -29,4 +36,4 @@ done
 sort -n "$logs/ms" | awk -v n="$n" '{a[NR]=$1; s+=$1} END {
 	printf "requests %d  mean %.0f ms  p50 %d ms  p95 %d ms  max %d ms\n",
 	    n, s/NR, a[int(NR*0.5)+ (NR*0.5>int(NR*0.5))], a[int(NR*0.95)+(NR*0.95>int(NR*0.95))], a[NR] }'
-echo "(includes the CLI's own start, Kafka metadata and consumer assignment per request)"
+echo "(a new CLI process per request: its start, Kafka metadata, partition assignment and the pipeline)"

@@ -55,5 +55,13 @@ struct jws_expect {
  */
 enum jws_verdict jws_verify(const char *token, size_t len, const struct keyring *ring,
     const struct jws_expect *expect, json_t **claims_out, char *detail, size_t detaillen);
+/*
+ * The exp/nbf check jws_verify makes last, alone, for claims that
+ * jws_verify returned with ignore_time set: checking the time later costs
+ * no second signature verification. TOKEN_OK, TOKEN_EXPIRED or
+ * TOKEN_NOT_YET_VALID (TOKEN_BAD_CLAIMS for claims it did not return).
+ */
+enum jws_verdict jws_check_time(const json_t *claims, int64_t now, char *detail,
+    size_t detaillen);
 
 #endif

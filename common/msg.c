@@ -22,9 +22,9 @@ enum check { C_NONE, C_REQUEST_ID, C_NAME, C_ENV, C_TS, C_RISK, C_STATUS };
 
 static const char *const risks[] = { "low", "medium", "high", "critical", NULL };
 static const char *const statuses[] = { "executed", "rejected", "expired", "invalid",
-	"failed", "interrupted", "frozen", NULL };
+	"failed", "interrupted", "frozen", "shadow", NULL };
 static const char *const command_statuses[] = { "ok", "error", "refused", "failed",
-	"skipped", NULL };
+	"skipped", "shadow", NULL };
 static const char *const actions[] = { "ps", "inspect", "logs", "restart", "start",
 	"stop", "exec", NULL };
 

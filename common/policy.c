@@ -96,6 +96,12 @@ load_env(const char *name, json_t *obj, struct policy_env *e, char *err, size_t 
 		return -1;
 	}
 	e->require_signed_requests = json_is_true(item);
+	item = json_object_get(obj, "execute");
+	if (item != NULL && !json_is_boolean(item)) {
+		snprintf(err, errlen, "POLICY_INVALID: %s.execute must be true or false", name);
+		return -1;
+	}
+	e->execute = item == NULL || json_is_true(item);
 	return 0;
 }
 

@@ -31,6 +31,12 @@ struct policy_env {
 	 */
 	int max_relayed_approvals;
 	int require_signed_requests; /* requests must carry worker-<id>'s signature */
+	/*
+	 * 0: shadow mode. Every check, claim, ledger step and audit row as
+	 * usual, but the executor makes no Docker call and the result says
+	 * `shadow`. Lets a team trial Wingman beside its current tooling.
+	 */
+	int execute;
 	int approval_timeout_s;
 	int token_ttl_s;
 };

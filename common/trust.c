@@ -164,9 +164,9 @@ trust_result_signer_ok(const char *status, const char *kid)
 {
 	static const struct {
 		const char *kid;
-		const char *statuses[6];
+		const char *statuses[7];
 	} entitled[] = {
-		{ "executor", { "executed", "failed", "interrupted", "frozen", "rejected", NULL } },
+		{ "executor", { "executed", "shadow", "failed", "interrupted", "frozen", "rejected", NULL } },
 		{ "approval", { "rejected", "expired", "invalid", NULL } },
 	};
 

@@ -226,7 +226,7 @@ cmd_decide(const char *decision, int argc, char **argv)
 		fprintf(stderr, "wingman %s: cannot build the decision: %s\n", decision, err);
 		goto done;
 	}
-	if ((producer = kafka_producer_new(brokers(), err, sizeof(err))) == NULL ||
+	if ((producer = producer_for(TOPIC_HUMAN_DECISIONS, err, sizeof(err))) == NULL ||
 	    kafka_publish(producer, TOPIC_HUMAN_DECISIONS, rid, msg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wingman %s: %s\n", decision, err);
 		goto done;

@@ -109,14 +109,13 @@ topic_partitions(rd_kafka_t *rk, const char *topic)
 	return n;
 }
 
-rd_kafka_t *
-topic_reader(const char *topic, const int64_t *start, int *n_out)
+/* A consumer that joins no group: partitions are assigned, nothing is committed. */
+static rd_kafka_t *
+reader_new(void)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_topic_partition_list_t *parts;
 	char err[512], group[64], uuid[37];
 	rd_kafka_t *rk;
-	int n;
 
 	uuid_v4(uuid);
 	snprintf(group, sizeof(group), "wingman-cli-%s", uuid);
@@ -128,6 +127,18 @@ topic_reader(const char *topic, const int64_t *start, int *n_out)
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
+	return rk;
+}
+
+rd_kafka_t *
+topic_reader(const char *topic, const int64_t *start, int *n_out)
+{
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_t *rk;
+	int n;
+
+	if ((rk = reader_new()) == NULL)
+		return NULL;
 	if ((n = topic_partitions(rk, topic)) <= 0) {
 		fprintf(stderr, "wingman: cannot read %s from %s\n", topic, brokers());
 		rd_kafka_destroy(rk);
@@ -140,6 +151,67 @@ topic_reader(const char *topic, const int64_t *start, int *n_out)
 	rd_kafka_assign(rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
 	*n_out = n;
+	return rk;
+}
+
+/*
+ * The partition a stage's producer picks for key: librdkafka's default
+ * partitioner, consistent_random (CRC32 of the key modulo the partition
+ * count; keys are never empty here). Computed by librdkafka's own function
+ * so the two cannot drift apart. -1 when the broker does not answer.
+ */
+static int32_t
+key_partition(rd_kafka_t *rk, const char *topic, const char *key)
+{
+	rd_kafka_topic_t *t;
+	int32_t p;
+	int n;
+
+	if ((n = topic_partitions(rk, topic)) <= 0 || (t = rd_kafka_topic_new(rk, topic, NULL)) == NULL)
+		return -1;
+	p = rd_kafka_msg_partitioner_consistent_random(t, key, strlen(key), n, NULL, NULL);
+	rd_kafka_topic_destroy(t);
+	return p;
+}
+
+rd_kafka_t *
+key_reader(const char *topic, const char *key, int from_end)
+{
+	rd_kafka_topic_partition_list_t *parts;
+	int64_t lo, hi;
+	int32_t p;
+	rd_kafka_t *rk;
+
+	if ((rk = reader_new()) == NULL)
+		return NULL;
+	if ((p = key_partition(rk, topic, key)) < 0 ||
+	    rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000) != 0) {
+		fprintf(stderr, "wingman: cannot read %s from %s\n", topic, brokers());
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	parts = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(parts, topic, p)->offset = from_end ? hi : lo;
+	rd_kafka_assign(rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rk;
+}
+
+rd_kafka_t *
+producer_for(const char *topic, char *err, size_t errlen)
+{
+	rd_kafka_t *rk = kafka_producer_new(brokers(), err, errlen);
+
+	/*
+	 * librdkafka looks a topic it has no metadata for up about once a
+	 * second: a producer that connected before its first message would
+	 * hold that message up to a second. Ask for the topic now.
+	 */
+	if (rk != NULL && topic_partitions(rk, topic) <= 0) {
+		snprintf(err, errlen, "cannot read %s from %s", topic, brokers());
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
 	return rk;
 }
 
@@ -183,6 +255,9 @@ await_result(rd_kafka_t *rk, const struct keyring *signers, const char *request_
 		}
 		json_dumpf(result, stdout, JSON_INDENT(2));
 		putchar('\n');
+		if (strcmp(msg_str(result, "status"), "shadow") == 0)
+			fprintf(stderr, "wingman: %s: SHADOW MODE: every check passed, NOTHING RAN "
+			    "(the environment has \"execute\": false)\n", request_id);
 		rc = strcmp(msg_str(result, "status"), "executed") == 0 ? 0 : 1;
 		json_decref(result);
 		break;
@@ -208,10 +283,9 @@ cmd_submit(int argc, char **argv)
 	};
 	const char *env = NULL, *worker = NULL, *text = "", *rid_opt = NULL, *key_path = NULL;
 	json_t *cmds = json_array(), *req = NULL;
-	int wait = 0, timeout = 60, ch, rc = 1, n = 0;
+	int wait = 0, timeout = 60, ch, rc = 1;
 	char rid[64], err[512], kid[80];
 	rd_kafka_t *producer = NULL, *reader = NULL;
-	int64_t *start = NULL;
 	struct keyring signers;
 	EVP_PKEY *key = NULL;
 
@@ -255,30 +329,14 @@ cmd_submit(int argc, char **argv)
 		fprintf(stderr, "wingman submit: %s\n", err);
 		goto done;
 	}
-	if ((producer = kafka_producer_new(brokers(), err, sizeof(err))) == NULL) {
-		fprintf(stderr, "wingman submit: %s\n", err);
+	/*
+	 * Reader first, from the end of the partition the result will land on,
+	 * taken before publishing: the result cannot be missed.
+	 */
+	if (wait && (reader = key_reader(TOPIC_RESULTS, rid, 1)) == NULL)
 		goto done;
-	}
-	if (wait) {
-		/* Read from the current end, taken before publishing: no race. */
-		rd_kafka_t *probe = topic_reader(TOPIC_RESULTS, NULL, &n);
-		if (probe == NULL)
-			goto done;
-		start = calloc((size_t)n, sizeof(*start));
-		for (int p = 0; p < n; p++) {
-			int64_t lo, hi;
-			if (rd_kafka_query_watermark_offsets(probe, TOPIC_RESULTS, p, &lo, &hi, 10000)) {
-				fprintf(stderr, "wingman submit: cannot read offsets of %s\n", TOPIC_RESULTS);
-				rd_kafka_destroy(probe);
-				goto done;
-			}
-			start[p] = hi;
-		}
-		rd_kafka_destroy(probe);
-		if ((reader = topic_reader(TOPIC_RESULTS, start, &n)) == NULL)
-			goto done;
-	}
-	if (kafka_publish(producer, TOPIC_REQUESTS, rid, req, err, sizeof(err)) != 0) {
+	if ((producer = producer_for(TOPIC_REQUESTS, err, sizeof(err))) == NULL ||
+	    kafka_publish(producer, TOPIC_REQUESTS, rid, req, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wingman submit: %s\n", err);
 		goto done;
 	}
@@ -292,7 +350,6 @@ cmd_submit(int argc, char **argv)
 done:
 	EVP_PKEY_free(key);
 	keyring_free(&signers);
-	free(start);
 	if (reader != NULL) {
 		rd_kafka_consumer_close(reader);
 		rd_kafka_destroy(reader);
@@ -311,7 +368,7 @@ cmd_wait(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int timeout = 60, ch, n, rc;
+	int timeout = 60, ch, rc;
 	struct keyring signers;
 	rd_kafka_t *reader;
 
@@ -325,7 +382,8 @@ cmd_wait(int argc, char **argv)
 		usage();
 	if (result_signers(&signers, "wait") != 0)
 		return 1;
-	if ((reader = topic_reader(TOPIC_RESULTS, NULL, &n)) == NULL) {
+	/* An older request: its partition from the beginning. */
+	if ((reader = key_reader(TOPIC_RESULTS, argv[optind], 0)) == NULL) {
 		keyring_free(&signers);
 		return 1;
 	}

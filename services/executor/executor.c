@@ -172,22 +172,20 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 		json_decref(claims);
 		return RUN_DONE;
 	}
-	expect.ignore_time = 0;
-	json_decref(claims);
-	claims = NULL;
-	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail, sizeof(detail));
+	/* Everything but the time holds already: check it on the same claims, no second verify. */
+	tv = jws_check_time(claims, expect.now, detail, sizeof(detail));
 	if (tv == TOKEN_NOT_YET_VALID) {
 		/* wingman-token sets nbf to its own now: a genuine future token means skewed clocks. */
 		snprintf(why, whylen, "CLOCK_SKEW: %s: wingman-token's clock is ahead of this executor's",
 		    detail);
+		json_decref(claims);
 		return RUN_FAILED;
 	}
 	if (tv != TOKEN_OK) {
 		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
+		json_decref(claims);
 		return RUN_REFUSED;
 	}
-	jti = json_string_value(json_object_get(claims, "jti"));
-	exp = json_integer_value(json_object_get(claims, "exp"));
 	/*
 	 * The policy is checked again here, on our own parse: approval is not
 	 * the last word (evidence_check did it for the whole order already).
@@ -236,13 +234,23 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	case LEDGER_CLAIMED:
 		break;
 	}
-	log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
-	    command_action_name(cmd.action), cmd.container);
-	run_exclusive(ctx->docker, &cmd, &dr);
+	if (env->execute) {
+		log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
+		    command_action_name(cmd.action), cmd.container);
+		run_exclusive(ctx->docker, &cmd, &dr);
+	} else {
+		/* Shadow mode: every check ran and the token is spent; Docker is not called. */
+		log_info("event=shadow request_id=%s jti=%s action=%s container=%s", rid, jti,
+		    command_action_name(cmd.action), cmd.container);
+		memset(&dr, 0, sizeof(dr));
+		dr.status = DOCKER_OK;
+		dr.exit_code = -1;
+	}
 	output = dr.output;
-	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK)
+	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK && dr.output != NULL)
 		output = filter_ps(env, dr.output);
-	status = dr.status == DOCKER_OK ? "ok" : dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
+	status = !env->execute ? "shadow" : dr.status == DOCKER_OK ? "ok" :
+	    dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
 	reason = dr.reason;
 	if (dr.status == DOCKER_UNKNOWN) {
 		/* Stored with this code, so a redelivery reads `interrupted` too. */
@@ -368,7 +376,7 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 	const char *rid, *status = "executed";
 	char why[MSG_REASON_MAX] = "", first_reason[MSG_REASON_MAX] = "";
 	size_t i;
-	int stop = 0;
+	int stop = 0, ran = 0, shadowed = 0;
 
 	if ((order = msg_accept(in, "order", &ctx->token_keys, ctx->audit, reason,
 	    reasonlen)) == NULL)
@@ -412,7 +420,9 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 			const char *cs = msg_str(result, "status");
 
 			json_array_append_new(results, result);
-			if (strcmp(cs, "ok") != 0) {
+			ran |= strcmp(cs, "ok") == 0;
+			shadowed |= strcmp(cs, "shadow") == 0;
+			if (strcmp(cs, "ok") != 0 && strcmp(cs, "shadow") != 0) {
 				stop = 1;
 				if (strcmp(cs, "failed") == 0 || strcmp(cs, "refused") == 0) {
 					/* A refusal stored by the kill switch reads as one made now. */
@@ -429,6 +439,12 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		    rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
 		status = rc == RUN_REFUSED ? refusal_status(why) : failure_status(why);
 		snprintf(first_reason, sizeof(first_reason), "%s", why);
+	}
+	if (strcmp(status, "executed") == 0 && shadowed && !ran) {
+		/* Said in the status, not only in a field: nothing ran, whoever reads it. */
+		status = "shadow";
+		snprintf(first_reason, sizeof(first_reason), "SHADOW: environment %s has \"execute\": "
+		    "false: every check passed, nothing ran", msg_str(order, "environment"));
 	}
 	result = result_new(rid, status, first_reason, results);
 	if (result != NULL)

@@ -239,6 +239,9 @@ test_policy_rejects_bad_files(void **state)
 		"{\"environments\": {\"Test\": {\"containers\": [\"x\"], \"actions\": {},"
 		" \"approvers_required\": 1, \"approval_timeout_s\": 1, \"token_ttl_s\": 1}}}",
 		"{\"environments\": {}, \"environments\": {}}",
+		"{\"environments\": {\"test\": {\"containers\": [\"x\"], \"actions\": {},"
+		" \"approvers_required\": 1, \"approval_timeout_s\": 1, \"token_ttl_s\": 1,"
+		" \"execute\": \"no\"}}}",
 	};
 	char path[] = "/tmp/wingman-policy.XXXXXX", err[256];
 	struct policy p;
@@ -254,6 +257,26 @@ test_policy_rejects_bad_files(void **state)
 		unlink(path);
 		snprintf(path, sizeof(path), "%s", "/tmp/wingman-policy.XXXXXX");
 	}
+}
+
+/* execute defaults to true; false is shadow mode (no Docker call). */
+static void
+test_policy_execute(void **state)
+{
+	char path[] = "/tmp/wingman-policy.XXXXXX", err[256];
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	struct policy p;
+
+	fputs("{\"environments\": {\"shadow\": {\"containers\": [\"x\"], \"actions\": {},"
+	    " \"approvers_required\": 1, \"approval_timeout_s\": 1, \"token_ttl_s\": 1,"
+	    " \"execute\": false}}}", f);
+	fclose(f);
+	assert_int_equal(policy_load(path, &p, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(policy_env(&p, "shadow")->execute, 0);
+	assert_int_equal(policy_env(&policy, "test")->execute, 1);
+	assert_int_equal(policy_env(&policy, "prd")->execute, 1);
 }
 
 static void
@@ -287,6 +310,7 @@ main(void)
 		cmocka_unit_test(test_mislabeled_actions_are_refused),
 		cmocka_unit_test(test_policy_owners),
 		cmocka_unit_test(test_policy_rejects_bad_files),
+		cmocka_unit_test(test_policy_execute),
 		cmocka_unit_test(test_result_output_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -545,6 +545,36 @@ test_time_edges(void **state)
 	free(tok);
 }
 
+/*
+ * The executor verifies once with ignore_time and checks the time later on
+ * the claims it got: jws_check_time must give jws_verify's time verdict at
+ * every edge.
+ */
+static void
+test_check_time_matches_verify(void **state)
+{
+	struct fx *f = *state;
+	struct jws_expect ex = { .env = ENV, .cmd = CMD, .request_id = REQ, .ignore_time = 1 };
+	char *tok = token_claims(default_claims(), f->key);
+	const int64_t at[] = { NOW - JWS_LEEWAY_S - 1, NOW - JWS_LEEWAY_S, NOW, NOW + 300 + JWS_LEEWAY_S,
+		NOW + 300 + JWS_LEEWAY_S + 1 };
+	json_t *claims = NULL;
+
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, &claims, NULL, 0), TOKEN_OK);
+	ex.ignore_time = 0;
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		ex.now = at[i];
+		assert_verdict(jws_check_time(claims, at[i], NULL, 0),
+		    jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0));
+	}
+	assert_verdict(jws_check_time(claims, NOW + 300 + JWS_LEEWAY_S + 1, NULL, 0), TOKEN_EXPIRED);
+	assert_verdict(jws_check_time(claims, NOW - JWS_LEEWAY_S - 1, NULL, 0), TOKEN_NOT_YET_VALID);
+	json_object_del(claims, "exp");
+	assert_verdict(jws_check_time(claims, NOW, NULL, 0), TOKEN_BAD_CLAIMS);
+	json_decref(claims);
+	free(tok);
+}
+
 /* ignore_time skips only exp/nbf: a forged or re-scoped token still fails. */
 static void
 test_ignore_time_only_skips_time(void **state)
@@ -1183,6 +1213,7 @@ main(void)
 		cmocka_unit_test(test_mint_exact_layout),
 		cmocka_unit_test(test_mint_refuses),
 		cmocka_unit_test(test_time_edges),
+		cmocka_unit_test(test_check_time_matches_verify),
 		cmocka_unit_test(test_ignore_time_only_skips_time),
 		cmocka_unit_test(test_size_limits),
 		cmocka_unit_test(test_segments),

@@ -316,6 +316,9 @@ test_result_signers(void **state)
 	assert_false(trust_result_signer_ok("invalid", "consensus"));
 	assert_false(trust_result_signer_ok("executed", "token"));
 	assert_false(trust_result_signer_ok("expired", "executor"));
+	/* Only the executor knows nothing ran in a shadow environment. */
+	assert_true(trust_result_signer_ok("shadow", "executor"));
+	assert_false(trust_result_signer_ok("shadow", "approval"));
 }
 
 int

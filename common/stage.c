@@ -297,14 +297,19 @@ consumer_new(const struct stage *st, const char *brokers, char *err, size_t errl
 	rd_kafka_t *rk;
 	size_t n = 0;
 
-	/* Offsets are stored by hand, only after a message is fully handled. */
+	/*
+	 * Offsets are stored by hand, only once an input's outputs are
+	 * delivered; librdkafka commits what is stored every 100 ms, on a
+	 * revoke and on close. A crash redoes at most that much, and handlers
+	 * are idempotent.
+	 */
 	if (set_conf(conf, "bootstrap.servers", brokers, err, errlen) ||
 	    set_conf(conf, "group.id", st->group, err, errlen) ||
-	    set_conf(conf, "enable.auto.commit", "false", err, errlen) ||
+	    set_conf(conf, "enable.auto.commit", "true", err, errlen) ||
+	    set_conf(conf, "auto.commit.interval.ms", "100", err, errlen) ||
 	    set_conf(conf, "enable.auto.offset.store", "false", err, errlen) ||
 	    set_conf(conf, "auto.offset.reset", "earliest", err, errlen) ||
 	    set_conf(conf, "max.poll.interval.ms", "600000", err, errlen) ||
-	    set_conf(conf, "fetch.wait.max.ms", "10", err, errlen) ||
 	    set_conf(conf, "fetch.message.max.bytes", "1048576", err, errlen)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -615,9 +620,9 @@ batch_produce(rd_kafka_t *producer, struct batch *b, size_t stop)
 	}
 }
 
-/* Stores the offsets of inputs from..done (exclusive) and commits them without waiting. */
+/* Stores the offsets of inputs from..done (exclusive), for the next commit. */
 static void
-batch_commit(rd_kafka_t *consumer, const struct batch *b, size_t from, size_t done)
+batch_store_offsets(rd_kafka_t *consumer, const struct batch *b, size_t from, size_t done)
 {
 	rd_kafka_topic_partition_list_t *offsets;
 	rd_kafka_resp_err_t e;
@@ -636,14 +641,12 @@ batch_commit(rd_kafka_t *consumer, const struct batch *b, size_t from, size_t do
 	}
 	if ((e = rd_kafka_offsets_store(consumer, offsets)) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_warnx("event=offset_store_failed error=\"%s\"", rd_kafka_err2str(e));
-	else if ((e = rd_kafka_commit(consumer, NULL, 1)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_warnx("event=commit_failed error=\"%s\"", rd_kafka_err2str(e));
 	rd_kafka_topic_partition_list_destroy(offsets);
 }
 
 /*
  * One batch: handle every input (lanes in parallel), commit their audit
- * rows, publish, wait for the reports once, commit the offsets of what is
+ * rows, publish, wait for the reports once, store the offsets of what is
  * done. An input whose handler asked for a retry, whose audit rows were
  * not written or whose output was lost is handled again after a pause,
  * together with every input after it (handlers are idempotent: a redo
@@ -670,7 +673,7 @@ batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, st
 		if (b->d.first_failed < b->n)
 			log_warnx("event=publish_failed offset=%lld error=\"delivery failed: %s\"",
 			    (long long)b->msgs[b->d.first_failed]->offset, b->d.error);
-		batch_commit(consumer, b, from, done);
+		batch_store_offsets(consumer, b, from, done);
 		if (done == b->n)
 			return;
 		from = done;

@@ -13,6 +13,7 @@
 #include "command.h"
 #include "envelope.h"
 #include "jws.h"
+#include "keygen.h"
 #include "keys.h"
 #include "mint.h"
 #include "msg.h"

@@ -265,7 +265,7 @@ run_tick(const struct stage *st, rd_kafka_t *producer, struct outbox *out, int64
 			break;
 		}
 		sleep_ms(backoff);
-		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		backoff = backoff_next(backoff, BACKOFF_MAX_MS);
 	}
 	outbox_clear(out);
 }
@@ -336,7 +336,7 @@ stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic
 				log_warnx("event=publish_failed error=\"%s\"", err);
 			outbox_clear(out);
 			sleep_ms(backoff);
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			backoff = backoff_next(backoff, BACKOFF_MAX_MS);
 			rd_kafka_poll(producer, 0);
 		}
 		outbox_clear(out);

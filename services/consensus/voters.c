@@ -77,19 +77,17 @@ copy_url(const char *s, char *out, size_t outlen, int allow_socks)
 static int
 load_key(const char *path, char **key, char *err, size_t errlen)
 {
-	char *text = NULL;
-	size_t len;
+	char text[VOTER_KEY_MAX + 1];
+	enum secret_rc src;
 	int rc = -1;
 
-	if (read_file(path, VOTER_KEY_MAX + 64, &text, &len) != 0) {
+	if ((src = secret_file_read(path, VOTER_KEY_MAX + 64, text, sizeof(text), NULL)) ==
+	    SECRET_UNREADABLE) {
 		snprintf(err, errlen, "cannot read the api_key_file %s (or it is larger than %d bytes)",
 		    path, VOTER_KEY_MAX + 64);
 		return -1;
 	}
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
-	    text[len - 1] == '\t'))
-		text[--len] = '\0';
-	if (len == 0 || len > VOTER_KEY_MAX || strlen(text) != len || !printable_word(text, VOTER_KEY_MAX)) {
+	if (src != SECRET_OK || !printable_word(text, VOTER_KEY_MAX)) {
 		snprintf(err, errlen, "the api_key_file %s must hold one key of 1 to %d printable bytes",
 		    path, VOTER_KEY_MAX);
 		goto done;
@@ -100,8 +98,7 @@ load_key(const char *path, char **key, char *err, size_t errlen)
 	}
 	rc = 0;
 done:
-	OPENSSL_cleanse(text, len);
-	free(text);
+	OPENSSL_cleanse(text, sizeof(text));
 	return rc;
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -320,16 +319,6 @@ fail:
 	return text;
 }
 
-/* The whole pause, signals or not: an exec is polled to its end. */
-static void
-pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0)
-		continue;
-}
-
 /* Reads ExitCode once the exec has finished. Returns 0, or -1 with res set. */
 static int
 exec_exit_code(struct docker *d, const char *id, int *exit_code, struct docker_result *res)
@@ -358,7 +347,8 @@ exec_exit_code(struct docker *d, const char *id, int *exit_code, struct docker_r
 		json_decref(root);
 		if (done)
 			return 0;
-		pause_ms(EXEC_POLL_MS);
+		/* The whole pause, signals or not: an exec is polled to its end. */
+		sleep_while(NULL, EXEC_POLL_MS);
 	}
 	set_reason(res, DOCKER_CMD_ERROR,
 	    "DOCKER_EXEC_RUNNING: the command was still running after its output ended");

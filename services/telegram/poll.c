@@ -165,8 +165,8 @@ bot_press_run(struct bot_ctx *ctx)
 
 		if (offset < 0 && tgstore_offset_get(ctx->store, ctx->cfg->bot_id, &offset) != TGS_OK) {
 			offset = -1;
-			tg_sleep(ctx->running, backoff);
-			backoff = backoff * 2 > POLL_BACKOFF_MAX_MS ? POLL_BACKOFF_MAX_MS : backoff * 2;
+			sleep_while(ctx->running, backoff);
+			backoff = backoff_next(backoff, POLL_BACKOFF_MAX_MS);
 			continue;
 		}
 		params = json_pack("{s:I, s:i, s:i, s:[s]}", "offset", (json_int_t)offset, "timeout",
@@ -182,9 +182,9 @@ bot_press_run(struct bot_ctx *ctx)
 			log_warnx("event=poll_failed reason=\"%s\"", st != TG_OK ? e.desc :
 			    "TELEGRAM_GARBAGE: getUpdates result is not an array");
 			json_decref(updates);
-			tg_sleep(ctx->running, e.retry_after > 0 && st != TG_OK ?
+			sleep_while(ctx->running, e.retry_after > 0 && st != TG_OK ?
 			    (e.retry_after > 300 ? 300000L : e.retry_after * 1000L) : backoff);
-			backoff = backoff * 2 > POLL_BACKOFF_MAX_MS ? POLL_BACKOFF_MAX_MS : backoff * 2;
+			backoff = backoff_next(backoff, POLL_BACKOFF_MAX_MS);
 			continue;
 		}
 		json_array_foreach(updates, i, u) {
@@ -205,8 +205,8 @@ bot_press_run(struct bot_ctx *ctx)
 		}
 		json_decref(updates);
 		if (retry || (handled == 0 && i > 0)) {
-			tg_sleep(ctx->running, backoff);
-			backoff = backoff * 2 > POLL_BACKOFF_MAX_MS ? POLL_BACKOFF_MAX_MS : backoff * 2;
+			sleep_while(ctx->running, backoff);
+			backoff = backoff_next(backoff, POLL_BACKOFF_MAX_MS);
 		} else {
 			backoff = POLL_BACKOFF_MIN_MS;
 		}

@@ -1,8 +1,12 @@
-/* The wingman CLI: one file per group of subcommands, dispatched by main.c. */
+/*
+ * The wingman CLI: one file per group of subcommands, dispatched by main.c;
+ * cli_common.c holds what they share.
+ */
 #ifndef WINGMAN_CLI_H
 #define WINGMAN_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -12,6 +16,8 @@
 
 /* Prints the usage text to standard error and exits EXIT_USAGE. */
 void usage(void) __attribute__((noreturn));
+/* Prints the usage text to f (--help). */
+void usage_show(FILE *f);
 /* WINGMAN_KAFKA_BROKERS or the local default. */
 const char *brokers(void);
 /* Parses --timeout seconds or exits EXIT_USAGE. */

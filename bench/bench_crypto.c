@@ -18,6 +18,7 @@
 #include "command.h"
 #include "envelope.h"
 #include "jws.h"
+#include "keygen.h"
 #include "keys.h"
 #include "mint.h"
 #include "msg.h"

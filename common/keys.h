@@ -1,6 +1,7 @@
 /*
  * Ed25519 keys as PEM files (PKCS#8 private, SPKI public) in WINGMAN_KEYS_DIR,
- * named <name>.key and <name>.pub. Each process loads only what it needs.
+ * named <name>.key and <name>.pub. Each process loads only what it needs;
+ * making keys is the CLI's alone (services/cli/keygen.c).
  */
 #ifndef WINGMAN_KEYS_H
 #define WINGMAN_KEYS_H
@@ -22,8 +23,12 @@ EVP_PKEY *key_load_public(const char *path, char *err, size_t errlen);
 EVP_PKEY *key_load_named(const char *dir, const char *name, int private_key,
     char *err, size_t errlen);
 
-/* Writes dir/name.key (0600) and dir/name.pub (0644). */
-int key_generate(const char *dir, const char *name, char *err, size_t errlen);
+/*
+ * <dir>/<name>.<ext> into buf, name checked with valid_name(). Returns 0,
+ * or -1 with err.
+ */
+int key_path(char *buf, size_t size, const char *dir, const char *name, const char *ext,
+    char *err, size_t errlen);
 
 /* 64-byte signature. Returns 0 on success. */
 int ed25519_sign(EVP_PKEY *key, const void *msg, size_t len, unsigned char sig[64]);

@@ -358,7 +358,7 @@ run_tick(const struct stage *st, rd_kafka_t *producer, struct outbox *out, int64
 			break;
 		}
 		sleep_ms(backoff);
-		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		backoff = (int)backoff_next(backoff, BACKOFF_MAX_MS);
 	}
 	outbox_clear(out);
 }
@@ -678,7 +678,7 @@ batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, st
 			return;
 		from = done;
 		sleep_ms(backoff);
-		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		backoff = (int)backoff_next(backoff, BACKOFF_MAX_MS);
 	}
 }
 

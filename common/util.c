@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -166,87 +164,6 @@ sha256_hex(const void *data, size_t len, char out[65])
 	hex_encode(md, 32, out);
 }
 
-int64_t
-now_unix(void)
-{
-	return (int64_t)time(NULL);
-}
-
-int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	/* A signal ends the sleep: the caller checks its run flag. */
-	(void)nanosleep(&ts, NULL);
-}
-
-void
-format_ts_ms(int64_t unix_ms, char out[32])
-{
-	time_t secs = (time_t)(unix_ms / 1000);
-	struct tm tm;
-	char base[24];
-
-	gmtime_r(&secs, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 32, "%s.%03dZ", base, (int)(unix_ms % 1000));
-}
-
-void
-now_ts(char out[32])
-{
-	format_ts_ms(now_ms(), out);
-}
-
-int
-parse_ts_ms(const char *s, int64_t *unix_ms)
-{
-	struct tm tm;
-	int ms, n = 0;
-	time_t secs;
-
-	if (strlen(s) != 24)
-		return -1;
-	for (int i = 0; i < 24; i++) {
-		static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
-			return -1;
-	}
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) != 7 || n != 24)
-		return -1;
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	secs = timegm(&tm);
-	if (secs == (time_t)-1)
-		return -1;
-	*unix_ms = (int64_t)secs * 1000 + ms;
-	return 0;
-}
-
 int
 random_bytes(unsigned char *out, size_t len)
 {
@@ -266,42 +183,6 @@ uuid_v4(char out[37])
 	hex_encode(b, 16, hex);
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
 	    hex + 16, hex + 20);
-	return 0;
-}
-
-int
-read_file(const char *path, size_t max, char **out, size_t *len)
-{
-	FILE *f;
-	struct stat st;
-	char *buf = NULL;
-	size_t n;
-
-	*out = NULL;
-	if ((f = fopen(path, "rb")) == NULL)
-		return -1;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > max) {
-		fclose(f);
-		errno = EFBIG;
-		return -1;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return -1;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	if (n != (size_t)st.st_size) {
-		free(buf);
-		errno = EIO;
-		return -1;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	if (len)
-		*len = n;
 	return 0;
 }
 

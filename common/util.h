@@ -1,9 +1,17 @@
-/* Small helpers every process needs: encodings, hashes, time, files. */
+/*
+ * Small helpers every process needs: bounded buffers, encodings, hashes,
+ * random ids, name checks. Time (clock.h) and files (files.h) have their
+ * own files; this header brings them in for the callers that used to find
+ * everything here.
+ */
 #ifndef WINGMAN_UTIL_H
 #define WINGMAN_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "clock.h"
+#include "files.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -31,24 +39,9 @@ void sha256(const void *data, size_t len, unsigned char out[32]);
 void sha256_hex(const void *data, size_t len, char out[65]);
 void hex_encode(const unsigned char *in, size_t len, char *out);
 
-/* Wall clock. */
-int64_t now_unix(void);
-int64_t now_ms(void);
-int64_t monotonic_ms(void);
-/* Sleeps ms milliseconds, or less when a signal arrives. */
-void sleep_ms(int ms);
-/* RFC 3339 UTC with milliseconds into out (at least 25 bytes). */
-void format_ts_ms(int64_t unix_ms, char out[32]);
-void now_ts(char out[32]);
-/* Parses what format_ts_ms writes; returns 0 and milliseconds since epoch. */
-int parse_ts_ms(const char *s, int64_t *unix_ms);
-
 int random_bytes(unsigned char *out, size_t len);
 /* Random RFC 4122 version 4 UUID, lowercase. */
 int uuid_v4(char out[37]);
-
-/* Reads a whole file, refusing files larger than max. New buffer, NUL-ended. */
-int read_file(const char *path, size_t max, char **out, size_t *len);
 
 /* Name checks shared by decoders and the CLI (see docs/messages.md). */
 int valid_request_id(const char *s);

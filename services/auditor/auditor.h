@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 
 #include "audit.h"
+#include "audit_verify.h"
 #include "keys.h"
 #include "pg.h"
 #include "stage.h"

@@ -1,8 +1,12 @@
-/* The wingman CLI: one file per group of subcommands, dispatched by main.c. */
+/*
+ * The wingman CLI: one file per group of subcommands, dispatched by main.c;
+ * cli_common.c holds what they share.
+ */
 #ifndef WINGMAN_CLI_H
 #define WINGMAN_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -14,7 +18,11 @@
 
 /* Prints the usage text to standard error and exits EXIT_USAGE. */
 void usage(void) __attribute__((noreturn));
-/* The environment, loaded and checked by main (config.h). */
+/* Prints the usage text and the environment it reads to f (--help). */
+void usage_show(FILE *f);
+/* Loads and checks the environment (config.h) once, before any subcommand. */
+int cli_config_load(char *err, size_t errlen);
+/* The environment, loaded and checked by main. */
 const struct config *cli_config(void);
 /* WINGMAN_KAFKA_BROKERS or the local default. */
 const char *brokers(void);

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include "audit.h"
+#include "audit_verify.h"
 #include "cli.h"
 #include "keys.h"
 #include "msg.h"

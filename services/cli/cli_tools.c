@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "command.h"
+#include "keygen.h"
 #include "keys.h"
 #include "msg.h"
 #include "util.h"

@@ -1,6 +1,7 @@
 /*
  * wingman: the command line. Agents and humans use it to submit requests,
  * wait for results, approve or reject, and check messages and commands.
+ * This file only dispatches; what the subcommands share is in cli_common.c.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -8,105 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "config.h"
 #include "log.h"
-#include "util.h"
-
-static const char usage_text[] =
-    "usage: wingman COMMAND [OPTIONS]\n"
-    "\n"
-    "Agents:\n"
-    "  submit --env ENV --worker ID --text TEXT --cmd CMD [--cmd CMD ...]\n"
-    "         [--request-id ID] [--key FILE] [--wait [--timeout S]]\n"
-    "      Publish a request, signed with the private key FILE (kid worker-ID)\n"
-    "      when --key is given. Without --wait, print its request id. With --wait,\n"
-    "      print the terminal result; exit 0 only when it is \"executed\".\n"
-    "  wait ID [--timeout S]\n"
-    "      Print the terminal result of request ID (exit 0 executed, 1 other\n"
-    "      status, 3 timeout; default timeout 60 s). Only results signed by a\n"
-    "      stage entitled to their status count (executor.pub and approval.pub\n"
-    "      in WINGMAN_KEYS_DIR); others are ignored with a warning.\n"
-    "\n"
-    "Approvers:\n"
-    "  pending [--env ENV] [--json]\n"
-    "      What waits for a decision: id, environment, worker, commands, risk,\n"
-    "      votes, approvals so far and needed, expiry (from WINGMAN_PG_CONNINFO).\n"
-    "  approve ID --as NAME [--reason TEXT] [--cmd CMD ...] [--timeout S | --no-wait]\n"
-    "  reject ID --as NAME --reason TEXT [--cmd CMD ...] [--timeout S | --no-wait]\n"
-    "      Publish a decision signed with $WINGMAN_KEYS_DIR/approver-NAME.key on\n"
-    "      the exact commands of request ID as wingman-consensus signed them (or\n"
-    "      those given with --cmd); they are printed on standard error. Then wait\n"
-    "      (default 30 s) until wingman-approval counts it: exit 0 counted, 1 not\n"
-    "      counted (refused, already decided, voted before), 3 no answer in time.\n"
-    "      --no-wait sends it unconfirmed.\n"
-    "\n"
-    "Operators (kill switch, in PostgreSQL; audited):\n"
-    "  freeze [--reason TEXT]         stop all execution now: orders end \"frozen\"\n"
-    "  thaw [--reason TEXT]           resume execution\n"
-    "  revoke ID [--reason TEXT]      void the unused tokens of request ID\n"
-    "\n"
-    "Tools:\n"
-    "  keygen --out DIR --name NAME   write DIR/NAME.key (0600) and DIR/NAME.pub\n"
-    "                                 (agents: --name worker-ID)\n"
-    "  command parse STRING           the structured action as JSON, or exit 1\n"
-    "  message check FILE|-           validate a message against its type\n"
-    "  token mint --key FILE --kid KID --sub W --env E --request-id R --cmd C\n"
-    "             --ttl S [--approved-by NAME ...]   print a capability token\n"
-    "  token verify --pub FILE --kid KID --env E --cmd C [--request-id R] TOKEN|-\n"
-    "                                 the claims as JSON, or exit 1 with the reason\n"
-    "  audit verify [--pub FILE [--kafka]] [--max-age S]\n"
-    "                                 walk the audit hash chain and report every break;\n"
-    "                                 with the audit public key also its signed\n"
-    "                                 checkpoints: none, or the newest older than S\n"
-    "                                 (default 2 x WINGMAN_AUDIT_CHECKPOINT_S) fails;\n"
-    "                                 --kafka: every checkpoint published on\n"
-    "                                 wingman.audit-checkpoints must still be there\n"
-    "  audit show ID                  the story of one request, in order\n"
-    "  audit tail                     follow new audit rows\n"
-    "  receipt ID                     the signed receipt of a finished request\n"
-    "  receipt verify FILE [--pub FILE]  check a receipt offline\n";
-
-/* The environment the CLI reads, checked once before any subcommand runs. */
-static struct config cli_cfg;
-
-static void
-print_usage(FILE *out)
-{
-	fputs(usage_text, out);
-	config_usage(out, SVC_CLI);
-	fputs("\nExit status: 0 success, 1 failure or refusal, 2 usage error, 3 timeout.\n", out);
-}
-
-void
-usage(void)
-{
-	print_usage(stderr);
-	exit(EXIT_USAGE);
-}
-
-const struct config *
-cli_config(void)
-{
-	return &cli_cfg;
-}
-
-const char *
-brokers(void)
-{
-	return config_str(&cli_cfg, CFG_KAFKA_BROKERS);
-}
-
-int
-parse_timeout(const char *s)
-{
-	long long v;
-
-	if (parse_int(s, 1, 86400, &v) != 0) {
-		fprintf(stderr, "wingman: --timeout must be 1..86400 seconds\n");
-		exit(EXIT_USAGE);
-	}
-	return (int)v;
-}
 
 int
 main(int argc, char **argv)
@@ -120,10 +23,10 @@ main(int argc, char **argv)
 		usage();
 	sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		print_usage(stdout);
+		usage_show(stdout);
 		return 0;
 	}
-	if (config_load(&cli_cfg, SVC_CLI, err, sizeof(err)) != 0) {
+	if (cli_config_load(err, sizeof(err)) != 0) {
 		fprintf(stderr, "wingman: %s\n", err);
 		return 1;
 	}

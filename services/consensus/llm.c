@@ -18,7 +18,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "consensus.h"
+#include "llm.h"
 #include "log.h"
 #include "msg.h"
 #include "util.h"

@@ -15,11 +15,9 @@
 #include <string.h>
 
 #include "command.h"
-#include "consensus.h"
+#include "rules.h"
 #include "msg.h"
 #include "util.h"
-
-static const char *const risk_names[] = { "low", "medium", "high", "critical" };
 
 /*
  * A tripwire, not a parser: phrases are compared after ASCII lower-casing
@@ -88,25 +86,6 @@ const char *
 rules_default_json(void)
 {
 	return default_rules;
-}
-
-const char *
-risk_name(int risk)
-{
-	if (risk < RISK_LOW || risk > RISK_CRITICAL)
-		return "critical";
-	return risk_names[risk];
-}
-
-int
-risk_from_name(const char *name)
-{
-	if (name == NULL)
-		return -1;
-	for (int i = 0; i < 4; i++)
-		if (strcmp(name, risk_names[i]) == 0)
-			return i;
-	return -1;
 }
 
 static int

@@ -24,10 +24,11 @@
 #define RESULT_MAX_BYTES (192 * 1024)
 
 enum run_rc {
-	RUN_DONE,     /* ran (or had run): *result holds what happened */
-	RUN_REFUSED,  /* not run: a security check said no */
-	RUN_FAILED,   /* not run or not finished: infrastructure */
-	RUN_TEMPFAIL, /* nothing run; retry the order later */
+	RUN_DONE,        /* ran (or had run): *result and *verdict say what happened */
+	RUN_REFUSED,     /* not run: a security check said no */
+	RUN_FAILED,      /* not run: infrastructure or clock skew */
+	RUN_INTERRUPTED, /* claimed before but never finished: the outcome is unknown */
+	RUN_TEMPFAIL,    /* nothing run; retry the order later */
 };
 
 static json_t *
@@ -43,25 +44,22 @@ command_result(const char *cmd, const char *status, int exit_code, const char *o
 }
 
 /*
- * The order's status when a command was refused: the kill switch's freeze
- * has its own (docs/messages.md); every other refusal is a rejection.
+ * What became of a command that ran: an unknown outcome (a Docker call that
+ * may have acted) is `interrupted`, never `failed`, which says nothing ran.
  */
-static const char *
-refusal_status(const char *why)
+static enum exec_verdict
+docker_verdict(enum docker_status s)
 {
-	return strncmp(why, "FROZEN:", 7) == 0 ? "frozen" : "rejected";
-}
-
-/*
- * The order's status when a command failed: an unknown outcome (a crash
- * after the claim, or a Docker call that may have acted) is `interrupted`,
- * never `failed`, which says nothing ran.
- */
-static const char *
-failure_status(const char *why)
-{
-	return strncmp(why, "EXEC_INTERRUPTED:", 17) == 0 ||
-	    strncmp(why, "EXEC_OUTCOME_UNKNOWN:", 21) == 0 ? "interrupted" : "failed";
+	switch (s) {
+	case DOCKER_OK:
+	case DOCKER_CMD_ERROR:
+		return VERDICT_EXECUTED;
+	case DOCKER_UNKNOWN:
+		return VERDICT_INTERRUPTED;
+	case DOCKER_UNAVAILABLE:
+	default:
+		return VERDICT_FAILED;
+	}
 }
 
 
@@ -128,7 +126,7 @@ filter_ps(const struct policy_env *env, const char *output)
 
 static enum run_rc
 run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char *cmdline,
-    const char *token, json_t **result, char *why, size_t whylen)
+    const char *token, json_t **result, enum exec_verdict *verdict, char *why, size_t whylen)
 {
 	const char *rid = msg_str(order, "request_id");
 	const struct policy_env *env;
@@ -160,7 +158,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	}
 	jti = json_string_value(json_object_get(claims, "jti"));
 	exp = json_integer_value(json_object_get(claims, "exp"));
-	switch (ledger_lookup(ctx->ledger, jti, &stored)) {
+	switch (ledger_lookup(ctx->ledger, jti, &stored, verdict)) {
 	case -1:
 		snprintf(why, whylen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
 		json_decref(claims);
@@ -203,7 +201,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 		json_decref(claims);
 		return RUN_TEMPFAIL;
 	}
-	lc = ledger_claim(ctx->ledger, jti, rid, index, cmdline, exp, &stored, why, whylen);
+	lc = ledger_claim(ctx->ledger, jti, rid, index, cmdline, exp, &stored, verdict, why, whylen);
 	switch (lc) {
 	case LEDGER_UNAVAILABLE:
 	case LEDGER_BUSY:
@@ -228,7 +226,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 		snprintf(why, whylen, "EXEC_INTERRUPTED: token %s was claimed but never finished", jti);
 		audit_record(ctx->audit, rid, "interrupted", json_pack("{s:s}", "jti", jti));
 		json_decref(claims);
-		return RUN_FAILED;
+		return RUN_INTERRUPTED;
 	case LEDGER_REPLAYED:
 		goto refused;
 	case LEDGER_CLAIMED:
@@ -251,9 +249,10 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 		output = filter_ps(env, dr.output);
 	status = !env->execute ? "shadow" : dr.status == DOCKER_OK ? "ok" :
 	    dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
+	*verdict = env->execute ? docker_verdict(dr.status) : VERDICT_SHADOW;
 	reason = dr.reason;
 	if (dr.status == DOCKER_UNKNOWN) {
-		/* Stored with this code, so a redelivery reads `interrupted` too. */
+		/* The code tells a reader of the result what its verdict says. */
 		snprintf(unknown, sizeof(unknown), "EXEC_OUTCOME_UNKNOWN: the engine may have acted: %s",
 		    dr.reason);
 		reason = unknown;
@@ -262,7 +261,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	    dr.status == DOCKER_OK || dr.status == DOCKER_CMD_ERROR ? (output && *output ? output : dr.reason) : reason,
 	    dr.output_size);
 	sha256_hex(output ? output : "", output ? strlen(output) : 0, hash);
-	if (ledger_finish(ctx->ledger, jti, *result, detail, sizeof(detail)) != 0)
+	if (ledger_finish(ctx->ledger, jti, *result, *verdict, detail, sizeof(detail)) != 0)
 		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti, detail);
 	audit_record(ctx->audit, rid, "execution_result", json_pack("{s:s, s:s, s:i, s:s, s:s}",
 	    "jti", jti, "status", status, "exit_code", dr.exit_code, "output_sha256", hash,
@@ -330,14 +329,18 @@ refuse_all(const json_t *cmds, const char *why)
 	return results;
 }
 
+enum evidence_rc {
+	EVIDENCE_HOLDS,   /* the commands may be tried */
+	EVIDENCE_REFUSED, /* genuine evidence the policy refuses: the request is rejected */
+	EVIDENCE_FORGED,  /* forged or not about this order: a compromised stage is talking */
+};
+
 /*
  * Trust rule 8: the order's evidence must justify every command, checked
- * with public keys only before anything runs. Returns -1 (why set) when the
- * evidence is forged or not about this order: a compromised stage is
- * talking. Returns 0 with why "" when it holds, or with why set when the
- * evidence is genuine but the policy refuses the request.
+ * with public keys only before anything runs. why gets the reason unless
+ * the evidence holds.
  */
-static int
+static enum evidence_rc
 check_evidence(struct executor_ctx *ctx, const json_t *order, char *why, size_t whylen)
 {
 	const char *rid = msg_str(order, "request_id");
@@ -352,7 +355,7 @@ check_evidence(struct executor_ctx *ctx, const json_t *order, char *why, size_t 
 	    msg_str(order, "environment"), cmdlines, json_object_get(order, "evidence"), why, whylen);
 	json_decref(cmdlines);
 	if (v == EVIDENCE_OK)
-		return 0;
+		return EVIDENCE_HOLDS;
 	log_warnx("event=refused request_id=%s verdict=%s reason=\"%s\"", rid,
 	    evidence_verdict_code(v), why);
 	audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "verdict",
@@ -361,9 +364,9 @@ check_evidence(struct executor_ctx *ctx, const json_t *order, char *why, size_t 
 	case EVIDENCE_INVALID:
 	case EVIDENCE_DENIED:
 	case EVIDENCE_REQUEST:
-		return 0;
+		return EVIDENCE_REFUSED;
 	default:
-		return -1;
+		return EVIDENCE_FORGED;
 	}
 }
 
@@ -373,7 +376,8 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 {
 	struct executor_ctx *ctx = ctxp;
 	json_t *order, *cmds, *item, *results, *result;
-	const char *rid, *status = "executed";
+	const char *rid;
+	enum exec_verdict status = VERDICT_EXECUTED, verdict;
 	char why[MSG_REASON_MAX] = "", first_reason[MSG_REASON_MAX] = "";
 	size_t i;
 	int stop = 0, ran = 0, shadowed = 0;
@@ -383,7 +387,8 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		return HANDLER_PERMFAIL;
 	rid = msg_str(order, "request_id");
 	cmds = json_object_get(order, "commands");
-	if (check_evidence(ctx, order, why, sizeof(why)) != 0) {
+	switch (check_evidence(ctx, order, why, sizeof(why))) {
+	case EVIDENCE_FORGED:
 		/*
 		 * Forged or borrowed evidence says nothing true about this request:
 		 * no result in its name, only the dead letter and the audit row.
@@ -391,11 +396,13 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		snprintf(reason, reasonlen, "%s", why);
 		json_decref(order);
 		return HANDLER_PERMFAIL;
-	}
-	if (*why != '\0') {
+	case EVIDENCE_REFUSED:
 		/* Genuine evidence the policy refuses: the request ends here. */
-		result = result_new(rid, "rejected", why, refuse_all(cmds, why));
+		status = VERDICT_REJECTED;
+		result = result_new(rid, exec_verdict_name(status), why, refuse_all(cmds, why));
 		goto publish;
+	case EVIDENCE_HOLDS:
+		break;
 	}
 	results = json_array();
 	json_array_foreach(cmds, i, item) {
@@ -408,7 +415,9 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 			continue;
 		}
 		why[0] = '\0';
-		rc = run_one(ctx, order, i, cmdline, msg_str(item, "token"), &result, why, sizeof(why));
+		verdict = VERDICT_FAILED;
+		rc = run_one(ctx, order, i, cmdline, msg_str(item, "token"), &result, &verdict, why,
+		    sizeof(why));
 		if (rc == RUN_TEMPFAIL) {
 			/* Nothing of this command ran; commands before it are in the ledger. */
 			snprintf(reason, reasonlen, "%s", why);
@@ -419,39 +428,37 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		if (rc == RUN_DONE) {
 			const char *cs = msg_str(result, "status");
 
-			json_array_append_new(results, result);
 			ran |= strcmp(cs, "ok") == 0;
-			shadowed |= strcmp(cs, "shadow") == 0;
-			if (strcmp(cs, "ok") != 0 && strcmp(cs, "shadow") != 0) {
+			if (strcmp(cs, "ok") != 0 && strcmp(cs, "shadow") != 0)
 				stop = 1;
-				if (strcmp(cs, "failed") == 0 || strcmp(cs, "refused") == 0) {
-					/* A refusal stored by the kill switch reads as one made now. */
-					snprintf(first_reason, sizeof(first_reason), "%s", why[0] ? why :
-					    msg_str(result, "output"));
-					status = strcmp(cs, "failed") == 0 ? failure_status(first_reason) :
-					    refusal_status(msg_str(result, "output"));
-				}
+			if (verdict == VERDICT_SHADOW) {
+				shadowed = 1;
+			} else if (verdict != VERDICT_EXECUTED) {
+				/* A refusal stored by the kill switch reads as one made now. */
+				snprintf(first_reason, sizeof(first_reason), "%s", why[0] ? why :
+				    msg_str(result, "output"));
+				status = verdict;
 			}
+			json_array_append_new(results, result);
 			continue;
 		}
 		stop = 1;
+		status = rc == RUN_REFUSED ? VERDICT_REJECTED : rc == RUN_INTERRUPTED ?
+		    VERDICT_INTERRUPTED : VERDICT_FAILED;
 		json_array_append_new(results, command_result(cmdline,
 		    rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
-		status = rc == RUN_REFUSED ? refusal_status(why) : failure_status(why);
 		snprintf(first_reason, sizeof(first_reason), "%s", why);
 	}
-	if (strcmp(status, "executed") == 0 && shadowed && !ran) {
+	if (status == VERDICT_EXECUTED && shadowed && !ran) {
 		/* Said in the status, not only in a field: nothing ran, whoever reads it. */
-		status = "shadow";
+		status = VERDICT_SHADOW;
 		snprintf(first_reason, sizeof(first_reason), "SHADOW: environment %s has \"execute\": "
 		    "false: every check passed, nothing ran", msg_str(order, "environment"));
 	}
-	result = result_new(rid, status, first_reason, results);
+	result = result_new(rid, exec_verdict_name(status), first_reason, results);
 	if (result != NULL)
 		fit_result(result);
 publish:
-	status = msg_str(result, "status");
-	snprintf(first_reason, sizeof(first_reason), "%s", msg_str(result, "reason"));
 	if (result == NULL || envelope_sign(result, "executor", ctx->sign_key) != 0) {
 		/* Everything that ran is in the ledger: a retry republishes it. */
 		json_decref(result);
@@ -459,9 +466,12 @@ publish:
 		snprintf(reason, reasonlen, "SIGN_FAILED: cannot sign the result");
 		return HANDLER_TEMPFAIL;
 	}
-	log_info("event=result request_id=%s status=%s reason=\"%s\"", rid, status, first_reason);
-	audit_record(ctx->audit, rid, "result", json_pack("{s:s, s:s}", "status", status,
-	    "reason", first_reason));
+	/* As published: a reason that is not UTF-8 is left out of the result. */
+	snprintf(first_reason, sizeof(first_reason), "%s", msg_str(result, "reason"));
+	log_info("event=result request_id=%s status=%s reason=\"%s\"", rid,
+	    exec_verdict_name(status), first_reason);
+	audit_record(ctx->audit, rid, "result", json_pack("{s:s, s:s}", "status",
+	    exec_verdict_name(status), "reason", first_reason));
 	outbox_add(out, TOPIC_RESULTS, rid, result);
 	json_decref(order);
 	return HANDLER_OK;

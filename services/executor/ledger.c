@@ -34,6 +34,37 @@ static const char update_script[] =
     "if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end "
     "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1";
 
+static const char *const verdict_names[] = {
+	[VERDICT_EXECUTED] = "executed",
+	[VERDICT_REJECTED] = "rejected",
+	[VERDICT_FROZEN] = "frozen",
+	[VERDICT_FAILED] = "failed",
+	[VERDICT_INTERRUPTED] = "interrupted",
+	[VERDICT_SHADOW] = "shadow",
+};
+
+const char *
+exec_verdict_name(enum exec_verdict v)
+{
+	return (size_t)v < sizeof(verdict_names) / sizeof(verdict_names[0]) ? verdict_names[v] :
+	    "failed";
+}
+
+/*
+ * The verdict column of a finished row. sql/008_verdicts.sql gives every
+ * finished row one; should one still lack it, nobody can say what the
+ * command did, which is what `interrupted` means.
+ */
+static enum exec_verdict
+verdict_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verdict_names) / sizeof(verdict_names[0]); i++)
+		if (strcmp(name, verdict_names[i]) == 0)
+			return (enum exec_verdict)i;
+	log_warnx("event=ledger_bad_verdict verdict=\"%.32s\"", name);
+	return VERDICT_INTERRUPTED;
+}
+
 struct ledger {
 	struct redis_url url; /* holds the Redis password: wiped on close */
 	char *conninfo;
@@ -176,12 +207,13 @@ token_unlock(PGconn *c, const char *jti)
 }
 
 /*
- * 1: a row exists (*finished, *result set), 0: none, -1: PostgreSQL down.
- * The row of a token (request_id NULL), or of a request's command.
+ * 1: a row exists (*finished, *result, *verdict set), 0: none, -1:
+ * PostgreSQL down. The row of a token (request_id NULL), or of a request's
+ * command.
  */
 static int
 find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, int *finished,
-    json_t **result)
+    json_t **result, enum exec_verdict *verdict)
 {
 	char idx[16];
 	const char *p[] = { request_id ? request_id : jti, idx };
@@ -190,8 +222,8 @@ find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, in
 
 	snprintf(idx, sizeof(idx), "%zu", index);
 	r = PQexecParams(c, request_id ?
-	    "SELECT state, result FROM executions WHERE request_id = $1 AND cmd_index = $2::int" :
-	    "SELECT state, result FROM executions WHERE jti = $1", request_id ? 2 : 1, NULL, p,
+	    "SELECT state, result, verdict FROM executions WHERE request_id = $1 AND cmd_index = $2::int" :
+	    "SELECT state, result, verdict FROM executions WHERE jti = $1", request_id ? 2 : 1, NULL, p,
 	    NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
@@ -203,25 +235,27 @@ find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, in
 		*finished = strcmp(PQgetvalue(r, 0, 0), "running") != 0;
 		*result = *finished && !PQgetisnull(r, 0, 1) ?
 		    json_loads(PQgetvalue(r, 0, 1), 0, NULL) : NULL;
+		if (*finished)
+			*verdict = verdict_of(PQgetvalue(r, 0, 2));
 	}
 	PQclear(r);
 	return rc;
 }
 
 static int
-find_row(PGconn *c, const char *jti, int *finished, json_t **result)
+find_row(PGconn *c, const char *jti, int *finished, json_t **result, enum exec_verdict *verdict)
 {
-	return find_row_of(c, jti, NULL, 0, finished, result);
+	return find_row_of(c, jti, NULL, 0, finished, result, verdict);
 }
 
 int
-ledger_lookup(struct ledger *l, const char *jti, json_t **stored)
+ledger_lookup(struct ledger *l, const char *jti, json_t **stored, enum exec_verdict *verdict)
 {
 	PGconn *c = pg(l);
 	int finished = 0, found;
 
 	*stored = NULL;
-	if (c == NULL || (found = find_row(c, jti, &finished, stored)) < 0)
+	if (c == NULL || (found = find_row(c, jti, &finished, stored, verdict)) < 0)
 		return -1;
 	if (found && finished && *stored != NULL)
 		return 1;
@@ -249,18 +283,25 @@ update_claim(struct ledger *l, const char *key, const char *from, const char *to
 	return ok ? 0 : -1;
 }
 
+enum killswitch {
+	KILLSWITCH_CLEAR,
+	KILLSWITCH_FROZEN,     /* the ledger is frozen: the token is voided */
+	KILLSWITCH_REVOKED,    /* the request is revoked: the token is voided */
+	KILLSWITCH_UNREADABLE, /* fail closed */
+};
+
 /*
  * The kill switch, read inside the intent transaction. FOR SHARE on the
  * freeze row makes `wingman freeze` and `wingman revoke` (which lock it for
  * update) wait for this transaction, and this one wait for theirs: once
- * they have committed, every later intent sees them. Returns 0 and
- * why[0] == '\0' when clear, 0 and why set when the token must be voided,
- * -1 when the switch cannot be read (fail closed).
+ * they have committed, every later intent sees them. why gets the reason
+ * of a freeze or a revocation.
  */
-static int
+static enum killswitch
 read_killswitch(PGconn *c, const char *request_id, char *why, size_t whylen)
 {
 	const char *p[] = { request_id };
+	enum killswitch ks = KILLSWITCH_CLEAR;
 	PGresult *r;
 
 	why[0] = '\0';
@@ -269,25 +310,29 @@ read_killswitch(PGconn *c, const char *request_id, char *why, size_t whylen)
 		log_warnx("event=killswitch_unreadable error=\"%s\"",
 		    PQresultStatus(r) == PGRES_TUPLES_OK ? "freeze row missing" : PQerrorMessage(c));
 		PQclear(r);
-		return -1;
+		return KILLSWITCH_UNREADABLE;
 	}
-	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
 		snprintf(why, whylen, "FROZEN: %s", PQgetvalue(r, 0, 1));
+		ks = KILLSWITCH_FROZEN;
+	}
 	PQclear(r);
-	if (why[0] != '\0')
-		return 0;
+	if (ks != KILLSWITCH_CLEAR)
+		return ks;
 	r = PQexecParams(c, "SELECT reason FROM revocations WHERE request_id = $1", 1, NULL, p,
 	    NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_warnx("event=killswitch_unreadable error=\"%s\"", PQerrorMessage(c));
 		PQclear(r);
-		return -1;
+		return KILLSWITCH_UNREADABLE;
 	}
-	if (PQntuples(r) == 1)
+	if (PQntuples(r) == 1) {
 		snprintf(why, whylen, "TOKEN_REVOKED: request %s was revoked: %s", request_id,
 		    PQgetvalue(r, 0, 0));
+		ks = KILLSWITCH_REVOKED;
+	}
 	PQclear(r);
-	return 0;
+	return ks;
 }
 
 /* Same shape as the executor's command results, so a void row reads like one. */
@@ -306,32 +351,42 @@ enum intent_rc {
 	INTENT_FAILED,
 };
 
-/* One transaction: kill switch, then the intent row ('running' or 'void'). */
+/*
+ * One transaction: kill switch, then the intent row ('running' or 'void').
+ * A void row's result is *voided, its verdict *verdict.
+ */
 static enum intent_rc
 write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, const char *cmd,
-    json_t **voided, char *why, size_t whylen)
+    json_t **voided, enum exec_verdict *verdict, char *why, size_t whylen)
 {
 	char idx[16], *text = NULL;
 	PGresult *r = NULL;
 	enum intent_rc rc = INTENT_FAILED;
+	enum killswitch ks = KILLSWITCH_CLEAR;
 
 	*voided = NULL;
+	why[0] = '\0';
 	snprintf(idx, sizeof(idx), "%zu", index);
 	if (!pg_exec_ok(c, "BEGIN"))
 		goto fail;
-	if (read_killswitch(c, request_id, why, whylen) != 0) {
+	if ((ks = read_killswitch(c, request_id, why, whylen)) == KILLSWITCH_UNREADABLE) {
 		snprintf(why, whylen, "KILLSWITCH_UNAVAILABLE: cannot read the freeze and revocation state");
 		goto fail;
 	}
-	if (why[0] != '\0' && ((*voided = refusal_result(cmd, why)) == NULL ||
-	    (text = json_dumps(*voided, JSON_COMPACT)) == NULL))
-		goto fail;
+	if (ks != KILLSWITCH_CLEAR) {
+		*verdict = ks == KILLSWITCH_FROZEN ? VERDICT_FROZEN : VERDICT_REJECTED;
+		if ((*voided = refusal_result(cmd, why)) == NULL ||
+		    (text = json_dumps(*voided, JSON_COMPACT)) == NULL)
+			goto fail;
+	}
 	{
-		const char *p[] = { jti, request_id, idx, cmd, text ? "void" : "running", text };
+		const char *p[] = { jti, request_id, idx, cmd, text ? "void" : "running", text,
+			text ? exec_verdict_name(*verdict) : NULL };
 		r = PQexecParams(c,
-		    "INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, finished_at)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'void' THEN now() END)"
-		    " ON CONFLICT DO NOTHING", 6, NULL, p, NULL, NULL, 0);
+		    "INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, verdict,"
+		    " finished_at)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5 = 'void' THEN now() END)"
+		    " ON CONFLICT DO NOTHING", 7, NULL, p, NULL, NULL, 0);
 	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto fail;
@@ -363,14 +418,15 @@ fail:
 	free(text);
 	json_decref(*voided);
 	*voided = NULL;
-	if (why[0] == '\0' || strncmp(why, "KILLSWITCH_", 11) != 0)
+	if (ks != KILLSWITCH_UNREADABLE)
 		snprintf(why, whylen, "LEDGER_UNAVAILABLE: cannot write the intent row");
 	return INTENT_FAILED;
 }
 
 enum ledger_claim
 ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t index,
-    const char *cmd, int64_t exp, json_t **stored, char *err, size_t errlen)
+    const char *cmd, int64_t exp, json_t **stored, enum exec_verdict *verdict, char *err,
+    size_t errlen)
 {
 	char key[96], owner[37], pending[48], fenced[48];
 	long long ttl = exp - now_unix() + CLAIM_MARGIN_S;
@@ -394,7 +450,7 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 		return LEDGER_BUSY;
 	}
 	/* 1. The durable record first: it survives a Redis that forgot. */
-	if ((found = find_row(c, jti, &finished, stored)) < 0) {
+	if ((found = find_row(c, jti, &finished, stored, verdict)) < 0) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
 		out = LEDGER_UNAVAILABLE;
 		goto unlock;
@@ -441,7 +497,7 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 	if (claimed == 2)
 		log_warnx("event=stale_claim_taken_over jti=%s request_id=%s", jti, request_id);
 	/* 3. Kill switch and intent row, committed before the Docker call. */
-	switch (write_intent(c, jti, request_id, index, cmd, stored, err, errlen)) {
+	switch (write_intent(c, jti, request_id, index, cmd, stored, verdict, err, errlen)) {
 	case INTENT_WRITTEN:
 		/*
 		 * Fenced: should the row ever vanish, the key still refuses a
@@ -470,7 +526,7 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 		json_decref(*stored);
 		*stored = NULL;
 		log_warnx("event=second_token request_id=%s index=%zu jti=%s", request_id, index, jti);
-		if (find_row_of(c, jti, request_id, index, &finished, stored) == 1 && finished &&
+		if (find_row_of(c, jti, request_id, index, &finished, stored, verdict) == 1 && finished &&
 		    *stored != NULL) {
 			out = LEDGER_DONE;
 			break;
@@ -494,10 +550,11 @@ unlock:
 }
 
 int
-ledger_finish(struct ledger *l, const char *jti, const json_t *result, char *err, size_t errlen)
+ledger_finish(struct ledger *l, const char *jti, const json_t *result, enum exec_verdict verdict,
+    char *err, size_t errlen)
 {
 	char *text = json_dumps(result, JSON_COMPACT);
-	const char *p[] = { jti, text };
+	const char *p[] = { jti, text, exec_verdict_name(verdict) };
 	PGconn *c = pg(l);
 	PGresult *r;
 	int rc = -1;
@@ -507,8 +564,8 @@ ledger_finish(struct ledger *l, const char *jti, const json_t *result, char *err
 		free(text);
 		return -1;
 	}
-	r = PQexecParams(c, "UPDATE executions SET state = 'done', result = $2, finished_at = now()"
-	    " WHERE jti = $1 AND state = 'running'", 2, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(c, "UPDATE executions SET state = 'done', result = $2, verdict = $3,"
+	    " finished_at = now() WHERE jti = $1 AND state = 'running'", 3, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_COMMAND_OK)
 		rc = 0;
 	else

@@ -28,6 +28,24 @@
 
 struct ledger;
 
+/*
+ * What became of a command, decided where it happens and stored with its
+ * result, so a replay answers with the same order status without reading
+ * the reason text (which is for humans). The names are the result
+ * statuses of docs/messages.md.
+ */
+enum exec_verdict {
+	VERDICT_EXECUTED,    /* ran, whatever its exit code */
+	VERDICT_REJECTED,    /* refused: token, policy, replay or revocation */
+	VERDICT_FROZEN,      /* refused by the kill switch's freeze */
+	VERDICT_FAILED,      /* did not run: infrastructure or clock skew */
+	VERDICT_INTERRUPTED, /* may have run: the outcome is unknown */
+	VERDICT_SHADOW,      /* every check passed; not run: "execute": false */
+};
+
+/* The result status for v: "executed", "rejected", "frozen", "failed", "interrupted", "shadow". */
+const char *exec_verdict_name(enum exec_verdict v);
+
 enum ledger_claim {
 	LEDGER_CLAIMED,     /* ours to run: intent row committed; call ledger_finish */
 	LEDGER_DONE,        /* finished (or voided) before: *stored is its result */
@@ -43,21 +61,27 @@ struct ledger *ledger_open(const char *redis_url, const char *conninfo, char *er
 void ledger_close(struct ledger *l);
 
 /*
+ * Read-only: 1 with *stored (new reference) and *verdict when the token has
+ * finished (or was voided), 0 when it has not, -1 when PostgreSQL is
+ * unreachable.
+ */
+int ledger_lookup(struct ledger *l, const char *jti, json_t **stored, enum exec_verdict *verdict);
+
+/*
  * Decides whether the command may run, in this order: advisory lock on the
  * token, durable row, Redis claim, then kill switch and intent row in one
- * transaction. *stored (new reference) is set for LEDGER_DONE and
- * LEDGER_VOID: a command result {"cmd","status","exit_code","output"}.
+ * transaction. *stored (new reference) and *verdict are set for LEDGER_DONE
+ * and LEDGER_VOID: a command result {"cmd","status","exit_code","output"}.
  * err gets "CODE: words" for every outcome but LEDGER_CLAIMED and LEDGER_DONE.
  */
-/*
- * Read-only: 1 with *stored (new reference) when the token has finished
- * (or was voided), 0 when it has not, -1 when PostgreSQL is unreachable.
- */
-int ledger_lookup(struct ledger *l, const char *jti, json_t **stored);
-
 enum ledger_claim ledger_claim(struct ledger *l, const char *jti, const char *request_id,
-    size_t index, const char *cmd, int64_t exp, json_t **stored, char *err, size_t errlen);
-/* Stores the command's result on its intent row and releases the token's lock. */
-int ledger_finish(struct ledger *l, const char *jti, const json_t *result, char *err, size_t errlen);
+    size_t index, const char *cmd, int64_t exp, json_t **stored, enum exec_verdict *verdict,
+    char *err, size_t errlen);
+/*
+ * Stores the command's result and verdict on its intent row and releases
+ * the token's lock.
+ */
+int ledger_finish(struct ledger *l, const char *jti, const json_t *result,
+    enum exec_verdict verdict, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -16,27 +15,20 @@
 static int
 read_token(const char *path, char *token, size_t size, char *err, size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
+	enum secret_rc rc;
+	int loose = 0;
 
-	if (read_file(path, 1024, &buf, &len) != 0) {
+	if ((rc = secret_file_read(path, 1024, token, size, &loose)) == SECRET_UNREADABLE) {
 		snprintf(err, errlen, "TELEGRAM_CONFIG: cannot read the token file %s", path);
 		return -1;
 	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
-	    buf[len - 1] == '\t'))
-		buf[--len] = '\0';
-	if (!tg_token_valid(buf) || len >= size) {
-		snprintf(err, errlen, "TELEGRAM_CONFIG: %s does not hold a bot token (DIGITS:SECRET)", path);
-		OPENSSL_cleanse(buf, len);
-		free(buf);
+	if (rc != SECRET_OK || !tg_token_valid(token)) {
+		OPENSSL_cleanse(token, size);
+		snprintf(err, errlen, "TELEGRAM_CONFIG: %s does not hold a bot token (DIGITS:SECRET)",
+		    path);
 		return -1;
 	}
-	memcpy(token, buf, len + 1);
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-	if (stat(path, &st) == 0 && (st.st_mode & 0077) != 0)
+	if (loose)
 		log_warnx("event=token_file_readable path=%s reason=\"readable by group or others; "
 		    "chmod 600\"", path);
 	return 0;

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bot.h"
+#include "render.h"
+
+#include "msg.h"
 
 #define RENDER_BUF_MAX (2 * MSG_MAX_BYTES)
 #define VOTE_REASONS_MAX 200 /* bytes of a vote's reasons shown */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot.h"
+#include "store.h"
 #include "log.h"
 #include "pg.h"
 

@@ -62,19 +62,6 @@ tg_not_modified(const struct tg_error *e)
 	return e->code == 400 && strstr(e->desc, "message is not modified") != NULL;
 }
 
-void
-tg_sleep(volatile sig_atomic_t *running, long ms)
-{
-	while (ms > 0 && (running == NULL || *running)) {
-		long step = ms < 100 ? ms : 100;
-		struct timespec ts = { 0, step * 1000000L };
-
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-		ms -= step;
-	}
-}
-
 struct tg_client *
 tg_open(const char *base_url, const char *token, volatile sig_atomic_t *running, char *err,
     size_t errlen)
@@ -270,8 +257,8 @@ tg_call_retry(struct tg_client *c, const char *method, const json_t *params, lon
 			break;
 		if (e->retry_after > TG_RETRY_AFTER_MAX_S)
 			break;
-		tg_sleep(c->running, e->retry_after > 0 ? e->retry_after * 1000L : backoff);
-		backoff = backoff * 2 > TG_BACKOFF_MAX_MS ? TG_BACKOFF_MAX_MS : backoff * 2;
+		sleep_while(c->running, e->retry_after > 0 ? e->retry_after * 1000L : backoff);
+		backoff = backoff_next(backoff, TG_BACKOFF_MAX_MS);
 	}
 	return st;
 }

@@ -57,9 +57,6 @@ enum tg_status tg_call(struct tg_client *c, const char *method, const json_t *pa
 enum tg_status tg_call_retry(struct tg_client *c, const char *method, const json_t *params,
     long timeout_ms, int tries, json_t **result, struct tg_error *e);
 
-/* Sleeps up to ms, returning early when *running becomes 0. */
-void tg_sleep(volatile sig_atomic_t *running, long ms);
-
 /* 1 when token looks like a bot token: digits ':' [A-Za-z0-9_-]+, at most TG_TOKEN_MAX. */
 int tg_token_valid(const char *token);
 /* Replaces every occurrence of token in s (NUL-terminated, in place) by "<token>". */

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "jws.h"
+#include "keygen.h"
 #include "keys.h"
 #include "mint.h"
 #include "util.h"

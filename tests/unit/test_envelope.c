@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "envelope.h"
+#include "keygen.h"
 #include "keys.h"
 
 static char dir[] = "/tmp/wingman-envelope.XXXXXX";

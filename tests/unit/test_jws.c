@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include "jws.h"
+#include "keygen.h"
 #include "keys.h"
 #include "mint.h"
 #include "util.h"

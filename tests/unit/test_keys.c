@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <openssl/pem.h>
 
+#include "keygen.h"
 #include "keys.h"
 
 static char dir[] = "/tmp/wingman-keys.XXXXXX";

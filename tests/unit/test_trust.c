@@ -16,6 +16,7 @@
 
 #include "consensus.h"
 #include "envelope.h"
+#include "keygen.h"
 #include "keys.h"
 #include "msg.h"
 #include "policy.h"

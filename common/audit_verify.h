@@ -1,0 +1,56 @@
+/*
+ * Reading the audit log back: the chain walked from its first row, and the
+ * signed checkpoints of its head (made by wingman-auditor, checked by
+ * `wingman audit verify`). Only those two link this.
+ */
+#ifndef WINGMAN_AUDIT_VERIFY_H
+#define WINGMAN_AUDIT_VERIFY_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+
+#include "audit.h"
+
+/*
+ * Walks the whole chain in PostgreSQL from the first row and reports every
+ * break, one line each ("AUDIT_GAP: row 7 ...") in report (bounded; a last
+ * line says when more did not fit). Returns the number of breaks (0:
+ * intact), or -1 when the log cannot be read (report says why). *rows gets
+ * the number of rows read.
+ */
+int audit_verify_chain(PGconn *conn, long long *rows, char *report, size_t reportlen);
+
+/*
+ * Signs the current chain head with key (kid names it) and stores it in
+ * audit_checkpoints. *seq gets the row signed (0: empty log, nothing signed).
+ * When made is not NULL it gets the stored checkpoint as a message
+ * ({v, type: "audit_checkpoint", id, seq, row_hash, ts, kid, signature};
+ * new reference, NULL when nothing was signed).
+ */
+int audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq,
+    json_t **made, char *err, size_t errlen);
+
+/*
+ * Checks every checkpoint against pub and against the chain: a checkpoint
+ * whose row is gone (newest rows deleted) or whose hash differs (history
+ * rewritten) is a break. Reports and returns like audit_verify_chain (lines
+ * appended to report). *count gets the number of good checkpoints,
+ * newest_ts the signed time of the newest good one ("" when none): the
+ * caller decides whether it is recent enough.
+ */
+int audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char newest_ts[32],
+    char *report, size_t reportlen);
+
+/*
+ * The checkpoints published on wingman.audit-checkpoints (an array of the
+ * messages): each must verify, fit the chain, and still be in
+ * audit_checkpoints (AUDIT_CHECKPOINT_MISSING: deleted from PostgreSQL, seen
+ * from the second copy). Reports and returns like audit_verify_checkpoints.
+ */
+int audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, long long *count,
+    char *report, size_t reportlen);
+
+#endif

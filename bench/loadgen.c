@@ -281,6 +281,7 @@ main(int argc, char **argv)
 	snprintf(r.results, sizeof(r.results), "%s.results", prefix);
 	/* Unique per run: results of earlier runs (or of anyone else) never match. */
 	snprintf(r.prefix_id, sizeof(r.prefix_id), "bench%lx%x", (long)time(NULL), (unsigned)getpid());
+	fprintf(stderr, "loadgen: request ids prefix_id=%s\n", r.prefix_id);
 	r.sent_us = calloc((size_t)r.n, sizeof(*r.sent_us));
 	r.latency_us = calloc((size_t)r.n, sizeof(*r.latency_us));
 	r.answers = calloc((size_t)r.n, sizeof(*r.answers));

@@ -69,7 +69,8 @@ main(int argc, char **argv)
 	char dir[] = "/tmp/wingman-bench.XXXXXX", err[512], jti[32] = "AAAAAAAAAAAAAAAAAAAAAA";
 	const char *approvers[] = { "alice" };
 	const char *cmd = "docker logs --tail 100 wingman-test-api";
-	const char *request = "{\"v\":1,\"type\":\"request\",\"request_id\":\"7d0c9f5e-3b1a-4c51-9b7e-2f4a9d0c1e22\","
+	const char *request =
+	    "{\"v\":1,\"type\":\"request\",\"request_id\":\"7d0c9f5e-3b1a-4c51-9b7e-2f4a9d0c1e22\","
 	    "\"worker_id\":\"agent-7\",\"environment\":\"test\",\"instruction\":\"The API is stuck; restart it.\","
 	    "\"commands\":[\"docker restart wingman-test-api\"],\"ts\":\"2026-11-26T12:00:00.000Z\"}";
 	struct keyring ring;
@@ -113,7 +114,8 @@ main(int argc, char **argv)
 		envelope_verify(msg, &ring, NULL, 0);
 	report("envelope_verify", n, t);
 
-	struct mint_claims claims = { "agent-7", "test", "r-1", cmd, approvers, 1, jti, now, now, now + 120 };
+	struct mint_claims claims = { "agent-7", "test", "r-1", cmd, approvers, 1, jti, now, now,
+		now + 120 };
 	t = cpu_s();
 	for (i = 0; i < n; i++) {
 		free(token);
@@ -144,7 +146,8 @@ main(int argc, char **argv)
 	struct jws_expect expect = { "test", cmd, "r-1", now, 0 };
 	t = cpu_s();
 	for (i = 0; i < n; i++)
-		if (jws_verify(token, strlen(token), &ring, &expect, NULL, err, sizeof(err)) != TOKEN_OK)
+		if (jws_verify(token, strlen(token), &ring, &expect, NULL, err, sizeof(err)) !=
+		    TOKEN_OK)
 			fprintf(stderr, "jws_verify failed: %s\n", err);
 	verify = report("jws_verify", n, t);
 	printf("ed25519_verify / bare       %8.2fx\n", wrapped / bare);

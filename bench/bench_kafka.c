@@ -13,13 +13,13 @@ bench_client(rd_kafka_type_t type, const char *brokers, const char *group, void 
 
 	/* The same producer settings as the stages (common/stage.c). */
 	bad = rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) ||
-	    (type == RD_KAFKA_PRODUCER ?
-		rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) :
-		rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) ||
-		rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err, sizeof(err)));
+	    (type == RD_KAFKA_PRODUCER
+	            ? rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
+	                rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) ||
+	                rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err))
+	            : rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+	                rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) ||
+	                rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err, sizeof(err)));
 	if (bad) {
 		fprintf(stderr, "bench: kafka: %s\n", err);
 		rd_kafka_conf_destroy(conf);

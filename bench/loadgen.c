@@ -32,18 +32,18 @@
 #include "bench_kafka.h"
 
 #define MAX_REQUESTS 200000
-#define DRAIN_IDLE_MS 5000   /* stop waiting when nothing arrived for this long */
+#define DRAIN_IDLE_MS 5000 /* stop waiting when nothing arrived for this long */
 #define DRAIN_MAX_MS 60000
 
 struct run {
 	const char *brokers, *env, *cmd, *expect;
 	char requests[128], results[128], prefix_id[40];
-	long n;            /* requests to send */
-	double rate;       /* 0: sequential */
+	long n; /* requests to send */
+	double rate; /* 0: sequential */
 	rd_kafka_t *producer, *consumer;
-	int64_t *sent_us;          /* scheduled send time, 0 until sent */
-	_Atomic int *answers;      /* results seen per request */
-	int64_t *latency_us;       /* of the first answer */
+	int64_t *sent_us; /* scheduled send time, 0 until sent */
+	_Atomic int *answers; /* results seen per request */
+	int64_t *latency_us; /* of the first answer */
 	atomic_long n_sent, n_answered, n_dup, n_bad, n_foreign;
 	atomic_int produce_errors;
 };
@@ -233,7 +233,8 @@ pct(const int64_t *sorted, long n, double p)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: loadgen --brokers B --prefix P --env E --cmd C "
+	fprintf(stderr,
+	    "usage: loadgen --brokers B --prefix P --env E --cmd C "
 	    "(--sequential N | --rate R --seconds S) [--expect STATUS]\n");
 	exit(2);
 }
@@ -242,10 +243,14 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "brokers", required_argument, NULL, 'b' }, { "prefix", required_argument, NULL, 'p' },
-		{ "env", required_argument, NULL, 'e' }, { "cmd", required_argument, NULL, 'c' },
-		{ "sequential", required_argument, NULL, 'n' }, { "rate", required_argument, NULL, 'r' },
-		{ "seconds", required_argument, NULL, 's' }, { "expect", required_argument, NULL, 'x' },
+		{ "brokers", required_argument, NULL, 'b' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "cmd", required_argument, NULL, 'c' },
+		{ "sequential", required_argument, NULL, 'n' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "expect", required_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct run r;
@@ -260,15 +265,32 @@ main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'b': r.brokers = optarg; break;
-		case 'p': prefix = optarg; break;
-		case 'e': r.env = optarg; break;
-		case 'c': r.cmd = optarg; break;
-		case 'n': r.n = strtol(optarg, NULL, 10); break;
-		case 'r': r.rate = strtod(optarg, NULL); break;
-		case 's': seconds = strtod(optarg, NULL); break;
-		case 'x': r.expect = optarg; break;
-		default: usage();
+		case 'b':
+			r.brokers = optarg;
+			break;
+		case 'p':
+			prefix = optarg;
+			break;
+		case 'e':
+			r.env = optarg;
+			break;
+		case 'c':
+			r.cmd = optarg;
+			break;
+		case 'n':
+			r.n = strtol(optarg, NULL, 10);
+			break;
+		case 'r':
+			r.rate = strtod(optarg, NULL);
+			break;
+		case 's':
+			seconds = strtod(optarg, NULL);
+			break;
+		case 'x':
+			r.expect = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (r.brokers == NULL || r.env == NULL || r.cmd == NULL || optind != argc)
@@ -280,15 +302,18 @@ main(int argc, char **argv)
 	snprintf(r.requests, sizeof(r.requests), "%s.requests", prefix);
 	snprintf(r.results, sizeof(r.results), "%s.results", prefix);
 	/* Unique per run: results of earlier runs (or of anyone else) never match. */
-	snprintf(r.prefix_id, sizeof(r.prefix_id), "bench%lx%x", (long)time(NULL), (unsigned)getpid());
+	snprintf(r.prefix_id, sizeof(r.prefix_id), "bench%lx%x", (long)time(NULL),
+	    (unsigned)getpid());
 	fprintf(stderr, "loadgen: request ids prefix_id=%s\n", r.prefix_id);
 	r.sent_us = calloc((size_t)r.n, sizeof(*r.sent_us));
 	r.latency_us = calloc((size_t)r.n, sizeof(*r.latency_us));
 	r.answers = calloc((size_t)r.n, sizeof(*r.answers));
 	lat = calloc((size_t)r.n, sizeof(*lat));
 	if (!r.sent_us || !r.latency_us || !r.answers || !lat ||
-	    (r.producer = bench_client(RD_KAFKA_PRODUCER, r.brokers, NULL, &r, on_delivery)) == NULL ||
-	    (r.consumer = bench_client(RD_KAFKA_CONSUMER, r.brokers, "wingman-bench-loadgen", &r, NULL)) == NULL ||
+	    (r.producer = bench_client(RD_KAFKA_PRODUCER, r.brokers, NULL, &r, on_delivery)) ==
+	        NULL ||
+	    (r.consumer = bench_client(RD_KAFKA_CONSUMER, r.brokers, "wingman-bench-loadgen", &r,
+	         NULL)) == NULL ||
 	    bench_partitions(r.producer, r.requests) <= 0 || assign_from_end(&r) != 0)
 		return 1;
 	/* Let the consumer reach its partitions before the clock starts. */
@@ -322,8 +347,9 @@ main(int argc, char **argv)
 			answered_prev = answered;
 			last_seen = now_us();
 		}
-		if (!sending && (now_us() - last_seen > DRAIN_IDLE_MS * 1000 ||
-		    now_us() - t0 > (int64_t)(seconds * 1e6) + DRAIN_MAX_MS * 1000))
+		if (!sending &&
+		    (now_us() - last_seen > DRAIN_IDLE_MS * 1000 ||
+		        now_us() - t0 > (int64_t)(seconds * 1e6) + DRAIN_MAX_MS * 1000))
 			break;
 		consume_for(&r, 20);
 	}
@@ -340,14 +366,15 @@ main(int argc, char **argv)
 	qsort(lat, (size_t)n_lat, sizeof(*lat), cmp_i64);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("mode=%s target_rate=%.0f sent=%ld answered=%ld lost=%ld duplicates=%ld bad_status=%ld "
-	    "produce_errors=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f throughput=%.1f "
-	    "client_cpu_s=%.3f\n",
+	       "produce_errors=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f throughput=%.1f "
+	       "client_cpu_s=%.3f\n",
 	    r.rate > 0 ? "rate" : "sequential", r.rate, atomic_load(&r.n_sent),
 	    atomic_load(&r.n_answered), atomic_load(&r.n_sent) - atomic_load(&r.n_answered),
 	    atomic_load(&r.n_dup), atomic_load(&r.n_bad), atomic_load(&r.produce_errors),
 	    pct(lat, n_lat, 0.50), pct(lat, n_lat, 0.90), pct(lat, n_lat, 0.99),
 	    n_lat ? lat[n_lat - 1] / 1000.0 : -1, n_lat / ((t_end - t0) / 1e6),
-	    ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	    ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	        (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	rd_kafka_consumer_close(r.consumer);
 	rd_kafka_destroy(r.consumer);
 	rd_kafka_flush(r.producer, 10000);

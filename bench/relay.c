@@ -63,13 +63,15 @@ create_topics(rd_kafka_t *rk, const char *prefix, int n_parts)
 	} else {
 		const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
 		size_t n = 0;
-		const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+		const rd_kafka_topic_result_t **tr = res
+		    ? rd_kafka_CreateTopics_result_topics(res, &n)
+		    : NULL;
 
 		for (size_t i = 0; i < n; i++) {
 			rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
 			if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-				fprintf(stderr, "relay: create %s: %s\n", rd_kafka_topic_result_name(tr[i]),
-				    rd_kafka_err2str(e));
+				fprintf(stderr, "relay: create %s: %s\n",
+				    rd_kafka_topic_result_name(tr[i]), rd_kafka_err2str(e));
 				rc = -1;
 			}
 		}
@@ -96,7 +98,8 @@ assign_from_end(struct stage *s)
 	for (int p = 0; p < n; p++) {
 		int64_t lo, hi = -1;
 		for (int tries = 0; tries < 50; tries++) {
-			if (rd_kafka_query_watermark_offsets(s->consumer, s->in, p, &lo, &hi, 5000) == 0)
+			if (rd_kafka_query_watermark_offsets(s->consumer, s->in, p, &lo, &hi,
+			        5000) == 0)
 				break;
 			usleep(200000);
 		}
@@ -122,9 +125,11 @@ forward(void *arg)
 		if (m != NULL) {
 			if (!m->err) {
 				while (rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->out),
-				    RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-				    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ==
-				    RD_KAFKA_RESP_ERR__QUEUE_FULL && running)
+				           RD_KAFKA_V_KEY(m->key, m->key_len),
+				           RD_KAFKA_V_VALUE(m->payload, m->len),
+				           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				           RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+				    running)
 					rd_kafka_poll(s->producer, 10);
 			}
 			rd_kafka_message_destroy(m);
@@ -139,7 +144,8 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "brokers", required_argument, NULL, 'b' }, { "prefix", required_argument, NULL, 'p' },
+		{ "brokers", required_argument, NULL, 'b' },
+		{ "prefix", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct stage st[STAGES];
@@ -177,10 +183,14 @@ main(int argc, char **argv)
 		snprintf(st[i].in, sizeof(st[i].in), "%s.%s", prefix, layout[i]);
 		snprintf(st[i].out, sizeof(st[i].out), "%s.%s", prefix, layout[i + 1]);
 		snprintf(group, sizeof(group), "%s-relay-%d", prefix, i);
-		if ((st[i].consumer = bench_client(RD_KAFKA_CONSUMER, brokers, group, NULL, NULL)) == NULL ||
-		    (st[i].producer = bench_client(RD_KAFKA_PRODUCER, brokers, NULL, NULL, NULL)) == NULL ||
-		    bench_partitions(st[i].producer, st[i].out) <= 0 || assign_from_end(&st[i]) != 0) {
-			fprintf(stderr, "relay: stage %d (%s -> %s) cannot start\n", i, st[i].in, st[i].out);
+		if ((st[i].consumer = bench_client(RD_KAFKA_CONSUMER, brokers, group, NULL, NULL)) ==
+		        NULL ||
+		    (st[i].producer = bench_client(RD_KAFKA_PRODUCER, brokers, NULL, NULL, NULL)) ==
+		        NULL ||
+		    bench_partitions(st[i].producer, st[i].out) <= 0 ||
+		    assign_from_end(&st[i]) != 0) {
+			fprintf(stderr, "relay: stage %d (%s -> %s) cannot start\n", i, st[i].in,
+			    st[i].out);
 			running = 0;
 			goto done;
 		}

@@ -42,7 +42,8 @@ audit_open(const char *service, const char *conninfo, const char *jsonl_path, ch
 	snprintf(a->service, sizeof(a->service), "%s", service);
 	/* Off is said with "", never by a missing value (a lookup that failed). */
 	if (conninfo == NULL) {
-		snprintf(err, errlen, "AUDIT_OPEN: no PostgreSQL conninfo given (\"\" turns that sink off)");
+		snprintf(err, errlen,
+		    "AUDIT_OPEN: no PostgreSQL conninfo given (\"\" turns that sink off)");
 		goto fail;
 	}
 	a->use_pg = *conninfo != '\0';
@@ -118,7 +119,8 @@ audit_pg_append(struct audit *a, json_t *rows)
 	}
 	PQclear(r);
 	r = NULL;
-	json_array_foreach(rows, i, item) {
+	json_array_foreach(rows, i, item)
+	{
 		json_t *row = json_object_get(item, "row");
 		char *content;
 
@@ -132,10 +134,12 @@ audit_pg_append(struct audit *a, json_t *rows)
 		{
 			const char *params[] = { seqbuf, a->service,
 				json_string_value(json_object_get(item, "request_id")),
-				json_string_value(json_object_get(item, "event")), content, prev, hash };
+				json_string_value(json_object_get(item, "event")), content, prev,
+				hash };
 			r = PQexecParams(c,
 			    "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)"
-			    " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, NULL, params, NULL, NULL, 0);
+			    " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			    7, NULL, params, NULL, NULL, 0);
 		}
 		free(content);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -172,8 +176,10 @@ audit_write(struct audit *a, json_t *rows)
 	if (a->use_pg && audit_pg_append(a, rows) != 0)
 		rc = -1;
 	if (a->jsonl >= 0) {
-		json_array_foreach(rows, i, item) {
-			char *line = json_dumps(json_object_get(item, "row"), JSON_COMPACT | JSON_SORT_KEYS);
+		json_array_foreach(rows, i, item)
+		{
+			char *line = json_dumps(json_object_get(item, "row"),
+			    JSON_COMPACT | JSON_SORT_KEYS);
 			size_t len = line ? strlen(line) : 0;
 			/* The terminating NUL becomes the newline: the line goes in one write. */
 			if (line != NULL)
@@ -198,9 +204,9 @@ audit_record(struct audit *a, const char *request_id, const char *event, json_t 
 		return -1;
 	}
 	now_ts(ts);
-	row = json_pack("{s:s, s:s, s:s, s:s, s:o}", "ts", ts, "service", a->service,
-	    "request_id", request_id ? request_id : "", "event", event,
-	    "details", details ? details : json_object());
+	row = json_pack("{s:s, s:s, s:s, s:s, s:o}", "ts", ts, "service", a->service, "request_id",
+	    request_id ? request_id : "", "event", event, "details",
+	    details ? details : json_object());
 	if (row == NULL)
 		return -1;
 	item = json_pack("{s:o, s:s, s:s}", "row", row, "request_id", request_id ? request_id : "",

@@ -64,11 +64,12 @@ audit_verify_chain(PGconn *conn, long long *rows, char *report, size_t reportlen
 
 		audit_row_hash(prev, content, hash);
 		if (seq != expect)
-			report_add(report, reportlen, "AUDIT_GAP: row %lld is missing (row %lld follows row %lld)",
-			    expect, seq, expect - 1);
+			report_add(report, reportlen,
+			    "AUDIT_GAP: row %lld is missing (row %lld follows row %lld)", expect,
+			    seq, expect - 1);
 		else if (strcmp(PQgetvalue(r, i, 2), prev) != 0)
-			report_add(report, reportlen, "AUDIT_BROKEN_LINK: row %lld does not point at row %lld",
-			    seq, seq - 1);
+			report_add(report, reportlen,
+			    "AUDIT_BROKEN_LINK: row %lld does not point at row %lld", seq, seq - 1);
 		else if (row == NULL || json_integer_value(json_object_get(row, "seq")) != seq ||
 		    cprev == NULL || strcmp(cprev, prev) != 0)
 			report_add(report, reportlen,
@@ -130,8 +131,10 @@ audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, j
 	snprintf(seqbuf, sizeof(seqbuf), "%lld", *seq);
 	{
 		const char *p[] = { seqbuf, hash, ts, kid, sigtext };
-		r = PQexecParams(conn, "INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)"
-		    " VALUES ($1, $2, $3, $4, $5) RETURNING id", 5, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(conn,
+		    "INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)"
+		    " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+		    5, NULL, p, NULL, NULL, 0);
 	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		snprintf(err, errlen, "AUDIT_UNWRITABLE: %s", PQerrorMessage(conn));
@@ -140,7 +143,8 @@ audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, j
 	if (made != NULL)
 		*made = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "v", 1, "type",
 		    "audit_checkpoint", "id", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10),
-		    "seq", (json_int_t)*seq, "row_hash", hash, "ts", ts, "kid", kid, "signature", sigtext);
+		    "seq", (json_int_t)*seq, "row_hash", hash, "ts", ts, "kid", kid, "signature",
+		    sigtext);
 	rc = 0;
 done:
 	PQclear(r);
@@ -189,17 +193,19 @@ check_checkpoint(PGconn *conn, EVP_PKEY *pub, const char *what, long long seq, c
 	free(sig);
 	if (seq > max_seq) {
 		report_add(report, reportlen,
-		    "AUDIT_TRUNCATED: %s signs row %lld but the log ends at row %lld", what, seq, max_seq);
+		    "AUDIT_TRUNCATED: %s signs row %lld but the log ends at row %lld", what, seq,
+		    max_seq);
 		return 1;
 	}
 	snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
-	row = PQexecParams(conn, "SELECT row_hash FROM audit_log WHERE seq = $1", 1, NULL, p,
-	    NULL, NULL, 0);
+	row = PQexecParams(conn, "SELECT row_hash FROM audit_log WHERE seq = $1", 1, NULL, p, NULL,
+	    NULL, 0);
 	if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) != 1)
-		report_add(report, reportlen, "AUDIT_TRUNCATED: row %lld signed by %s is gone", seq, what);
+		report_add(report, reportlen, "AUDIT_TRUNCATED: row %lld signed by %s is gone", seq,
+		    what);
 	else if (strcmp(PQgetvalue(row, 0, 0), hash) != 0)
-		report_add(report, reportlen, "AUDIT_REWRITTEN: row %lld differs from what %s signed",
-		    seq, what);
+		report_add(report, reportlen,
+		    "AUDIT_REWRITTEN: row %lld differs from what %s signed", seq, what);
 	else
 		broken = 0;
 	PQclear(row);
@@ -218,7 +224,8 @@ audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, lon
 	*count = 0;
 	if (max_seq < 0)
 		return -1;
-	json_array_foreach(published, i, cp) {
+	json_array_foreach(published, i, cp)
+	{
 		const char *hash = json_string_value(json_object_get(cp, "row_hash"));
 		const char *ts = json_string_value(json_object_get(cp, "ts"));
 		const char *sigtext = json_string_value(json_object_get(cp, "signature"));
@@ -229,22 +236,26 @@ audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, lon
 
 		snprintf(what, sizeof(what), "published checkpoint %zu", i + 1);
 		if (hash == NULL || ts == NULL || sigtext == NULL || seq <= 0) {
-			report_add(report, reportlen, "AUDIT_CHECKPOINT_FORGED: %s is malformed", what);
+			report_add(report, reportlen, "AUDIT_CHECKPOINT_FORGED: %s is malformed",
+			    what);
 			breaks++;
 			continue;
 		}
 		if (check_checkpoint(conn, pub, what, seq, hash, ts, sigtext, max_seq, report,
-		    reportlen) != 0) {
+		        reportlen) != 0) {
 			breaks++;
 			continue;
 		}
 		/* Genuine, so PostgreSQL had it: gone from there means deleted. */
 		snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
-		r = PQexecParams(conn, "SELECT 1 FROM audit_checkpoints WHERE seq = $1 AND signature = $2",
-		    2, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(conn,
+		    "SELECT 1 FROM audit_checkpoints WHERE seq = $1 AND signature = $2", 2, NULL, p,
+		    NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-			report_add(report, reportlen, "AUDIT_CHECKPOINT_MISSING: %s (row %lld, %s) is gone "
-			    "from audit_checkpoints", what, seq, ts);
+			report_add(report, reportlen,
+			    "AUDIT_CHECKPOINT_MISSING: %s (row %lld, %s) is gone "
+			    "from audit_checkpoints",
+			    what, seq, ts);
 			breaks++;
 		} else {
 			(*count)++;
@@ -267,7 +278,8 @@ audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char new
 	newest_ts[0] = '\0';
 	if ((max_seq = last_seq(conn, report, reportlen)) < 0)
 		return -1;
-	r = PQexec(conn, "SELECT id, seq, row_hash, ts, signature FROM audit_checkpoints ORDER BY id");
+	r = PQexec(conn,
+	    "SELECT id, seq, row_hash, ts, signature FROM audit_checkpoints ORDER BY id");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
 		PQclear(r);
@@ -281,8 +293,8 @@ audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char new
 		int broken;
 
 		snprintf(what, sizeof(what), "checkpoint %s", PQgetvalue(r, i, 0));
-		broken = check_checkpoint(conn, pub, what, seq, hash, ts, PQgetvalue(r, i, 4), max_seq,
-		    report, reportlen);
+		broken = check_checkpoint(conn, pub, what, seq, hash, ts, PQgetvalue(r, i, 4),
+		    max_seq, report, reportlen);
 		breaks += broken;
 		if (broken)
 			continue;

@@ -30,8 +30,8 @@ int audit_verify_chain(PGconn *conn, long long *rows, char *report, size_t repor
  * ({v, type: "audit_checkpoint", id, seq, row_hash, ts, kid, signature};
  * new reference, NULL when nothing was signed).
  */
-int audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq,
-    json_t **made, char *err, size_t errlen);
+int audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *seq, json_t **made,
+    char *err, size_t errlen);
 
 /*
  * Checks every checkpoint against pub and against the chain: a checkpoint

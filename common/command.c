@@ -165,8 +165,8 @@ parse_number(const char *s, long long min, long long max, long long *out)
  * value word is missing) and advances *i past what was used.
  */
 static int
-match_valued(struct words *ws, size_t *i, const char *shortname,
-    const char *longname, const char **value)
+match_valued(struct words *ws, size_t *i, const char *shortname, const char *longname,
+    const char **value)
 {
 	const char *w = ws->w[*i];
 	size_t ln = strlen(longname);
@@ -195,8 +195,7 @@ parse_options(struct words *ws, size_t *i, struct command *out, char *err, size_
 	while (*i < ws->n && ws->w[*i][0] == '-') {
 		const char *w = ws->w[*i];
 
-		if (out->action == ACTION_PS &&
-		    (strcmp(w, "-a") == 0 || strcmp(w, "--all") == 0)) {
+		if (out->action == ACTION_PS && (strcmp(w, "-a") == 0 || strcmp(w, "--all") == 0)) {
 			if (out->all)
 				return fail_with(err, errlen, "CMD_OPTION: '%s' given twice", w);
 			out->all = 1;
@@ -273,8 +272,8 @@ static int
 parse_exec(struct words *ws, size_t i, struct command *out, char *err, size_t errlen)
 {
 	if (i < ws->n && ws->w[i][0] == '-')
-		return fail_with(err, errlen,
-		    "CMD_OPTION: exec options are not accepted ('%.64s')", ws->w[i]);
+		return fail_with(err, errlen, "CMD_OPTION: exec options are not accepted ('%.64s')",
+		    ws->w[i]);
 	if (take_container(ws, &i, out, err, errlen) != 0)
 		return -1;
 	if (i >= ws->n)
@@ -286,8 +285,8 @@ parse_exec(struct words *ws, size_t i, struct command *out, char *err, size_t er
 		size_t n = strlen(ws->w[i]);
 		if (n > COMMAND_ARG_MAX)
 			return fail_with(err, errlen,
-			    "CMD_ARGS: exec argument %zu is longer than %d bytes",
-			    out->argc + 1, COMMAND_ARG_MAX);
+			    "CMD_ARGS: exec argument %zu is longer than %d bytes", out->argc + 1,
+			    COMMAND_ARG_MAX);
 		memcpy(out->argv[out->argc++], ws->w[i], n + 1);
 	}
 	return 0;
@@ -316,8 +315,8 @@ command_parse(const char *s, struct command *out, char *err, size_t errlen)
 	if (ws.n == 0)
 		return fail_with(err, errlen, "CMD_EMPTY: empty command");
 	if (strcmp(ws.w[0], "docker") != 0)
-		return fail_with(err, errlen, "CMD_NOT_DOCKER: commands start with 'docker', not '%.64s'",
-		    ws.w[0]);
+		return fail_with(err, errlen,
+		    "CMD_NOT_DOCKER: commands start with 'docker', not '%.64s'", ws.w[0]);
 	if (ws.n < 2)
 		return fail_with(err, errlen, "CMD_VERB: missing verb after 'docker'");
 	/* Global flags (-H, --context, --config, --tls...) would pick another engine. */
@@ -325,8 +324,10 @@ command_parse(const char *s, struct command *out, char *err, size_t errlen)
 		return fail_with(err, errlen,
 		    "CMD_OPTION: global docker option '%.64s' is not accepted", ws.w[1]);
 	if (command_action_from_name(ws.w[1], &out->action) != 0)
-		return fail_with(err, errlen, "CMD_VERB: '%.64s' is not one of ps, inspect, "
-		    "logs, restart, start, stop, exec", ws.w[1]);
+		return fail_with(err, errlen,
+		    "CMD_VERB: '%.64s' is not one of ps, inspect, "
+		    "logs, restart, start, stop, exec",
+		    ws.w[1]);
 
 	i = 2;
 	if (out->action == ACTION_EXEC)
@@ -336,8 +337,8 @@ command_parse(const char *s, struct command *out, char *err, size_t errlen)
 	if (out->action != ACTION_PS && take_container(&ws, &i, out, err, errlen) != 0)
 		return -1;
 	if (i < ws.n)
-		return fail_with(err, errlen, "CMD_ARGS: unexpected '%.64s' (%s takes %s)",
-		    ws.w[i], command_action_name(out->action),
+		return fail_with(err, errlen, "CMD_ARGS: unexpected '%.64s' (%s takes %s)", ws.w[i],
+		    command_action_name(out->action),
 		    out->action == ACTION_PS ? "no arguments" : "exactly one container");
 	return 0;
 }

@@ -28,11 +28,11 @@ enum command_action {
 struct command {
 	enum command_action action;
 	char container[COMMAND_CONTAINER_MAX + 1]; /* empty for ps */
-	int all;                                   /* ps -a / --all */
-	int tail;                                  /* logs --tail N; -1: all; 0: not given */
-	long long since;                           /* logs --since UNIX_SECONDS; 0: none */
-	int timeout_s;                             /* restart/stop -t N; -1: engine default */
-	size_t argc;                               /* exec argv */
+	int all; /* ps -a / --all */
+	int tail; /* logs --tail N; -1: all; 0: not given */
+	long long since; /* logs --since UNIX_SECONDS; 0: none */
+	int timeout_s; /* restart/stop -t N; -1: engine default */
+	size_t argc; /* exec argv */
 	char argv[COMMAND_EXEC_MAX_ARGS][COMMAND_ARG_MAX + 1];
 };
 

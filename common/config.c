@@ -22,7 +22,8 @@ const struct cfg_def config_table[CFG_COUNT] = {
 	    SVC_APPROVAL | SVC_EXECUTOR | SVC_TELEGRAM, SVC_APPROVAL | SVC_EXECUTOR | SVC_TELEGRAM,
 	    "the policy (JSON)" },
 	[CFG_CONSENSUS_FILE] = { "WINGMAN_CONSENSUS_FILE", CFG_PATH, NULL, 0, 0, SVC_CONSENSUS,
-	    SVC_CONSENSUS, "threshold, voters and the rules table (JSON); API keys in the files it "
+	    SVC_CONSENSUS,
+	    "threshold, voters and the rules table (JSON); API keys in the files it "
 	    "names" },
 	[CFG_PG_CONNINFO] = { "WINGMAN_PG_CONNINFO", CFG_SECRET, NULL, 0, 0, SVC_DAEMONS | SVC_CLI,
 	    SVC_APPROVAL | SVC_EXECUTOR | SVC_TELEGRAM | SVC_AUDITOR,
@@ -31,7 +32,8 @@ const struct cfg_def config_table[CFG_COUNT] = {
 	[CFG_AUDIT_JSONL] = { "WINGMAN_AUDIT_JSONL", CFG_PATH, "", 0, 0, SVC_DAEMONS | SVC_CLI, 0,
 	    "JSONL copy of the audit log (empty: off)" },
 	[CFG_AUDIT_CHECKPOINT_S] = { "WINGMAN_AUDIT_CHECKPOINT_S", CFG_INT, "60", 1, 86400,
-	    SVC_AUDITOR | SVC_CLI, 0, "seconds between signed audit checkpoints (wingman audit "
+	    SVC_AUDITOR | SVC_CLI, 0,
+	    "seconds between signed audit checkpoints (wingman audit "
 	    "verify allows twice that by default)" },
 	[CFG_EARLY_DECISION_TTL_S] = { "WINGMAN_EARLY_DECISION_TTL_S", CFG_INT, "600", 10, 86400,
 	    SVC_APPROVAL, 0, "how long a human decision read before its request waits for it" },
@@ -52,7 +54,8 @@ const struct cfg_def config_table[CFG_COUNT] = {
 	    999999999999999LL, SVC_TELEGRAM, SVC_TELEGRAM,
 	    "numeric id of the approvers' chat, not 0 (groups are negative)" },
 	[CFG_TELEGRAM_APPROVERS] = { "WINGMAN_TELEGRAM_APPROVERS", CFG_STRING, NULL, 0, 0,
-	    SVC_TELEGRAM, SVC_TELEGRAM, "allowlist USER_ID=NAME[,USER_ID=NAME...]: numeric "
+	    SVC_TELEGRAM, SVC_TELEGRAM,
+	    "allowlist USER_ID=NAME[,USER_ID=NAME...]: numeric "
 	    "Telegram user ids to policy approvers" },
 	[CFG_TELEGRAM_POLL_S] = { "WINGMAN_TELEGRAM_POLL_S", CFG_INT, "25", 1, 50, SVC_TELEGRAM, 0,
 	    "getUpdates long-polling timeout" },
@@ -64,8 +67,12 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } process_names[] = {
-	{ SVC_CONSENSUS, "consensus" }, { SVC_APPROVAL, "approval" }, { SVC_TOKEN, "token" },
-	{ SVC_EXECUTOR, "executor" }, { SVC_TELEGRAM, "telegram" }, { SVC_AUDITOR, "auditor" },
+	{ SVC_CONSENSUS, "consensus" },
+	{ SVC_APPROVAL, "approval" },
+	{ SVC_TOKEN, "token" },
+	{ SVC_EXECUTOR, "executor" },
+	{ SVC_TELEGRAM, "telegram" },
+	{ SVC_AUDITOR, "auditor" },
 	{ SVC_CLI, "CLI" },
 };
 
@@ -76,8 +83,10 @@ check_value(const struct cfg_def *d, const char *v, long long *num, char *err, s
 	switch (d->type) {
 	case CFG_INT:
 		if (parse_int(v, d->min, d->max, num) != 0) {
-			snprintf(err, errlen, "CONFIG_INVALID: %s must be an integer in %lld..%lld "
-			    "(got \"%.40s\")", d->name, d->min, d->max, v);
+			snprintf(err, errlen,
+			    "CONFIG_INVALID: %s must be an integer in %lld..%lld "
+			    "(got \"%.40s\")",
+			    d->name, d->min, d->max, v);
 			return -1;
 		}
 		break;
@@ -111,7 +120,8 @@ config_load(struct config *cfg, unsigned process, char *err, size_t errlen)
 		if (!cfg->from_env[i])
 			v = d->def;
 		if (v == NULL && (d->required_by & process) != 0) {
-			snprintf(err, errlen, "CONFIG_MISSING: %s is not set (%s)", d->name, d->help);
+			snprintf(err, errlen, "CONFIG_MISSING: %s is not set (%s)", d->name,
+			    d->help);
 			return -1;
 		}
 		/* Optional and unset: "" means off (an int row needs a default). */
@@ -226,7 +236,8 @@ config_warn_unknown(char *const *env)
 		name[len] = '\0';
 		if ((near = config_misspelling_of(name)) != NULL) {
 			log_warnx("event=config_unknown name=%s reason=\"not a Wingman setting: did you "
-			    "mean %s?\"", name, near);
+			          "mean %s?\"",
+			    name, near);
 			n++;
 		}
 	}
@@ -315,7 +326,7 @@ config_markdown(FILE *out)
 		if (d->type == CFG_INT)
 			fprintf(out, " %lld..%lld", d->min, d->max);
 		fprintf(out, " | %s%s%s | %s | %s | %s |\n", d->def && *d->def ? "`" : "",
-		    d->def && *d->def ? d->def : "", d->def && *d->def ? "`" : "", users,
-		    required, d->help);
+		    d->def && *d->def ? d->def : "", d->def && *d->def ? "`" : "", users, required,
+		    d->help);
 	}
 }

@@ -48,29 +48,29 @@ enum cfg_id {
 
 enum cfg_type {
 	CFG_STRING,
-	CFG_INT,    /* decimal, min..max */
-	CFG_PATH,   /* shorter than PATH_MAX */
+	CFG_INT, /* decimal, min..max */
+	CFG_PATH, /* shorter than PATH_MAX */
 	CFG_SECRET, /* may hold a password: printed as set or unset, never its value */
 };
 
 struct cfg_def {
-	const char *name;     /* WINGMAN_... */
+	const char *name; /* WINGMAN_... */
 	enum cfg_type type;
-	const char *def;      /* NULL: no default */
-	long long min, max;   /* CFG_INT only */
-	unsigned used_by;     /* SVC_* bits */
+	const char *def; /* NULL: no default */
+	long long min, max; /* CFG_INT only */
+	unsigned used_by; /* SVC_* bits */
 	unsigned required_by; /* SVC_* bits: unset or empty is an error there */
-	const char *help;     /* one line */
+	const char *help; /* one line */
 };
 
 extern const struct cfg_def config_table[CFG_COUNT];
 
 /* The loaded configuration of one process. */
 struct config {
-	unsigned process;              /* one SVC_* bit */
-	const char *value[CFG_COUNT];  /* borrowed from environ or the table; NULL: not loaded */
-	long long num[CFG_COUNT];      /* CFG_INT values */
-	int from_env[CFG_COUNT];       /* set in the environment, not defaulted */
+	unsigned process; /* one SVC_* bit */
+	const char *value[CFG_COUNT]; /* borrowed from environ or the table; NULL: not loaded */
+	long long num[CFG_COUNT]; /* CFG_INT values */
+	int from_env[CFG_COUNT]; /* set in the environment, not defaulted */
 };
 
 /*

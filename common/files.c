@@ -19,8 +19,7 @@ read_file(const char *path, size_t max, char **out, size_t *len)
 	*out = NULL;
 	if ((f = fopen(path, "rb")) == NULL)
 		return -1;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > max) {
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
 		fclose(f);
 		errno = EFBIG;
 		return -1;
@@ -58,8 +57,9 @@ secret_file_read(const char *path, size_t max, char *out, size_t outsize, int *l
 		out[0] = '\0';
 	if (read_file(path, max, &buf, &len) != 0)
 		return SECRET_UNREADABLE;
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
-	    buf[len - 1] == '\t'))
+	while (len > 0 &&
+	    (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+	        buf[len - 1] == '\t'))
 		buf[--len] = '\0';
 	if (len > 0 && len < outsize && strlen(buf) == len) {
 		memcpy(out, buf, len + 1);

@@ -10,7 +10,7 @@ int read_file(const char *path, size_t max, char **out, size_t *len);
 enum secret_rc {
 	SECRET_OK,
 	SECRET_UNREADABLE, /* missing, not a regular file, or larger than max */
-	SECRET_MALFORMED,  /* empty, a NUL byte, or too long for out */
+	SECRET_MALFORMED, /* empty, a NUL byte, or too long for out */
 };
 
 /*
@@ -20,7 +20,6 @@ enum secret_rc {
  * the secret is refused. *loose (may be NULL) is set to 1 when group or
  * others may read the file: the caller warns.
  */
-enum secret_rc secret_file_read(const char *path, size_t max, char *out, size_t outsize,
-    int *loose);
+enum secret_rc secret_file_read(const char *path, size_t max, char *out, size_t outsize, int *loose);
 
 #endif

@@ -75,8 +75,8 @@ verdict(enum jws_verdict v, char *detail, size_t detaillen, const char *fmt, ...
 static int
 is_b64url_char(char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	    c == '-' || c == '_';
 }
 
 /*
@@ -106,8 +106,8 @@ parse_object(const unsigned char *buf, size_t len, int *duplicate)
 }
 
 static enum jws_verdict
-check_header(const json_t *hdr, const struct keyring *ring, EVP_PKEY **key,
-    char *detail, size_t detaillen)
+check_header(const json_t *hdr, const struct keyring *ring, EVP_PKEY **key, char *detail,
+    size_t detaillen)
 {
 	const char *name;
 	json_t *val, *alg, *kid, *typ;
@@ -116,16 +116,16 @@ check_header(const json_t *hdr, const struct keyring *ring, EVP_PKEY **key,
 	if (json_object_get(hdr, "crit") != NULL)
 		return verdict(TOKEN_BAD_HEADER, detail, detaillen,
 		    "header carries crit: no extensions are understood");
-	json_object_foreach((json_t *)hdr, name, val) {
-		if (strcmp(name, "alg") != 0 && strcmp(name, "kid") != 0 &&
-		    strcmp(name, "typ") != 0)
+	json_object_foreach((json_t *)hdr, name, val)
+	{
+		if (strcmp(name, "alg") != 0 && strcmp(name, "kid") != 0 && strcmp(name, "typ") != 0)
 			return verdict(TOKEN_BAD_HEADER, detail, detaillen,
 			    "header has a member other than alg, kid, typ");
 	}
 	typ = json_object_get(hdr, "typ");
-	if (typ != NULL && (!json_is_string(typ) ||
-	    strcmp(json_string_value(typ), "JWT") != 0 ||
-	    json_string_length(typ) != 3))
+	if (typ != NULL &&
+	    (!json_is_string(typ) || strcmp(json_string_value(typ), "JWT") != 0 ||
+	        json_string_length(typ) != 3))
 		return verdict(TOKEN_BAD_HEADER, detail, detaillen, "typ is not JWT");
 
 	/* The algorithm is ours to choose, not the token's: decided before any key. */
@@ -150,8 +150,7 @@ get_string(const json_t *claims, const char *name, const char **out)
 	json_t *v = json_object_get(claims, name);
 
 	/* jansson refuses \u0000 by default; the length check says so here too. */
-	if (v == NULL || !json_is_string(v) ||
-	    strlen(json_string_value(v)) != json_string_length(v))
+	if (v == NULL || !json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
 		return -1;
 	*out = json_string_value(v);
 	return 0;
@@ -170,17 +169,17 @@ get_time(const json_t *claims, const char *name, int64_t *out)
 }
 
 static enum jws_verdict
-check_claims(const json_t *claims, const struct jws_expect *expect, char *detail,
-    size_t detaillen)
+check_claims(const json_t *claims, const struct jws_expect *expect, char *detail, size_t detaillen)
 {
-	static const char *const known[] = { "iss", "aud", "sub", "jti", "iat", "nbf",
-	    "exp", "env", "request_id", "cmd", "approved_by" };
+	static const char *const known[] = { "iss", "aud", "sub", "jti", "iat", "nbf", "exp", "env",
+		"request_id", "cmd", "approved_by" };
 	const char *iss, *aud, *sub, *jti, *env, *request_id, *cmd, *name;
 	int64_t iat, nbf, exp;
 	json_t *val, *approvers;
 	size_t i, n;
 
-	json_object_foreach((json_t *)claims, name, val) {
+	json_object_foreach((json_t *)claims, name, val)
+	{
 		for (i = 0; i < ARRAY_LEN(known); i++)
 			if (strcmp(name, known[i]) == 0)
 				break;
@@ -203,7 +202,8 @@ check_claims(const json_t *claims, const struct jws_expect *expect, char *detail
 	if (approvers == NULL || !json_is_array(approvers) || json_array_size(approvers) == 0)
 		return verdict(TOKEN_BAD_CLAIMS, detail, detaillen,
 		    "approved_by is missing or not a non-empty array");
-	json_array_foreach(approvers, i, val) {
+	json_array_foreach(approvers, i, val)
+	{
 		if (!json_is_string(val) || json_string_length(val) == 0)
 			return verdict(TOKEN_BAD_CLAIMS, detail, detaillen,
 			    "approved_by holds something other than a name");
@@ -215,23 +215,20 @@ check_claims(const json_t *claims, const struct jws_expect *expect, char *detail
 		    "jti is not %d to %d characters", JTI_MIN_LEN, JTI_MAX_LEN);
 	for (i = 0; i < n; i++)
 		if (!is_b64url_char(jti[i]))
-			return verdict(TOKEN_BAD_CLAIMS, detail, detaillen,
-			    "jti is not base64url");
+			return verdict(TOKEN_BAD_CLAIMS, detail, detaillen, "jti is not base64url");
 
 	if (strcmp(iss, JWS_ISSUER) != 0)
-		return verdict(TOKEN_WRONG_ISSUER, detail, detaillen,
-		    "iss is not " JWS_ISSUER);
+		return verdict(TOKEN_WRONG_ISSUER, detail, detaillen, "iss is not " JWS_ISSUER);
 	if (strcmp(aud, JWS_AUDIENCE) != 0)
-		return verdict(TOKEN_WRONG_AUDIENCE, detail, detaillen,
-		    "aud is not " JWS_AUDIENCE);
+		return verdict(TOKEN_WRONG_AUDIENCE, detail, detaillen, "aud is not " JWS_AUDIENCE);
 	if (strcmp(env, expect->env) != 0)
 		return verdict(TOKEN_WRONG_ENV, detail, detaillen,
 		    "token is for another environment");
 
 	if (exp <= iat || nbf < iat || exp - iat > JWS_MAX_LIFETIME_S)
 		return verdict(TOKEN_LIFETIME, detail, detaillen,
-		    "iat %lld, nbf %lld, exp %lld: lifetime not in (0, %d] s",
-		    (long long)iat, (long long)nbf, (long long)exp, JWS_MAX_LIFETIME_S);
+		    "iat %lld, nbf %lld, exp %lld: lifetime not in (0, %d] s", (long long)iat,
+		    (long long)nbf, (long long)exp, JWS_MAX_LIFETIME_S);
 
 	if (expect->request_id != NULL && strcmp(request_id, expect->request_id) != 0)
 		return verdict(TOKEN_REQUEST_MISMATCH, detail, detaillen,
@@ -288,20 +285,20 @@ jws_verify(const char *token, size_t len, const struct keyring *ring,
 	if (detail != NULL && detaillen > 0)
 		detail[0] = '\0';
 	if (ring == NULL || expect == NULL || expect->env == NULL || expect->cmd == NULL) {
-		v = verdict(TOKEN_MALFORMED, detail, detaillen, "verifier called without expectations");
+		v = verdict(TOKEN_MALFORMED, detail, detaillen,
+		    "verifier called without expectations");
 		goto fail;
 	}
 	if (token == NULL || len == 0 || len > JWS_MAX_LEN) {
-		v = verdict(TOKEN_MALFORMED, detail, detaillen,
-		    "token length %zu not in [1, %d]", token == NULL ? 0 : len, JWS_MAX_LEN);
+		v = verdict(TOKEN_MALFORMED, detail, detaillen, "token length %zu not in [1, %d]",
+		    token == NULL ? 0 : len, JWS_MAX_LEN);
 		goto fail;
 	}
 
 	/* Exactly two dots; memchr so len, not a NUL, bounds the token. */
 	dot1 = memchr(token, '.', len);
 	dot2 = dot1 == NULL ? NULL : memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token));
-	if (dot2 == NULL ||
-	    memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL) {
+	if (dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL) {
 		v = verdict(TOKEN_MALFORMED, detail, detaillen, "token is not three segments");
 		goto fail;
 	}
@@ -313,8 +310,7 @@ jws_verify(const char *token, size_t len, const struct keyring *ring,
 	rawlen[2] = len - (size_t)(start[2] - token);
 	for (i = 0; i < 3; i++) {
 		if (rawlen[i] == 0 ||
-		    b64url_decode(start[i], rawlen[i], &seg[i], &seglen[i]) != 0 ||
-		    seglen[i] == 0) {
+		    b64url_decode(start[i], rawlen[i], &seg[i], &seglen[i]) != 0 || seglen[i] == 0) {
 			v = verdict(TOKEN_MALFORMED, detail, detaillen,
 			    "segment %d is empty or not strict base64url", i + 1);
 			goto fail;
@@ -324,7 +320,7 @@ jws_verify(const char *token, size_t len, const struct keyring *ring,
 	if ((hdr = parse_object(seg[0], seglen[0], &dup)) == NULL) {
 		v = verdict(dup ? TOKEN_BAD_HEADER : TOKEN_MALFORMED, detail, detaillen,
 		    dup ? "header has a duplicate member or an oversized number"
-			: "header is not a JSON object");
+		        : "header is not a JSON object");
 		goto fail;
 	}
 	if ((v = check_header(hdr, ring, &key, detail, detaillen)) != TOKEN_OK)
@@ -344,7 +340,7 @@ jws_verify(const char *token, size_t len, const struct keyring *ring,
 	if ((claims = parse_object(seg[1], seglen[1], &dup)) == NULL) {
 		v = verdict(dup ? TOKEN_BAD_CLAIMS : TOKEN_MALFORMED, detail, detaillen,
 		    dup ? "claims have a duplicate member or an oversized number"
-			: "claims are not a JSON object");
+		        : "claims are not a JSON object");
 		goto fail;
 	}
 	if ((v = check_claims(claims, expect, detail, detaillen)) != TOKEN_OK)

@@ -21,19 +21,19 @@
 
 enum jws_verdict {
 	TOKEN_OK = 0,
-	TOKEN_MALFORMED,      /* size, segments, base64url, JSON */
-	TOKEN_BAD_HEADER,     /* typ, crit, duplicate or unknown members */
-	TOKEN_BAD_ALG,        /* anything but EdDSA, checked before any crypto */
+	TOKEN_MALFORMED, /* size, segments, base64url, JSON */
+	TOKEN_BAD_HEADER, /* typ, crit, duplicate or unknown members */
+	TOKEN_BAD_ALG, /* anything but EdDSA, checked before any crypto */
 	TOKEN_UNKNOWN_KID,
 	TOKEN_BAD_SIGNATURE,
-	TOKEN_BAD_CLAIMS,     /* a claim missing or of the wrong type */
+	TOKEN_BAD_CLAIMS, /* a claim missing or of the wrong type */
 	TOKEN_WRONG_ISSUER,
 	TOKEN_WRONG_AUDIENCE,
 	TOKEN_WRONG_ENV,
 	TOKEN_EXPIRED,
 	TOKEN_NOT_YET_VALID,
-	TOKEN_LIFETIME,       /* exp - iat beyond JWS_MAX_LIFETIME_S */
-	TOKEN_CMD_MISMATCH,   /* presented command is not byte-for-byte cmd */
+	TOKEN_LIFETIME, /* exp - iat beyond JWS_MAX_LIFETIME_S */
+	TOKEN_CMD_MISMATCH, /* presented command is not byte-for-byte cmd */
 	TOKEN_REQUEST_MISMATCH,
 };
 
@@ -41,11 +41,11 @@ enum jws_verdict {
 const char *jws_verdict_code(enum jws_verdict v);
 
 struct jws_expect {
-	const char *env;        /* required */
-	const char *cmd;        /* required: the command presented for execution */
+	const char *env; /* required */
+	const char *cmd; /* required: the command presented for execution */
 	const char *request_id; /* NULL: not checked */
-	int64_t now;            /* unix seconds */
-	int ignore_time;        /* skip exp/nbf: only to look up a token that already ran */
+	int64_t now; /* unix seconds */
+	int ignore_time; /* skip exp/nbf: only to look up a token that already ran */
 };
 
 /*
@@ -61,7 +61,6 @@ enum jws_verdict jws_verify(const char *token, size_t len, const struct keyring 
  * no second signature verification. TOKEN_OK, TOKEN_EXPIRED or
  * TOKEN_NOT_YET_VALID (TOKEN_BAD_CLAIMS for claims it did not return).
  */
-enum jws_verdict jws_check_time(const json_t *claims, int64_t now, char *detail,
-    size_t detaillen);
+enum jws_verdict jws_check_time(const json_t *claims, int64_t now, char *detail, size_t detaillen);
 
 #endif

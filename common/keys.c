@@ -32,8 +32,7 @@ wipe_free(char *text, size_t len)
  * keeps a copy. *st is the file's, for the caller's permission checks.
  */
 static int
-read_key_file(const char *path, char **out, size_t *len, struct stat *st, char *err,
-    size_t errlen)
+read_key_file(const char *path, char **out, size_t *len, struct stat *st, char *err, size_t errlen)
 {
 	char *buf = NULL;
 	size_t n = 0;
@@ -43,8 +42,10 @@ read_key_file(const char *path, char **out, size_t *len, struct stat *st, char *
 	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)) < 0) {
 		if (errno == ELOOP)
-			snprintf(err, errlen, "KEY_SYMLINK: %s is a symbolic link; a key must be "
-			    "a regular file", path);
+			snprintf(err, errlen,
+			    "KEY_SYMLINK: %s is a symbolic link; a key must be "
+			    "a regular file",
+			    path);
 		else
 			snprintf(err, errlen, "KEY_UNREADABLE: %s: %s", path, strerror(errno));
 		return -1;
@@ -89,15 +90,17 @@ static int
 private_key_file_ok(const char *path, const struct stat *st, char *err, size_t errlen)
 {
 	if (st->st_uid != geteuid()) {
-		snprintf(err, errlen, "KEY_OWNER: %s is owned by uid %lu, not by uid %lu that "
-		    "runs this process", path, (unsigned long)st->st_uid,
-		    (unsigned long)geteuid());
+		snprintf(err, errlen,
+		    "KEY_OWNER: %s is owned by uid %lu, not by uid %lu that "
+		    "runs this process",
+		    path, (unsigned long)st->st_uid, (unsigned long)geteuid());
 		return 0;
 	}
 	if ((st->st_mode & 077) != 0) {
-		snprintf(err, errlen, "KEY_PERMISSIONS: %s has mode %04o; a private key must not "
-		    "be open to group or others (chmod 600)", path,
-		    (unsigned)(st->st_mode & 07777));
+		snprintf(err, errlen,
+		    "KEY_PERMISSIONS: %s has mode %04o; a private key must not "
+		    "be open to group or others (chmod 600)",
+		    path, (unsigned)(st->st_mode & 07777));
 		return 0;
 	}
 	return 1;
@@ -108,8 +111,7 @@ private_key_file_ok(const char *path, const struct stat *st, char *err, size_t e
  * *text (wipe_free it after the BIO) backs the read-only BIO: no copy.
  */
 static BIO *
-pem_open(const char *path, int want_private, char **text, size_t *len, char *err,
-    size_t errlen)
+pem_open(const char *path, int want_private, char **text, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
 	BIO *bio;
@@ -147,7 +149,7 @@ key_load(const char *path, int want_private, char *err, size_t errlen)
 	if ((bio = pem_open(path, want_private, &text, &len, err, errlen)) == NULL)
 		return NULL;
 	key = want_private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-			   : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	                   : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	wipe_free(text, len);
 	if (key == NULL) {
@@ -176,8 +178,8 @@ key_load_public(const char *path, char *err, size_t errlen)
 }
 
 int
-key_path(char *buf, size_t size, const char *dir, const char *name, const char *ext,
-    char *err, size_t errlen)
+key_path(char *buf, size_t size, const char *dir, const char *name, const char *ext, char *err,
+    size_t errlen)
 {
 	/* The name is never trusted as a path: no slashes, no dot-dot. */
 	if (!valid_name(name) || strstr(name, "..") != NULL) {
@@ -218,8 +220,7 @@ ed25519_sign(EVP_PKEY *key, const void *msg, size_t len, unsigned char sig[64])
 }
 
 int
-ed25519_verify(EVP_PKEY *key, const void *msg, size_t len, const unsigned char *sig,
-    size_t siglen)
+ed25519_verify(EVP_PKEY *key, const void *msg, size_t len, const unsigned char *sig, size_t siglen)
 {
 	EVP_MD_CTX *ctx;
 	int ok = 0;

@@ -20,21 +20,21 @@ EVP_PKEY *key_load_private(const char *path, char *err, size_t errlen);
  */
 EVP_PKEY *key_load_public(const char *path, char *err, size_t errlen);
 /* <dir>/<name>.key or .pub, name checked with valid_name(). */
-EVP_PKEY *key_load_named(const char *dir, const char *name, int private_key,
-    char *err, size_t errlen);
+EVP_PKEY *key_load_named(const char *dir, const char *name, int private_key, char *err,
+    size_t errlen);
 
 /*
  * <dir>/<name>.<ext> into buf, name checked with valid_name(). Returns 0,
  * or -1 with err.
  */
-int key_path(char *buf, size_t size, const char *dir, const char *name, const char *ext,
-    char *err, size_t errlen);
+int key_path(char *buf, size_t size, const char *dir, const char *name, const char *ext, char *err,
+    size_t errlen);
 
 /* 64-byte signature. Returns 0 on success. */
 int ed25519_sign(EVP_PKEY *key, const void *msg, size_t len, unsigned char sig[64]);
 /* Returns 1 only for a valid signature. */
-int ed25519_verify(EVP_PKEY *key, const void *msg, size_t len,
-    const unsigned char *sig, size_t siglen);
+int ed25519_verify(EVP_PKEY *key, const void *msg, size_t len, const unsigned char *sig,
+    size_t siglen);
 
 /* A set of trusted public keys by name (kid). */
 struct keyring {
@@ -46,8 +46,7 @@ struct keyring {
 };
 void keyring_init(struct keyring *ring);
 /* Loads <dir>/<name>.pub into the ring. */
-int keyring_add(struct keyring *ring, const char *dir, const char *name,
-    char *err, size_t errlen);
+int keyring_add(struct keyring *ring, const char *dir, const char *name, char *err, size_t errlen);
 /* Borrowed reference, or NULL for an unknown name. */
 EVP_PKEY *keyring_find(const struct keyring *ring, const char *name);
 void keyring_free(struct keyring *ring);

@@ -98,7 +98,11 @@ format_escaped(char *buf, size_t size, const char *fmt, va_list ap)
 			snprintf(piece, sizeof(piece), spec, s ? s : "(null)");
 			break;
 		}
-		case 'd': case 'i': case 'u': case 'x': case 'X':
+		case 'd':
+		case 'i':
+		case 'u':
+		case 'x':
+		case 'X':
 			if (size_t_arg)
 				snprintf(piece, sizeof(piece), spec, va_arg(ap, size_t));
 			else if (longs >= 2)
@@ -146,9 +150,8 @@ vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 	for (char *p = msg; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	fprintf(stderr, "ts=%s.%03ldZ service=%s level=%s %s%s%s\n", ts,
-	    now.tv_nsec / 1000000, log_service, level, msg,
-	    suffix ? " error=" : "", suffix ? suffix : "");
+	fprintf(stderr, "ts=%s.%03ldZ service=%s level=%s %s%s%s\n", ts, now.tv_nsec / 1000000,
+	    log_service, level, msg, suffix ? " error=" : "", suffix ? suffix : "");
 	fflush(stderr);
 	errno = saved_errno;
 }

@@ -18,15 +18,19 @@ struct field {
 
 enum check { C_NONE, C_REQUEST_ID, C_NAME, C_ENV, C_TS, C_RISK, C_STATUS };
 
-#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+#define FAIL(...) \
+	do { \
+		snprintf(err, errlen, __VA_ARGS__); \
+		return -1; \
+	} while (0)
 
 static const char *const risks[] = { "low", "medium", "high", "critical", NULL };
-static const char *const statuses[] = { "executed", "rejected", "expired", "invalid",
-	"failed", "interrupted", "frozen", "shadow", NULL };
-static const char *const command_statuses[] = { "ok", "error", "refused", "failed",
-	"skipped", "shadow", NULL };
-static const char *const actions[] = { "ps", "inspect", "logs", "restart", "start",
-	"stop", "exec", NULL };
+static const char *const statuses[] = { "executed", "rejected", "expired", "invalid", "failed",
+	"interrupted", "frozen", "shadow", NULL };
+static const char *const command_statuses[] = { "ok", "error", "refused", "failed", "skipped",
+	"shadow", NULL };
+static const char *const actions[] = { "ps", "inspect", "logs", "restart", "start", "stop", "exec",
+	NULL };
 
 static int
 in_list(const char *s, const char *const *list)
@@ -41,26 +45,32 @@ static int
 type_ok(const json_t *v, enum jtype t)
 {
 	switch (t) {
-	case J_STR: return json_is_string(v);
-	case J_INT: return json_is_integer(v);
-	case J_BOOL: return json_is_boolean(v);
-	case J_ARR: return json_is_array(v);
-	case J_OBJ: return json_is_object(v);
+	case J_STR:
+		return json_is_string(v);
+	case J_INT:
+		return json_is_integer(v);
+	case J_BOOL:
+		return json_is_boolean(v);
+	case J_ARR:
+		return json_is_array(v);
+	case J_OBJ:
+		return json_is_object(v);
 	}
 	return 0;
 }
 
 /* Every member must be known, every required member present and typed. */
 static int
-check_members(const json_t *obj, const char *what, const struct field *fields,
-    size_t n, char *err, size_t errlen)
+check_members(const json_t *obj, const char *what, const struct field *fields, size_t n, char *err,
+    size_t errlen)
 {
 	const char *key;
 	json_t *value;
 
 	if (!json_is_object(obj))
 		FAIL("MSG_INVALID: %s is not an object", what);
-	json_object_foreach((json_t *)obj, key, value) {
+	json_object_foreach((json_t *)obj, key, value)
+	{
 		size_t i;
 		for (i = 0; i < n; i++)
 			if (strcmp(key, fields[i].name) == 0)
@@ -72,8 +82,8 @@ check_members(const json_t *obj, const char *what, const struct field *fields,
 		if (fields[i].type == J_STR && fields[i].limit &&
 		    json_string_length(value) > fields[i].limit)
 			FAIL("MSG_TOO_LONG: %s.%s is too long", what, fields[i].name);
-		if (fields[i].type == J_STR && strlen(json_string_value(value)) !=
-		    json_string_length(value))
+		if (fields[i].type == J_STR &&
+		    strlen(json_string_value(value)) != json_string_length(value))
 			FAIL("MSG_BAD_STRING: %s.%s contains NUL", what, fields[i].name);
 		if (fields[i].type == J_ARR && fields[i].limit &&
 		    json_array_size(value) > fields[i].limit)
@@ -91,20 +101,27 @@ check_value(const char *s, enum check c)
 	int64_t ms;
 
 	switch (c) {
-	case C_NONE: return 1;
-	case C_REQUEST_ID: return valid_request_id(s);
-	case C_NAME: return valid_name(s);
-	case C_ENV: return valid_environment(s);
-	case C_TS: return parse_ts_ms(s, &ms) == 0;
-	case C_RISK: return in_list(s, risks);
-	case C_STATUS: return in_list(s, statuses);
+	case C_NONE:
+		return 1;
+	case C_REQUEST_ID:
+		return valid_request_id(s);
+	case C_NAME:
+		return valid_name(s);
+	case C_ENV:
+		return valid_environment(s);
+	case C_TS:
+		return parse_ts_ms(s, &ms) == 0;
+	case C_RISK:
+		return in_list(s, risks);
+	case C_STATUS:
+		return in_list(s, statuses);
 	}
 	return 0;
 }
 
 static int
-check_str(const json_t *obj, const char *what, const char *name, enum check c,
-    char *err, size_t errlen)
+check_str(const json_t *obj, const char *what, const char *name, enum check c, char *err,
+    size_t errlen)
 {
 	const json_t *v = json_object_get(obj, name);
 
@@ -116,8 +133,8 @@ check_str(const json_t *obj, const char *what, const char *name, enum check c,
 }
 
 static int
-check_int(const json_t *obj, const char *what, const char *name, json_int_t min,
-    json_int_t max, char *err, size_t errlen)
+check_int(const json_t *obj, const char *what, const char *name, json_int_t min, json_int_t max,
+    char *err, size_t errlen)
 {
 	const json_t *v = json_object_get(obj, name);
 
@@ -140,7 +157,8 @@ check_strings(const json_t *obj, const char *what, const char *name, size_t min_
 		return 0;
 	if (json_array_size(arr) < min_items)
 		FAIL("MSG_TOO_FEW: %s.%s has too few items", what, name);
-	json_array_foreach(arr, i, item) {
+	json_array_foreach(arr, i, item)
+	{
 		if (!json_is_string(item) || json_string_length(item) == 0 ||
 		    json_string_length(item) > maxlen ||
 		    strlen(json_string_value(item)) != json_string_length(item) ||
@@ -210,7 +228,9 @@ static int
 check_sig(const json_t *m, const char *type, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		{ "alg", J_STR, 1, 16 }, { "kid", J_STR, 1, 64 }, { "value", J_STR, 1, 86 },
+		{ "alg", J_STR, 1, 16 },
+		{ "kid", J_STR, 1, 64 },
+		{ "value", J_STR, 1, 86 },
 	};
 	const json_t *sig = json_object_get(m, "sig");
 	const char *value;
@@ -224,21 +244,27 @@ check_sig(const json_t *m, const char *type, char *err, size_t errlen)
 	if (check_str(sig, "sig", "kid", C_NAME, err, errlen))
 		return -1;
 	value = json_string_value(json_object_get(sig, "value"));
-	if (strlen(value) != 86 || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 86)
+	if (strlen(value) != 86 ||
+	    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 86)
 		FAIL("MSG_BAD_VALUE: %s.sig.value is not a base64url Ed25519 signature", type);
 	return 0;
 }
 
 #define COMMON_FIELDS \
 	{ "v", J_INT, 1, 0 }, { "type", J_STR, 1, 32 }, { "request_id", J_STR, 1, 64 }, \
-	{ "ts", J_STR, 1, 24 }
+	{ \
+		"ts", J_STR, 1, 24 \
+	}
 
 static int
 validate_request(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "worker_id", J_STR, 1, 64 }, { "environment", J_STR, 1, 32 },
-		{ "instruction", J_STR, 1, MSG_INSTRUCTION_MAX }, { "commands", J_ARR, 1, MSG_MAX_COMMANDS },
+		COMMON_FIELDS,
+		{ "worker_id", J_STR, 1, 64 },
+		{ "environment", J_STR, 1, 32 },
+		{ "instruction", J_STR, 1, MSG_INSTRUCTION_MAX },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS },
 		{ "sig", J_OBJ, 0, 0 },
 	};
 
@@ -256,13 +282,18 @@ static int
 validate_votes(const json_t *m, const char *type, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		{ "voter", J_STR, 1, 64 }, { "risk", J_STR, 1, 16 }, { "approve", J_BOOL, 1, 0 },
-		{ "reasons", J_ARR, 1, 16 }, { "abstain", J_BOOL, 0, 0 }, { "latency_ms", J_INT, 0, 0 },
+		{ "voter", J_STR, 1, 64 },
+		{ "risk", J_STR, 1, 16 },
+		{ "approve", J_BOOL, 1, 0 },
+		{ "reasons", J_ARR, 1, 16 },
+		{ "abstain", J_BOOL, 0, 0 },
+		{ "latency_ms", J_INT, 0, 0 },
 	};
 	const json_t *vote;
 	size_t i;
 
-	json_array_foreach(json_object_get(m, "votes"), i, vote) {
+	json_array_foreach(json_object_get(m, "votes"), i, vote)
+	{
 		if (check_members(vote, "vote", f, ARRAY_LEN(f), err, errlen) ||
 		    check_str(vote, "vote", "voter", C_NAME, err, errlen) ||
 		    check_str(vote, "vote", "risk", C_RISK, err, errlen) ||
@@ -280,14 +311,22 @@ static int
 validate_assessment(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "request", J_OBJ, 1, 0 }, { "valid", J_BOOL, 1, 0 },
-		{ "reason", J_STR, 1, MSG_REASON_MAX }, { "actions", J_ARR, 1, MSG_MAX_COMMANDS },
-		{ "risk", J_STR, 1, 16 }, { "threshold", J_INT, 1, 0 },
-		{ "approving_votes", J_INT, 1, 0 }, { "votes", J_ARR, 1, 16 },
-		{ "dissent", J_ARR, 1, 16 }, { "sig", J_OBJ, 1, 0 },
+		COMMON_FIELDS,
+		{ "request", J_OBJ, 1, 0 },
+		{ "valid", J_BOOL, 1, 0 },
+		{ "reason", J_STR, 1, MSG_REASON_MAX },
+		{ "actions", J_ARR, 1, MSG_MAX_COMMANDS },
+		{ "risk", J_STR, 1, 16 },
+		{ "threshold", J_INT, 1, 0 },
+		{ "approving_votes", J_INT, 1, 0 },
+		{ "votes", J_ARR, 1, 16 },
+		{ "dissent", J_ARR, 1, 16 },
+		{ "sig", J_OBJ, 1, 0 },
 	};
 	static const struct field af[] = {
-		{ "cmd", J_STR, 1, 512 }, { "action", J_STR, 1, 16 }, { "container", J_STR, 1, 128 },
+		{ "cmd", J_STR, 1, 512 },
+		{ "action", J_STR, 1, 16 },
+		{ "container", J_STR, 1, 128 },
 	};
 	const json_t *action;
 	size_t i;
@@ -298,19 +337,21 @@ validate_assessment(const json_t *m, char *err, size_t errlen)
 	    check_str(m, "assessment", "risk", C_RISK, err, errlen) ||
 	    check_int(m, "assessment", "threshold", 1, 16, err, errlen) ||
 	    check_int(m, "assessment", "approving_votes", 0, 16, err, errlen) ||
-	    validate_votes(m, "assessment", err, errlen) ||
-	    check_sig(m, "assessment", err, errlen))
+	    validate_votes(m, "assessment", err, errlen) || check_sig(m, "assessment", err, errlen))
 		return -1;
-	if (strcmp(msg_str(json_object_get(m, "request"), "request_id"), msg_str(m, "request_id")) != 0)
+	if (strcmp(msg_str(json_object_get(m, "request"), "request_id"),
+	        msg_str(m, "request_id")) != 0)
 		FAIL("MSG_BAD_VALUE: assessment.request.request_id differs from request_id");
-	json_array_foreach(json_object_get(m, "actions"), i, action) {
+	json_array_foreach(json_object_get(m, "actions"), i, action)
+	{
 		if (check_members(action, "action", af, ARRAY_LEN(af), err, errlen))
 			return -1;
 		if (!in_list(msg_str(action, "action"), actions))
 			FAIL("MSG_BAD_VALUE: assessment.actions[%zu].action is not valid", i);
 		if (*msg_str(action, "cmd") == '\0')
 			FAIL("MSG_BAD_VALUE: assessment.actions[%zu].cmd is empty", i);
-		if (*msg_str(action, "container") == '\0' && strcmp(msg_str(action, "action"), "ps") != 0)
+		if (*msg_str(action, "container") == '\0' &&
+		    strcmp(msg_str(action, "action"), "ps") != 0)
 			FAIL("MSG_BAD_VALUE: assessment.actions[%zu].container is empty", i);
 	}
 	if (!json_is_true(json_object_get(m, "valid"))) {
@@ -320,7 +361,7 @@ validate_assessment(const json_t *m, char *err, size_t errlen)
 		    strcmp(msg_str(m, "risk"), "critical") != 0 ||
 		    !has_code(msg_str(m, "reason"), codes))
 			FAIL("MSG_BAD_VALUE: an invalid assessment has no actions or votes, "
-			    "risk critical and a CMD_ or REQUEST_ reason");
+			     "risk critical and a CMD_ or REQUEST_ reason");
 	}
 	return 0;
 }
@@ -329,11 +370,18 @@ static int
 validate_approval_prompt(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "environment", J_STR, 1, 32 }, { "worker_id", J_STR, 1, 64 },
-		{ "instruction", J_STR, 1, MSG_INSTRUCTION_MAX }, { "commands", J_ARR, 1, MSG_MAX_COMMANDS },
-		{ "risk", J_STR, 1, 16 }, { "votes", J_ARR, 1, 16 }, { "dissent", J_ARR, 1, 16 },
-		{ "approvers_required", J_INT, 1, 0 }, { "approvals", J_ARR, 1, 16 },
-		{ "expires_at", J_STR, 1, 24 }, { "sig", J_OBJ, 1, 0 },
+		COMMON_FIELDS,
+		{ "environment", J_STR, 1, 32 },
+		{ "worker_id", J_STR, 1, 64 },
+		{ "instruction", J_STR, 1, MSG_INSTRUCTION_MAX },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS },
+		{ "risk", J_STR, 1, 16 },
+		{ "votes", J_ARR, 1, 16 },
+		{ "dissent", J_ARR, 1, 16 },
+		{ "approvers_required", J_INT, 1, 0 },
+		{ "approvals", J_ARR, 1, 16 },
+		{ "expires_at", J_STR, 1, 24 },
+		{ "sig", J_OBJ, 1, 0 },
 	};
 
 	if (check_members(m, "approval_prompt", f, ARRAY_LEN(f), err, errlen) ||
@@ -355,9 +403,13 @@ static int
 validate_approval_update(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "state", J_STR, 1, 16 }, { "approvals", J_ARR, 1, 16 },
-		{ "approvers_required", J_INT, 1, 0 }, { "decided_by", J_ARR, 1, 16 },
-		{ "reason", J_STR, 1, MSG_REASON_MAX }, { "sig", J_OBJ, 1, 0 },
+		COMMON_FIELDS,
+		{ "state", J_STR, 1, 16 },
+		{ "approvals", J_ARR, 1, 16 },
+		{ "approvers_required", J_INT, 1, 0 },
+		{ "decided_by", J_ARR, 1, 16 },
+		{ "reason", J_STR, 1, MSG_REASON_MAX },
+		{ "sig", J_OBJ, 1, 0 },
 	};
 	static const char *const states[] = { "pending", "approved", "rejected", "expired", NULL };
 
@@ -369,7 +421,8 @@ validate_approval_update(const json_t *m, char *err, size_t errlen)
 	    check_sig(m, "approval_update", err, errlen))
 		return -1;
 	if (!in_list(msg_str(m, "state"), states))
-		FAIL("MSG_BAD_VALUE: approval_update.state must be pending, approved, rejected or expired");
+		FAIL(
+		    "MSG_BAD_VALUE: approval_update.state must be pending, approved, rejected or expired");
 	if (*msg_str(m, "reason") != '\0' && !has_code(msg_str(m, "reason"), NULL))
 		FAIL("MSG_BAD_VALUE: approval_update.reason must start with a stable code");
 	return 0;
@@ -379,9 +432,13 @@ static int
 validate_human_decision(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "approver", J_STR, 1, 64 }, { "decision", J_STR, 1, 16 },
-		{ "reason", J_STR, 1, MSG_REASON_MAX }, { "channel", J_STR, 1, 16 },
-		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "sig", J_OBJ, 1, 0 },
+		COMMON_FIELDS,
+		{ "approver", J_STR, 1, 64 },
+		{ "decision", J_STR, 1, 16 },
+		{ "reason", J_STR, 1, MSG_REASON_MAX },
+		{ "channel", J_STR, 1, 16 },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS },
+		{ "sig", J_OBJ, 1, 0 },
 	};
 	static const char *const decisions[] = { "approve", "reject", NULL };
 	static const char *const channels[] = { "cli", "telegram", NULL };
@@ -408,7 +465,8 @@ static int
 validate_evidence(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		{ "assessment", J_OBJ, 1, 0 }, { "human_decisions", J_ARR, 1, 16 },
+		{ "assessment", J_OBJ, 1, 0 },
+		{ "human_decisions", J_ARR, 1, 16 },
 	};
 	const json_t *e = json_object_get(m, "evidence"), *hd;
 	size_t i;
@@ -417,9 +475,8 @@ validate_evidence(const json_t *m, char *err, size_t errlen)
 		return -1;
 	if (msg_validate(json_object_get(e, "assessment"), "assessment", err, errlen) != 0)
 		return -1;
-	json_array_foreach(json_object_get(e, "human_decisions"), i, hd)
-		if (msg_validate(hd, "human_decision", err, errlen) != 0)
-			return -1;
+	json_array_foreach(json_object_get(e, "human_decisions"), i,
+	    hd) if (msg_validate(hd, "human_decision", err, errlen) != 0) return -1;
 	return 0;
 }
 
@@ -427,10 +484,15 @@ static int
 validate_decision(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "worker_id", J_STR, 1, 64 }, { "environment", J_STR, 1, 32 },
-		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "approved_by", J_ARR, 1, 16 },
-		{ "decided_at", J_STR, 1, 24 }, { "token_ttl_s", J_INT, 1, 0 },
-		{ "evidence", J_OBJ, 1, 0 }, { "sig", J_OBJ, 1, 0 },
+		COMMON_FIELDS,
+		{ "worker_id", J_STR, 1, 64 },
+		{ "environment", J_STR, 1, 32 },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS },
+		{ "approved_by", J_ARR, 1, 16 },
+		{ "decided_at", J_STR, 1, 24 },
+		{ "token_ttl_s", J_INT, 1, 0 },
+		{ "evidence", J_OBJ, 1, 0 },
+		{ "sig", J_OBJ, 1, 0 },
 	};
 
 	if (check_members(m, "decision", f, ARRAY_LEN(f), err, errlen) ||
@@ -441,8 +503,7 @@ validate_decision(const json_t *m, char *err, size_t errlen)
 	    check_strings(m, "decision", "approved_by", 1, 64, C_NAME, err, errlen) ||
 	    check_str(m, "decision", "decided_at", C_TS, err, errlen) ||
 	    check_int(m, "decision", "token_ttl_s", 1, 3600, err, errlen) ||
-	    check_sig(m, "decision", err, errlen) ||
-	    validate_evidence(m, err, errlen))
+	    check_sig(m, "decision", err, errlen) || validate_evidence(m, err, errlen))
 		return -1;
 	return 0;
 }
@@ -451,8 +512,11 @@ static int
 validate_order(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "worker_id", J_STR, 1, 64 }, { "environment", J_STR, 1, 32 },
-		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "evidence", J_OBJ, 1, 0 },
+		COMMON_FIELDS,
+		{ "worker_id", J_STR, 1, 64 },
+		{ "environment", J_STR, 1, 32 },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS },
+		{ "evidence", J_OBJ, 1, 0 },
 		{ "sig", J_OBJ, 1, 0 },
 	};
 	static const struct field cf[] = { { "cmd", J_STR, 1, 512 }, { "token", J_STR, 1, 8192 } };
@@ -463,17 +527,18 @@ validate_order(const json_t *m, char *err, size_t errlen)
 	    check_envelope(m, "order", err, errlen) ||
 	    check_str(m, "order", "worker_id", C_NAME, err, errlen) ||
 	    check_str(m, "order", "environment", C_ENV, err, errlen) ||
-	    check_sig(m, "order", err, errlen) ||
-	    validate_evidence(m, err, errlen))
+	    check_sig(m, "order", err, errlen) || validate_evidence(m, err, errlen))
 		return -1;
 	if (json_array_size(json_object_get(m, "commands")) == 0)
 		FAIL("MSG_TOO_FEW: order.commands is empty");
-	json_array_foreach(json_object_get(m, "commands"), i, c) {
+	json_array_foreach(json_object_get(m, "commands"), i, c)
+	{
 		if (check_members(c, "order.commands[]", cf, ARRAY_LEN(cf), err, errlen))
 			return -1;
 		if (json_string_length(json_object_get(c, "cmd")) == 0 ||
 		    !is_token_shape(msg_str(c, "token")))
-			FAIL("MSG_BAD_VALUE: order.commands[%zu] has an empty cmd or a malformed token", i);
+			FAIL("MSG_BAD_VALUE: order.commands[%zu] has an empty cmd or a malformed token",
+			    i);
 	}
 	return 0;
 }
@@ -482,12 +547,18 @@ static int
 validate_result(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		COMMON_FIELDS, { "status", J_STR, 1, 16 }, { "reason", J_STR, 1, MSG_REASON_MAX },
-		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS }, { "sig", J_OBJ, 0, 0 },
+		COMMON_FIELDS,
+		{ "status", J_STR, 1, 16 },
+		{ "reason", J_STR, 1, MSG_REASON_MAX },
+		{ "commands", J_ARR, 1, MSG_MAX_COMMANDS },
+		{ "sig", J_OBJ, 0, 0 },
 	};
 	static const struct field cf[] = {
-		{ "cmd", J_STR, 1, 512 }, { "status", J_STR, 1, 16 }, { "exit_code", J_INT, 1, 0 },
-		{ "output", J_STR, 1, 65536 }, { "output_size", J_INT, 0, 0 },
+		{ "cmd", J_STR, 1, 512 },
+		{ "status", J_STR, 1, 16 },
+		{ "exit_code", J_INT, 1, 0 },
+		{ "output", J_STR, 1, 65536 },
+		{ "output_size", J_INT, 0, 0 },
 	};
 	const json_t *c;
 	size_t i;
@@ -497,7 +568,8 @@ validate_result(const json_t *m, char *err, size_t errlen)
 	    check_str(m, "result", "status", C_STATUS, err, errlen) ||
 	    check_sig(m, "result", err, errlen))
 		return -1;
-	json_array_foreach(json_object_get(m, "commands"), i, c) {
+	json_array_foreach(json_object_get(m, "commands"), i, c)
+	{
 		if (check_members(c, "result.commands[]", cf, ARRAY_LEN(cf), err, errlen) ||
 		    check_int(c, "result.commands[]", "output_size", 0, LLONG_MAX, err, errlen))
 			return -1;
@@ -515,10 +587,17 @@ static int
 validate_dead_letter(const json_t *m, char *err, size_t errlen)
 {
 	static const struct field f[] = {
-		{ "v", J_INT, 1, 0 }, { "type", J_STR, 1, 32 }, { "request_id", J_STR, 1, 64 },
-		{ "ts", J_STR, 1, 24 }, { "stage", J_STR, 1, 64 }, { "topic", J_STR, 1, 128 },
-		{ "partition", J_INT, 1, 0 }, { "offset", J_INT, 1, 0 }, { "key", J_STR, 1, 256 },
-		{ "reason", J_STR, 1, MSG_REASON_MAX }, { "payload", J_STR, 1, 4096 },
+		{ "v", J_INT, 1, 0 },
+		{ "type", J_STR, 1, 32 },
+		{ "request_id", J_STR, 1, 64 },
+		{ "ts", J_STR, 1, 24 },
+		{ "stage", J_STR, 1, 64 },
+		{ "topic", J_STR, 1, 128 },
+		{ "partition", J_INT, 1, 0 },
+		{ "offset", J_INT, 1, 0 },
+		{ "key", J_STR, 1, 256 },
+		{ "reason", J_STR, 1, MSG_REASON_MAX },
+		{ "payload", J_STR, 1, 4096 },
 	};
 	const char *rid;
 
@@ -572,8 +651,7 @@ msg_validate(const json_t *msg, const char *expected_type, char *err, size_t err
 }
 
 json_t *
-msg_decode(const char *payload, size_t len, const char *expected_type, char *err,
-    size_t errlen)
+msg_decode(const char *payload, size_t len, const char *expected_type, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *msg;
@@ -624,8 +702,8 @@ msg_new(const char *type, const char *request_id)
 	char ts[32];
 
 	now_ts(ts);
-	return json_pack("{s:i, s:s, s:s, s:s}", "v", 1, "type", type, "request_id",
-	    request_id, "ts", ts);
+	return json_pack("{s:i, s:s, s:s, s:s}", "v", 1, "type", type, "request_id", request_id,
+	    "ts", ts);
 }
 
 json_t *

@@ -32,8 +32,8 @@
  * whatever its "type" says when expected_type is NULL). New reference, or NULL
  * with err = "MSG_...: words".
  */
-json_t *msg_decode(const char *payload, size_t len, const char *expected_type,
-    char *err, size_t errlen);
+json_t *msg_decode(const char *payload, size_t len, const char *expected_type, char *err,
+    size_t errlen);
 /* Validates an already parsed message. Returns 0 or -1 with err. */
 int msg_validate(const json_t *msg, const char *expected_type, char *err, size_t errlen);
 
@@ -48,7 +48,6 @@ const char *msg_guess_request_id(const char *payload, size_t len, char *buf, siz
 json_t *msg_new(const char *type, const char *request_id);
 
 /* New terminal result. commands may be NULL (stolen otherwise). */
-json_t *result_new(const char *request_id, const char *status, const char *reason,
-    json_t *commands);
+json_t *result_new(const char *request_id, const char *status, const char *reason, json_t *commands);
 
 #endif

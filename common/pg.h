@@ -22,7 +22,7 @@ struct pg_params {
 	PQconninfoOption *parsed;
 	const char **keys; /* NULL-terminated, borrowed from parsed or static */
 	const char **vals;
-	char *options;     /* the merged options value */
+	char *options; /* the merged options value */
 };
 
 /*

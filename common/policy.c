@@ -12,8 +12,8 @@
 #define POLICY_FILE_MAX (256 * 1024)
 
 static int
-load_int(json_t *obj, const char *env, const char *name, int min, int max, int *out,
-    char *err, size_t errlen)
+load_int(json_t *obj, const char *env, const char *name, int min, int max, int *out, char *err,
+    size_t errlen)
 {
 	json_t *v = json_object_get(obj, name);
 
@@ -41,14 +41,16 @@ load_env(const char *name, json_t *obj, struct policy_env *e, char *err, size_t 
 	containers = json_object_get(obj, "containers");
 	if (!json_is_array(containers) || json_array_size(containers) == 0 ||
 	    json_array_size(containers) > POLICY_MAX_PATTERNS) {
-		snprintf(err, errlen, "POLICY_INVALID: %s.containers must list 1 to %d patterns", name,
-		    POLICY_MAX_PATTERNS);
+		snprintf(err, errlen, "POLICY_INVALID: %s.containers must list 1 to %d patterns",
+		    name, POLICY_MAX_PATTERNS);
 		return -1;
 	}
-	json_array_foreach(containers, i, item) {
+	json_array_foreach(containers, i, item)
+	{
 		const char *pat = json_string_value(item);
 		if (pat == NULL || *pat == '\0' || strlen(pat) >= sizeof(e->patterns[0])) {
-			snprintf(err, errlen, "POLICY_INVALID: %s.containers[%zu] is not a pattern", name, i);
+			snprintf(err, errlen, "POLICY_INVALID: %s.containers[%zu] is not a pattern",
+			    name, i);
 			return -1;
 		}
 		snprintf(e->patterns[i], sizeof(e->patterns[i]), "%s", pat);
@@ -62,11 +64,13 @@ load_env(const char *name, json_t *obj, struct policy_env *e, char *err, size_t 
 		snprintf(err, errlen, "POLICY_INVALID: %s.actions must be an object", name);
 		return -1;
 	}
-	json_object_foreach(actions, key, item) {
+	json_object_foreach(actions, key, item)
+	{
 		enum command_action a;
 		const char *mode = json_string_value(item);
 		if (command_action_from_name(key, &a) != 0 || mode == NULL) {
-			snprintf(err, errlen, "POLICY_INVALID: %s.actions.%.32s is not an action", name, key);
+			snprintf(err, errlen, "POLICY_INVALID: %s.actions.%.32s is not an action",
+			    name, key);
 			return -1;
 		}
 		if (strcmp(mode, "auto") == 0)
@@ -76,23 +80,26 @@ load_env(const char *name, json_t *obj, struct policy_env *e, char *err, size_t 
 		else if (strcmp(mode, "deny") == 0)
 			e->modes[a] = POLICY_DENY;
 		else {
-			snprintf(err, errlen, "POLICY_INVALID: %s.actions.%s must be auto, human or deny",
-			    name, key);
+			snprintf(err, errlen,
+			    "POLICY_INVALID: %s.actions.%s must be auto, human or deny", name, key);
 			return -1;
 		}
 	}
 	if (load_int(obj, name, "approvers_required", 1, 16, &e->approvers_required, err, errlen) ||
-	    load_int(obj, name, "approval_timeout_s", 1, 7 * 86400, &e->approval_timeout_s, err, errlen) ||
+	    load_int(obj, name, "approval_timeout_s", 1, 7 * 86400, &e->approval_timeout_s, err,
+	        errlen) ||
 	    load_int(obj, name, "token_ttl_s", 1, 3600, &e->token_ttl_s, err, errlen))
 		return -1;
 	/* By default one relaying channel never meets a quorum of two or more alone. */
 	e->max_relayed_approvals = e->approvers_required > 1 ? e->approvers_required - 1 : 1;
 	if (json_object_get(obj, "max_relayed_approvals") != NULL &&
-	    load_int(obj, name, "max_relayed_approvals", 0, 16, &e->max_relayed_approvals, err, errlen))
+	    load_int(obj, name, "max_relayed_approvals", 0, 16, &e->max_relayed_approvals, err,
+	        errlen))
 		return -1;
 	item = json_object_get(obj, "require_signed_requests");
 	if (item != NULL && !json_is_boolean(item)) {
-		snprintf(err, errlen, "POLICY_INVALID: %s.require_signed_requests must be true or false", name);
+		snprintf(err, errlen,
+		    "POLICY_INVALID: %s.require_signed_requests must be true or false", name);
 		return -1;
 	}
 	e->require_signed_requests = json_is_true(item);
@@ -120,12 +127,15 @@ load_approver(const char *name, json_t *obj, struct policy_approver *a, char *er
 	if (owns == NULL)
 		return 0;
 	if (!json_is_array(owns) || json_array_size(owns) > POLICY_MAX_OWNED) {
-		snprintf(err, errlen, "POLICY_INVALID: approvers.%s.owns must be a list of workers", name);
+		snprintf(err, errlen, "POLICY_INVALID: approvers.%s.owns must be a list of workers",
+		    name);
 		return -1;
 	}
-	json_array_foreach(owns, i, item) {
+	json_array_foreach(owns, i, item)
+	{
 		if (!json_is_string(item) || !valid_name(json_string_value(item))) {
-			snprintf(err, errlen, "POLICY_INVALID: approvers.%s.owns[%zu] is not a worker id", name, i);
+			snprintf(err, errlen,
+			    "POLICY_INVALID: approvers.%s.owns[%zu] is not a worker id", name, i);
 			return -1;
 		}
 		snprintf(a->owns[i], sizeof(a->owns[i]), "%s", json_string_value(item));
@@ -150,7 +160,8 @@ policy_load(const char *path, struct policy *p, char *err, size_t errlen)
 		return -1;
 	}
 	if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-		snprintf(err, errlen, "POLICY_INVALID: %s: %s (line %d)", path, jerr.text, jerr.line);
+		snprintf(err, errlen, "POLICY_INVALID: %s: %s (line %d)", path, jerr.text,
+		    jerr.line);
 		goto fail;
 	}
 	envs = json_object_get(root, "environments");
@@ -160,19 +171,21 @@ policy_load(const char *path, struct policy *p, char *err, size_t errlen)
 		    POLICY_MAX_ENVS);
 		goto fail;
 	}
-	json_object_foreach(envs, key, item) {
+	json_object_foreach(envs, key, item)
+	{
 		if (load_env(key, item, &p->envs[p->n_envs], err, errlen) != 0)
 			goto fail;
 		p->n_envs++;
 	}
 	approvers = json_object_get(root, "approvers");
-	if (approvers != NULL && (!json_is_object(approvers) ||
-	    json_object_size(approvers) > POLICY_MAX_APPROVERS)) {
+	if (approvers != NULL &&
+	    (!json_is_object(approvers) || json_object_size(approvers) > POLICY_MAX_APPROVERS)) {
 		snprintf(err, errlen, "POLICY_INVALID: approvers must be an object of at most %d",
 		    POLICY_MAX_APPROVERS);
 		goto fail;
 	}
-	json_object_foreach(approvers, key, item) {
+	json_object_foreach(approvers, key, item)
+	{
 		if (load_approver(key, item, &p->approvers[p->n_approvers], err, errlen) != 0)
 			goto fail;
 		p->n_approvers++;
@@ -206,9 +219,12 @@ const char *
 policy_mode_name(enum policy_mode mode)
 {
 	switch (mode) {
-	case POLICY_AUTO: return "auto";
-	case POLICY_HUMAN: return "human";
-	case POLICY_DENY: return "deny";
+	case POLICY_AUTO:
+		return "auto";
+	case POLICY_HUMAN:
+		return "human";
+	case POLICY_DENY:
+		return "deny";
 	}
 	return "deny";
 }
@@ -224,12 +240,14 @@ policy_check_command(const struct policy_env *env, const struct command *cmd,
 		 * of hex digits could reach a container of another environment.
 		 */
 		if (cmd->container[strspn(cmd->container, "0123456789abcdef")] == '\0') {
-			snprintf(why, whylen, "POLICY_CONTAINER: '%s' could be read as a container id",
+			snprintf(why, whylen,
+			    "POLICY_CONTAINER: '%s' could be read as a container id",
 			    cmd->container);
 			return POLICY_OUTSIDE;
 		}
 		if (!policy_container_allowed(env, cmd->container)) {
-			snprintf(why, whylen, "POLICY_CONTAINER: container '%s' is outside environment %s",
+			snprintf(why, whylen,
+			    "POLICY_CONTAINER: container '%s' is outside environment %s",
 			    cmd->container, env->name);
 			return POLICY_OUTSIDE;
 		}

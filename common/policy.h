@@ -63,8 +63,8 @@ int policy_container_allowed(const struct policy_env *env, const char *container
 const char *policy_mode_name(enum policy_mode mode);
 /* What the policy says of one parsed command (trust rule 8). */
 enum policy_verdict {
-	POLICY_ALLOWED,   /* *mode says how: auto or human */
-	POLICY_OUTSIDE,   /* the container is not this environment's: invalid */
+	POLICY_ALLOWED, /* *mode says how: auto or human */
+	POLICY_OUTSIDE, /* the container is not this environment's: invalid */
 	POLICY_FORBIDDEN, /* the action is denied here: rejected */
 };
 

@@ -75,7 +75,8 @@ receipt_sign(const json_t *statement, EVP_PKEY *key, const char *kid)
 	size_t len;
 
 	if (payload == NULL ||
-	    (pae = receipt_pae(RECEIPT_PAYLOAD_TYPE, (unsigned char *)payload, strlen(payload), &len)) == NULL ||
+	    (pae = receipt_pae(RECEIPT_PAYLOAD_TYPE, (unsigned char *)payload, strlen(payload),
+	         &len)) == NULL ||
 	    ed25519_sign(key, pae, len, sig) != 0 ||
 	    (payload64 = b64_encode((unsigned char *)payload, strlen(payload))) == NULL ||
 	    (sig64 = b64_encode(sig, sizeof(sig))) == NULL)
@@ -102,38 +103,49 @@ receipt_verify(const char *text, size_t len, EVP_PKEY *pub, json_t **statement, 
 
 	*statement = NULL;
 	if (len > RECEIPT_MAX_BYTES ||
-	    (env = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) == NULL || !json_is_object(env)) {
+	    (env = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+	    !json_is_object(env)) {
 		snprintf(err, errlen, "RECEIPT_MALFORMED: not a JSON envelope");
 		goto done;
 	}
 	type = json_string_value(json_object_get(env, "payloadType"));
 	payload64 = json_string_value(json_object_get(env, "payload"));
 	sigs = json_object_get(env, "signatures");
-	if (type == NULL || payload64 == NULL || !json_is_array(sigs) || json_array_size(sigs) != 1 ||
-	    json_object_size(env) != 3 ||
+	if (type == NULL || payload64 == NULL || !json_is_array(sigs) ||
+	    json_array_size(sigs) != 1 || json_object_size(env) != 3 ||
 	    (sig64 = json_string_value(json_object_get(json_array_get(sigs, 0), "sig"))) == NULL) {
-		snprintf(err, errlen, "RECEIPT_MALFORMED: need payloadType, payload and one signature");
+		snprintf(err, errlen,
+		    "RECEIPT_MALFORMED: need payloadType, payload and one signature");
 		goto done;
 	}
 	if (strcmp(type, RECEIPT_PAYLOAD_TYPE) != 0) {
-		snprintf(err, errlen, "RECEIPT_WRONG_TYPE: payloadType is not %s", RECEIPT_PAYLOAD_TYPE);
+		snprintf(err, errlen, "RECEIPT_WRONG_TYPE: payloadType is not %s",
+		    RECEIPT_PAYLOAD_TYPE);
 		goto done;
 	}
-	if ((payload = b64_decode(payload64, &plen)) == NULL || (sig = b64_decode(sig64, &siglen)) == NULL) {
+	if ((payload = b64_decode(payload64, &plen)) == NULL ||
+	    (sig = b64_decode(sig64, &siglen)) == NULL) {
 		snprintf(err, errlen, "RECEIPT_MALFORMED: bad base64");
 		goto done;
 	}
 	if ((pae = receipt_pae(type, payload, plen, &paelen)) == NULL ||
 	    !ed25519_verify(pub, pae, paelen, sig, siglen)) {
-		snprintf(err, errlen, "RECEIPT_BAD_SIGNATURE: the receipt was altered or not signed by this key");
+		snprintf(err, errlen,
+		    "RECEIPT_BAD_SIGNATURE: the receipt was altered or not signed by this key");
 		goto done;
 	}
 	st = json_loadb((const char *)payload, plen, JSON_REJECT_DUPLICATES, NULL);
-	if (st == NULL || strcmp(json_string_value(json_object_get(st, "_type")) ?
-	    json_string_value(json_object_get(st, "_type")) : "", RECEIPT_STATEMENT_TYPE) != 0 ||
-	    strcmp(json_string_value(json_object_get(st, "predicateType")) ?
-	    json_string_value(json_object_get(st, "predicateType")) : "", RECEIPT_PREDICATE_TYPE) != 0) {
-		snprintf(err, errlen, "RECEIPT_MALFORMED: payload is not a Wingman in-toto statement");
+	if (st == NULL ||
+	    strcmp(json_string_value(json_object_get(st, "_type"))
+	            ? json_string_value(json_object_get(st, "_type"))
+	            : "",
+	        RECEIPT_STATEMENT_TYPE) != 0 ||
+	    strcmp(json_string_value(json_object_get(st, "predicateType"))
+	            ? json_string_value(json_object_get(st, "predicateType"))
+	            : "",
+	        RECEIPT_PREDICATE_TYPE) != 0) {
+		snprintf(err, errlen,
+		    "RECEIPT_MALFORMED: payload is not a Wingman in-toto statement");
 		json_decref(st);
 		goto done;
 	}

@@ -83,11 +83,21 @@ options(const struct service *svc, int argc, char **argv, struct service_opts *o
 	memset(opts, 0, sizeof(*opts));
 	while ((ch = getopt_long(argc, argv, "nv", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'n': opts->check_only = 1; break;
-		case 'v': opts->verbose = 1; break;
-		case 's': opts->filter = 1; break;
-		case 'h': usage(stdout, svc); exit(0);
-		default: usage(stderr, svc); exit(2);
+		case 'n':
+			opts->check_only = 1;
+			break;
+		case 'v':
+			opts->verbose = 1;
+			break;
+		case 's':
+			opts->filter = 1;
+			break;
+		case 'h':
+			usage(stdout, svc);
+			exit(0);
+		default:
+			usage(stderr, svc);
+			exit(2);
 		}
 	}
 	if (optind != argc) {
@@ -119,8 +129,12 @@ service_main(const struct service *svc, int argc, char **argv)
 	}
 	run.cfg = &cfg;
 	run.running = &running;
-	run.st = (struct stage){ .name = svc->name, .group = svc->name, .topics = svc->topics,
-		.handle = svc->handle, .tick = svc->tick, .tick_interval_ms = svc->tick_interval_ms,
+	run.st = (struct stage){ .name = svc->name,
+		.group = svc->name,
+		.topics = svc->topics,
+		.handle = svc->handle,
+		.tick = svc->tick,
+		.tick_interval_ms = svc->tick_interval_ms,
 		.ctx = svc->ctx };
 	if (svc->setup(svc->ctx, &run, err, sizeof(err)) != 0)
 		goto fail;
@@ -132,7 +146,7 @@ service_main(const struct service *svc, int argc, char **argv)
 		goto done;
 	}
 	if ((*svc->audit = audit_open(svc->name, config_str(&cfg, CFG_PG_CONNINFO),
-	    config_str(&cfg, CFG_AUDIT_JSONL), err, sizeof(err))) == NULL)
+	         config_str(&cfg, CFG_AUDIT_JSONL), err, sizeof(err))) == NULL)
 		goto fail;
 	run.st.audit = *svc->audit; /* a batch's audit rows: one transaction */
 	if (svc->open != NULL && svc->open(svc->ctx, &run, err, sizeof(err)) != 0)
@@ -141,7 +155,9 @@ service_main(const struct service *svc, int argc, char **argv)
 	if (run.opts.filter)
 		rc = stage_run_stdin(&run.st, stdin, stdout, &running) == 0 ? 0 : 1;
 	else
-		rc = stage_run_kafka(&run.st, config_str(&cfg, CFG_KAFKA_BROKERS), &running) == 0 ? 0 : 1;
+		rc = stage_run_kafka(&run.st, config_str(&cfg, CFG_KAFKA_BROKERS), &running) == 0
+		    ? 0
+		    : 1;
 	if (svc->stop != NULL)
 		svc->stop(svc->ctx, &run);
 done:

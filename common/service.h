@@ -15,8 +15,8 @@
 
 struct service_opts {
 	int check_only; /* -n */
-	int filter;     /* --stdin */
-	int verbose;    /* -v */
+	int filter; /* --stdin */
+	int verbose; /* -v */
 };
 
 /* What service_main hands to the hooks of a service. */
@@ -24,19 +24,19 @@ struct service_run {
 	const struct config *cfg;
 	struct service_opts opts;
 	volatile sig_atomic_t *running; /* cleared by SIGTERM and SIGINT */
-	struct stage st;                /* setup may change st.tick_interval_ms and st.ctx */
+	struct stage st; /* setup may change st.tick_interval_ms and st.ctx */
 };
 
 struct service {
-	const char *name;          /* "wingman-approval": log name, consumer group */
-	unsigned process;          /* SVC_*: its rows of the configuration table */
-	const char *summary;       /* --help */
-	const char *keys;          /* --help: what it reads from WINGMAN_KEYS_DIR */
+	const char *name; /* "wingman-approval": log name, consumer group */
+	unsigned process; /* SVC_*: its rows of the configuration table */
+	const char *summary; /* --help */
+	const char *keys; /* --help: what it reads from WINGMAN_KEYS_DIR */
 	const char *const *topics; /* consumed, NULL-terminated */
 	stage_handler_fn handle;
-	stage_tick_fn tick;        /* may be NULL */
+	stage_tick_fn tick; /* may be NULL */
 	int tick_interval_ms;
-	void *ctx;                 /* handed to every hook and to the handler */
+	void *ctx; /* handed to every hook and to the handler */
 	/*
 	 * Where service_main puts the audit writer (WINGMAN_PG_CONNINFO and
 	 * WINGMAN_AUDIT_JSONL, under name) it opens after -n, before open;

@@ -67,8 +67,9 @@ dead_letter_new(const struct stage *st, const struct stage_input *in, const char
 	json_object_set_new(dl, "topic", json_string(in->topic));
 	json_object_set_new(dl, "partition", json_integer(in->partition));
 	json_object_set_new(dl, "offset", json_integer(in->offset));
-	json_object_set_new(dl, "key", json_stringn(in->key ? in->key : "",
-	    in->key && strlen(in->key) < 256 ? strlen(in->key) : 0));
+	json_object_set_new(dl, "key",
+	    json_stringn(in->key ? in->key : "",
+	        in->key && strlen(in->key) < 256 ? strlen(in->key) : 0));
 	json_object_set_new(dl, "reason", json_stringn(reason, strnlen(reason, MSG_REASON_MAX)));
 	json_object_set_new(dl, "payload", json_string(payload));
 	return dl;
@@ -205,7 +206,8 @@ produce_outbox(rd_kafka_t *producer, const struct outbox *out, struct delivery_s
 		free(body);
 		if (e) {
 			slot->d->pending--;
-			snprintf(err, errlen, "produce to %s: %s", out->items[i].topic, rd_kafka_err2str(e));
+			snprintf(err, errlen, "produce to %s: %s", out->items[i].topic,
+			    rd_kafka_err2str(e));
 			return -1;
 		}
 	}
@@ -281,7 +283,8 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
 	if (!rd_kafka_assignment_lost(rk)) {
 		rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
 		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-			log_warnx("event=commit_failed when=revoke error=\"%s\"", rd_kafka_err2str(e));
+			log_warnx("event=commit_failed when=revoke error=\"%s\"",
+			    rd_kafka_err2str(e));
 	}
 	if (cooperative)
 		rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
@@ -412,7 +415,8 @@ batch_poll(rd_kafka_t *consumer, struct batch *b)
 			break;
 		if (m->err) {
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				log_warnx("event=consume_error error=\"%s\"", rd_kafka_message_errstr(m));
+				log_warnx("event=consume_error error=\"%s\"",
+				    rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			continue;
 		}
@@ -513,7 +517,8 @@ lane_run(void *arg)
 	}
 	if (l->audit != NULL && audit_batch_commit(l->audit) != 0 && l->ninputs > 0) {
 		log_warnx("event=tempfail offset=%lld reason=\"AUDIT_UNAVAILABLE: the batch's audit rows"
-		    " were not written\"", (long long)l->b->msgs[l->inputs[0]]->offset);
+		          " were not written\"",
+		    (long long)l->b->msgs[l->inputs[0]]->offset);
 		lane_drop_outputs(l);
 		l->stop = l->inputs[0];
 	}
@@ -611,8 +616,8 @@ batch_produce(rd_kafka_t *producer, struct batch *b, size_t stop)
 				b->d.pending--;
 				if (q->index < b->d.first_failed) {
 					b->d.first_failed = q->index;
-					snprintf(b->d.error, sizeof(b->d.error), "produce to %s: %s",
-					    q->topic, rd_kafka_err2str(e));
+					snprintf(b->d.error, sizeof(b->d.error),
+					    "produce to %s: %s", q->topic, rd_kafka_err2str(e));
 				}
 			}
 		}
@@ -633,8 +638,8 @@ batch_store_offsets(rd_kafka_t *consumer, const struct batch *b, size_t from, si
 	for (size_t i = from; i < done; i++) {
 		const rd_kafka_message_t *m = b->msgs[i];
 		const char *topic = rd_kafka_topic_name(m->rkt);
-		rd_kafka_topic_partition_t *p =
-		    rd_kafka_topic_partition_list_find(offsets, topic, m->partition);
+		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(offsets, topic,
+		    m->partition);
 		if (p == NULL)
 			p = rd_kafka_topic_partition_list_add(offsets, topic, m->partition);
 		p->offset = m->offset + 1; /* a partition's inputs arrive in order */
@@ -807,12 +812,15 @@ stage_run_stdin(const struct stage *st, FILE *fin, FILE *fout, volatile sig_atom
 			line[--n] = '\0';
 		if (n == 0)
 			continue;
-		rec = n <= STDIN_LINE_MAX ? json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+		rec = n <= STDIN_LINE_MAX
+		    ? json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, NULL)
+		    : NULL;
 		topic = json_string_value(json_object_get(rec, "topic"));
 		key = json_string_value(json_object_get(rec, "key"));
 		value = json_object_get(rec, "value");
 		if (topic == NULL || value == NULL) {
-			log_warnx("event=bad_record line=%lld reason=\"not a {topic, key, value} record\"", lineno);
+			log_warnx("event=bad_record line=%lld reason=\"not a {topic, key, value} record\"",
+			    lineno);
 			rc = 1;
 			json_decref(rec);
 			continue;

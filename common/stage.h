@@ -16,7 +16,7 @@
 struct audit;
 
 enum handler_rc {
-	HANDLER_OK,       /* handled: publish the outbox, commit */
+	HANDLER_OK, /* handled: publish the outbox, commit */
 	HANDLER_TEMPFAIL, /* a dependency is down: publish nothing, retry later */
 	HANDLER_PERMFAIL, /* bad input: publish the outbox and a dead letter, commit */
 };
@@ -42,8 +42,8 @@ struct stage_input {
 	const char *key;
 	const char *payload;
 	size_t len;
-	int partition;      /* -1 in filter mode */
-	long long offset;   /* -1 in filter mode */
+	int partition; /* -1 in filter mode */
+	long long offset; /* -1 in filter mode */
 };
 
 typedef enum handler_rc (*stage_handler_fn)(void *ctx, const struct stage_input *in,
@@ -52,9 +52,9 @@ typedef enum handler_rc (*stage_handler_fn)(void *ctx, const struct stage_input 
 typedef void (*stage_tick_fn)(void *ctx, struct outbox *out);
 
 struct stage {
-	const char *name;           /* "wingman-executor" */
-	const char *group;          /* consumer group id */
-	const char *const *topics;  /* consumed topics, NULL-terminated */
+	const char *name; /* "wingman-executor" */
+	const char *group; /* consumer group id */
+	const char *const *topics; /* consumed topics, NULL-terminated */
 	stage_handler_fn handle;
 	stage_tick_fn tick;
 	int tick_interval_ms;
@@ -87,7 +87,7 @@ int stage_run_stdin(const struct stage *st, FILE *in, FILE *out, volatile sig_at
 /* Producer helpers shared with the CLI. */
 rd_kafka_t *kafka_producer_new(const char *brokers, char *err, size_t errlen);
 /* Produces and waits for the delivery report. Returns 0 only when delivered. */
-int kafka_publish(rd_kafka_t *producer, const char *topic, const char *key,
-    const json_t *value, char *err, size_t errlen);
+int kafka_publish(rd_kafka_t *producer, const char *topic, const char *key, const json_t *value,
+    char *err, size_t errlen);
 
 #endif

@@ -18,8 +18,8 @@ trust_keys_init(struct trust_keys *keys, const char *dir)
 }
 
 int
-trust_keys_load(struct trust_keys *keys, const char *dir, const struct policy *policy,
-    char *err, size_t errlen)
+trust_keys_load(struct trust_keys *keys, const char *dir, const struct policy *policy, char *err,
+    size_t errlen)
 {
 	char path[1100];
 
@@ -61,8 +61,10 @@ trust_check_request(const struct trust_keys *keys, const struct policy_env *env,
 
 	if (json_object_get(request, "sig") == NULL) {
 		if (env != NULL && env->require_signed_requests) {
-			snprintf(why, whylen, "REQUEST_UNSIGNED: environment %s takes only requests signed "
-			    "by their worker", env->name);
+			snprintf(why, whylen,
+			    "REQUEST_UNSIGNED: environment %s takes only requests signed "
+			    "by their worker",
+			    env->name);
 			return -1;
 		}
 		return 0;
@@ -140,7 +142,8 @@ msg_accept(const struct stage_input *in, const char *type, const struct keyring 
 	if ((m = msg_decode(in->payload, in->len, type, reason, reasonlen)) == NULL)
 		return NULL;
 	if ((signer = trust_signer_of(msg_str(m, "type"))) == NULL) {
-		snprintf(reason, reasonlen, "MSG_WRONG_TYPE: %s is not accepted here", msg_str(m, "type"));
+		snprintf(reason, reasonlen, "MSG_WRONG_TYPE: %s is not accepted here",
+		    msg_str(m, "type"));
 		json_decref(m);
 		return NULL;
 	}
@@ -151,8 +154,8 @@ msg_accept(const struct stage_input *in, const char *type, const struct keyring 
 	if (v != SIG_OK) {
 		snprintf(reason, reasonlen, "%s: %s is not signed by wingman-%s",
 		    envelope_verdict_code(v), msg_str(m, "type"), signer);
-		audit_record(audit, msg_str(m, "request_id"), "refused", json_pack("{s:s}", "reason",
-		    reason));
+		audit_record(audit, msg_str(m, "request_id"), "refused",
+		    json_pack("{s:s}", "reason", reason));
 		json_decref(m);
 		return NULL;
 	}
@@ -166,7 +169,8 @@ trust_result_signer_ok(const char *status, const char *kid)
 		const char *kid;
 		const char *statuses[7];
 	} entitled[] = {
-		{ "executor", { "executed", "shadow", "failed", "interrupted", "frozen", "rejected", NULL } },
+		{ "executor",
+		    { "executed", "shadow", "failed", "interrupted", "frozen", "rejected", NULL } },
 		{ "approval", { "rejected", "expired", "invalid", NULL } },
 	};
 
@@ -184,14 +188,22 @@ const char *
 evidence_verdict_code(enum evidence_verdict v)
 {
 	switch (v) {
-	case EVIDENCE_OK: return "EVIDENCE_OK";
-	case EVIDENCE_UNSIGNED: return "EVIDENCE_UNSIGNED";
-	case EVIDENCE_MISMATCH: return "EVIDENCE_MISMATCH";
-	case EVIDENCE_REQUEST: return "EVIDENCE_REQUEST";
-	case EVIDENCE_INVALID: return "EVIDENCE_INVALID";
-	case EVIDENCE_DENIED: return "EVIDENCE_DENIED";
-	case EVIDENCE_BAD_DECISION: return "EVIDENCE_BAD_DECISION";
-	case EVIDENCE_NO_QUORUM: return "EVIDENCE_NO_QUORUM";
+	case EVIDENCE_OK:
+		return "EVIDENCE_OK";
+	case EVIDENCE_UNSIGNED:
+		return "EVIDENCE_UNSIGNED";
+	case EVIDENCE_MISMATCH:
+		return "EVIDENCE_MISMATCH";
+	case EVIDENCE_REQUEST:
+		return "EVIDENCE_REQUEST";
+	case EVIDENCE_INVALID:
+		return "EVIDENCE_INVALID";
+	case EVIDENCE_DENIED:
+		return "EVIDENCE_DENIED";
+	case EVIDENCE_BAD_DECISION:
+		return "EVIDENCE_BAD_DECISION";
+	case EVIDENCE_NO_QUORUM:
+		return "EVIDENCE_NO_QUORUM";
 	}
 	return "EVIDENCE_UNKNOWN";
 }
@@ -203,10 +215,9 @@ assessment_votes_for(const json_t *assessment)
 	json_int_t n = 0;
 	size_t i;
 
-	json_array_foreach(json_object_get(assessment, "votes"), i, vote)
-		if (json_is_true(json_object_get(vote, "approve")) &&
-		    !json_is_true(json_object_get(vote, "abstain")))
-			n++;
+	json_array_foreach(json_object_get(assessment, "votes"), i,
+	    vote) if (json_is_true(json_object_get(vote, "approve")) &&
+	    !json_is_true(json_object_get(vote, "abstain"))) n++;
 	return n;
 }
 
@@ -226,7 +237,8 @@ count_humans(const struct policy *policy, const struct trust_keys *keys, const c
 	size_t i, n_seen = 0;
 
 	*direct = *relayed = 0;
-	json_array_foreach(decisions, i, d) {
+	json_array_foreach(decisions, i, d)
+	{
 		const char *approver = msg_str(d, "approver");
 		char err[MSG_REASON_MAX];
 		size_t j;
@@ -242,13 +254,16 @@ count_humans(const struct policy *policy, const struct trust_keys *keys, const c
 		if (strcmp(msg_str(d, "request_id"), request_id) != 0 ||
 		    strcmp(msg_str(d, "decision"), "approve") != 0 ||
 		    !json_equal((json_t *)json_object_get(d, "commands"), (json_t *)commands)) {
-			snprintf(why, whylen, "EVIDENCE_BAD_DECISION: %s's decision is not an approval of "
-			    "request %s and these commands", approver, request_id);
+			snprintf(why, whylen,
+			    "EVIDENCE_BAD_DECISION: %s's decision is not an approval of "
+			    "request %s and these commands",
+			    approver, request_id);
 			return EVIDENCE_BAD_DECISION;
 		}
 		if (!policy_may_decide(policy, approver, worker_id)) {
-			snprintf(why, whylen, "EVIDENCE_BAD_DECISION: '%s' may not decide for worker '%s'",
-			    approver, worker_id);
+			snprintf(why, whylen,
+			    "EVIDENCE_BAD_DECISION: '%s' may not decide for worker '%s'", approver,
+			    worker_id);
 			return EVIDENCE_BAD_DECISION;
 		}
 		for (j = 0; j < n_seen; j++)
@@ -266,9 +281,9 @@ count_humans(const struct policy *policy, const struct trust_keys *keys, const c
 }
 
 enum evidence_verdict
-evidence_check(const struct policy *policy, const struct trust_keys *keys,
-    const char *request_id, const char *worker_id, const char *environment,
-    const json_t *commands, const json_t *evidence, char *why, size_t whylen)
+evidence_check(const struct policy *policy, const struct trust_keys *keys, const char *request_id,
+    const char *worker_id, const char *environment, const json_t *commands, const json_t *evidence,
+    char *why, size_t whylen)
 {
 	const json_t *assessment = json_object_get(evidence, "assessment");
 	const json_t *request = json_object_get(assessment, "request"), *cmd;
@@ -284,16 +299,20 @@ evidence_check(const struct policy *policy, const struct trust_keys *keys,
 		return EVIDENCE_UNSIGNED;
 	}
 	if ((sv = envelope_verify(assessment, &keys->consensus, NULL, 0)) != SIG_OK) {
-		snprintf(why, whylen, "EVIDENCE_UNSIGNED: %s: the assessment is not signed by "
-		    "wingman-consensus", envelope_verdict_code(sv));
+		snprintf(why, whylen,
+		    "EVIDENCE_UNSIGNED: %s: the assessment is not signed by "
+		    "wingman-consensus",
+		    envelope_verdict_code(sv));
 		return EVIDENCE_UNSIGNED;
 	}
 	if (strcmp(msg_str(assessment, "request_id"), request_id) != 0 ||
 	    strcmp(msg_str(request, "worker_id"), worker_id) != 0 ||
 	    strcmp(msg_str(request, "environment"), environment) != 0 ||
 	    !json_equal((json_t *)json_object_get(request, "commands"), (json_t *)commands)) {
-		snprintf(why, whylen, "EVIDENCE_MISMATCH: the assessment is not of request %s by %s in %s "
-		    "with exactly these commands", request_id, worker_id, environment);
+		snprintf(why, whylen,
+		    "EVIDENCE_MISMATCH: the assessment is not of request %s by %s in %s "
+		    "with exactly these commands",
+		    request_id, worker_id, environment);
 		return EVIDENCE_MISMATCH;
 	}
 	if (!json_is_true(json_object_get(assessment, "valid"))) {
@@ -308,7 +327,8 @@ evidence_check(const struct policy *policy, const struct trust_keys *keys,
 	if (trust_check_request(keys, env, request, why, whylen) != 0)
 		return EVIDENCE_REQUEST;
 	/* Our own parse of each command decides its action, never a label. */
-	json_array_foreach(commands, i, cmd) {
+	json_array_foreach(commands, i, cmd)
+	{
 		struct command parsed;
 		enum policy_mode mode;
 
@@ -327,18 +347,21 @@ evidence_check(const struct policy *policy, const struct trust_keys *keys,
 		if (mode != POLICY_AUTO)
 			need_human = 1;
 	}
-	if (!need_human && assessment_votes_for(assessment) >=
-	    json_integer_value(json_object_get(assessment, "threshold")))
+	if (!need_human &&
+	    assessment_votes_for(assessment) >=
+	        json_integer_value(json_object_get(assessment, "threshold")))
 		return EVIDENCE_OK;
 	v = count_humans(policy, keys, request_id, worker_id, commands,
 	    json_object_get(evidence, "human_decisions"), &direct, &relayed, why, whylen);
 	if (v != EVIDENCE_OK)
 		return v;
-	counted = direct + (relayed < env->max_relayed_approvals ? relayed : env->max_relayed_approvals);
+	counted = direct +
+	    (relayed < env->max_relayed_approvals ? relayed : env->max_relayed_approvals);
 	if (counted < env->approvers_required) {
-		snprintf(why, whylen, "EVIDENCE_NO_QUORUM: %d approvers needed (at most %d through "
-		    "Telegram), the evidence has %d direct and %d relayed", env->approvers_required,
-		    env->max_relayed_approvals, direct, relayed);
+		snprintf(why, whylen,
+		    "EVIDENCE_NO_QUORUM: %d approvers needed (at most %d through "
+		    "Telegram), the evidence has %d direct and %d relayed",
+		    env->approvers_required, env->max_relayed_approvals, direct, relayed);
 		return EVIDENCE_NO_QUORUM;
 	}
 	return EVIDENCE_OK;

@@ -44,8 +44,8 @@ json_t *msg_accept(const struct stage_input *in, const char *type, const struct 
 
 struct trust_keys {
 	struct keyring consensus; /* consensus.pub: assessments */
-	struct keyring deciders;  /* approver-<name>.pub per policy approver, telegram.pub */
-	char keys_dir[1024];      /* worker-<id>.pub are read from here */
+	struct keyring deciders; /* approver-<name>.pub per policy approver, telegram.pub */
+	char keys_dir[1024]; /* worker-<id>.pub are read from here */
 };
 
 /* Empty key rings reading worker keys from dir (all a request check needs). */
@@ -71,8 +71,8 @@ int trust_check_request(const struct trust_keys *keys, const struct policy_env *
  * The human decision's signer for its channel: approver-<approver> for the
  * CLI, telegram for the bot. Returns 0, or -1 with why "SIG_...: ...".
  */
-int trust_check_human_decision(const struct trust_keys *keys, const json_t *decision,
-    char *why, size_t whylen);
+int trust_check_human_decision(const struct trust_keys *keys, const json_t *decision, char *why,
+    size_t whylen);
 
 /*
  * Trust rule 9: 1 when kid is a stage entitled to end a request with this
@@ -90,13 +90,13 @@ json_int_t assessment_votes_for(const json_t *assessment);
 
 enum evidence_verdict {
 	EVIDENCE_OK,
-	EVIDENCE_UNSIGNED,      /* the assessment is not consensus's */
-	EVIDENCE_MISMATCH,      /* evidence about another request, worker, environment or commands */
-	EVIDENCE_REQUEST,       /* the request's own signature is missing or bad */
-	EVIDENCE_INVALID,       /* a command outside the grammar or the environment */
-	EVIDENCE_DENIED,        /* an action the policy denies */
-	EVIDENCE_BAD_DECISION,  /* a human decision that is forged or not for this */
-	EVIDENCE_NO_QUORUM,     /* neither enough approving votes nor enough humans */
+	EVIDENCE_UNSIGNED, /* the assessment is not consensus's */
+	EVIDENCE_MISMATCH, /* evidence about another request, worker, environment or commands */
+	EVIDENCE_REQUEST, /* the request's own signature is missing or bad */
+	EVIDENCE_INVALID, /* a command outside the grammar or the environment */
+	EVIDENCE_DENIED, /* an action the policy denies */
+	EVIDENCE_BAD_DECISION, /* a human decision that is forged or not for this */
+	EVIDENCE_NO_QUORUM, /* neither enough approving votes nor enough humans */
 };
 
 /* Stable code of a verdict, e.g. "EVIDENCE_NO_QUORUM". */
@@ -117,7 +117,7 @@ const char *evidence_verdict_code(enum evidence_verdict v);
  * Pure apart from reading worker-<id>.pub. why gets "CODE: words".
  */
 enum evidence_verdict evidence_check(const struct policy *policy, const struct trust_keys *keys,
-    const char *request_id, const char *worker_id, const char *environment,
-    const json_t *commands, const json_t *evidence, char *why, size_t whylen);
+    const char *request_id, const char *worker_id, const char *environment, const json_t *commands,
+    const json_t *evidence, char *why, size_t whylen);
 
 #endif

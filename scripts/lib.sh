@@ -22,7 +22,7 @@ WINGMAN_PACKAGES=(
   redis-server postgresql docker.io busybox-static
   maven openjdk-17-jre-headless
   python3 python3-jsonschema python3-yaml
-  curl clang libclang-rt-14-dev jq python3-jwcrypto
+  curl clang clang-format libclang-rt-14-dev jq python3-jwcrypto
 )
 
 say()  { printf '==> %s\n' "$*" >&2; }

@@ -50,13 +50,15 @@ approval_decide(const struct policy *policy, const json_t *assessment, struct ap
 		plan->verdict = APPROVAL_MISLABELED;
 		snprintf(plan->reason, sizeof(plan->reason),
 		    "ASSESSMENT_MISLABELED: %zu actions for %zu commands",
-		    json_array_size(json_object_get(assessment, "actions")), json_array_size(commands));
+		    json_array_size(json_object_get(assessment, "actions")),
+		    json_array_size(commands));
 		return;
 	}
 	plan->approvers_required = env->approvers_required;
 	plan->approval_timeout_s = env->approval_timeout_s;
 	plan->token_ttl_s = env->token_ttl_s;
-	json_array_foreach(json_object_get(assessment, "actions"), i, action) {
+	json_array_foreach(json_object_get(assessment, "actions"), i, action)
+	{
 		const char *cmdline = json_string_value(json_array_get(commands, i));
 		struct command cmd;
 		enum policy_mode mode;
@@ -68,9 +70,10 @@ approval_decide(const struct policy *policy, const json_t *assessment, struct ap
 		    strcmp(msg_str(action, "action"), command_action_name(cmd.action)) != 0 ||
 		    strcmp(msg_str(action, "container"), cmd.container) != 0) {
 			plan->verdict = APPROVAL_MISLABELED;
-			snprintf(plan->reason, sizeof(plan->reason), "ASSESSMENT_MISLABELED: action %zu "
-			    "(%s on '%s') does not describe command %zu", i + 1, msg_str(action, "action"),
-			    msg_str(action, "container"), i + 1);
+			snprintf(plan->reason, sizeof(plan->reason),
+			    "ASSESSMENT_MISLABELED: action %zu "
+			    "(%s on '%s') does not describe command %zu",
+			    i + 1, msg_str(action, "action"), msg_str(action, "container"), i + 1);
 			return;
 		}
 		switch (policy_check_command(env, &cmd, &mode, plan->reason, sizeof(plan->reason))) {
@@ -87,14 +90,15 @@ approval_decide(const struct policy *policy, const json_t *assessment, struct ap
 			all_auto = 0;
 	}
 	/* Auto-approval needs both the policy and enough approving votes. */
-	if (all_auto && assessment_votes_for(assessment) >=
-	    json_integer_value(json_object_get(assessment, "threshold"))) {
+	if (all_auto &&
+	    assessment_votes_for(assessment) >=
+	        json_integer_value(json_object_get(assessment, "threshold"))) {
 		plan->verdict = APPROVAL_AUTO;
 		snprintf(plan->reason, sizeof(plan->reason), "auto-approved by policy and votes");
 	} else {
 		plan->verdict = APPROVAL_HUMAN;
-		snprintf(plan->reason, sizeof(plan->reason), "%s", all_auto ?
-		    "votes did not reach the threshold" : "policy requires a human");
+		snprintf(plan->reason, sizeof(plan->reason), "%s",
+		    all_auto ? "votes did not reach the threshold" : "policy requires a human");
 	}
 }
 
@@ -123,8 +127,9 @@ decision_new(const char *request_id, const json_t *assessment, json_t *approved_
 	json_object_set_new(d, "approved_by", approved_by);
 	json_object_set(d, "decided_at", json_object_get(d, "ts"));
 	json_object_set_new(d, "token_ttl_s", json_integer(ttl));
-	json_object_set_new(d, "evidence", json_pack("{s:O, s:o}", "assessment", (json_t *)assessment,
-	    "human_decisions", human_decisions));
+	json_object_set_new(d, "evidence",
+	    json_pack("{s:O, s:o}", "assessment", (json_t *)assessment, "human_decisions",
+	        human_decisions));
 	return d;
 }
 
@@ -191,7 +196,7 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	enum store_rc src;
 
 	if ((a = msg_accept(in, "assessment", &ctx->keys.consensus, ctx->audit, reason,
-	    reasonlen)) == NULL)
+	         reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(a, "request_id");
 	request = json_object_get(a, "request");
@@ -205,9 +210,10 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 		return HANDLER_PERMFAIL;
 	}
 	/* The agent's own signature, where it signed or the policy demands it. */
-	if (plan.verdict != APPROVAL_INVALID && trust_check_request(&ctx->keys,
-	    policy_env(&ctx->policy, msg_str(request, "environment")), request, plan.reason,
-	    sizeof(plan.reason)) != 0)
+	if (plan.verdict != APPROVAL_INVALID &&
+	    trust_check_request(&ctx->keys,
+	        policy_env(&ctx->policy, msg_str(request, "environment")), request, plan.reason,
+	        sizeof(plan.reason)) != 0)
 		plan.verdict = APPROVAL_INVALID;
 	switch (plan.verdict) {
 	case APPROVAL_INVALID:
@@ -223,7 +229,8 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	case APPROVAL_AUTO:
 		state = "approved";
 		topic = TOPIC_DECISIONS;
-		outcome = decision_new(rid, a, json_pack("[s]", "auto"), json_array(), plan.token_ttl_s);
+		outcome = decision_new(rid, a, json_pack("[s]", "auto"), json_array(),
+		    plan.token_ttl_s);
 		break;
 	default:
 		state = "pending";
@@ -254,10 +261,11 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 		json_decref(a); /* rid points into it */
 		return rc;
 	}
-	log_info("event=assessment_handled request_id=%s state=%s reason=\"%s\"", rid, state, plan.reason);
+	log_info("event=assessment_handled request_id=%s state=%s reason=\"%s\"", rid, state,
+	    plan.reason);
 	audit_record(ctx->audit, rid, plan.verdict == APPROVAL_AUTO ? "auto_approved" : state,
 	    json_pack("{s:s, s:s, s:i}", "state", state, "reason", plan.reason,
-	    "approvers_required", plan.approvers_required));
+	        "approvers_required", plan.approvers_required));
 	outbox_add(out, topic, rid, outcome);
 	json_decref(a);
 	return HANDLER_OK;
@@ -275,7 +283,8 @@ finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, con
 	if (outcome == NULL || update == NULL ||
 	    envelope_sign(outcome, "approval", ctx->sign_key) != 0 ||
 	    envelope_sign(update, "approval", ctx->sign_key) != 0 ||
-	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg) != STORE_OK ||
+	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg) !=
+	        STORE_OK ||
 	    store_commit(ctx->store) != 0) {
 		json_decref(outcome);
 		json_decref(update);
@@ -298,16 +307,19 @@ static void
 verified_votes(struct approval_ctx *ctx, const char *rid, const struct pending_request *req,
     json_t **names, json_t **messages)
 {
-	const json_t *commands = json_object_get(json_object_get(req->assessment, "request"), "commands");
+	const json_t *commands = json_object_get(json_object_get(req->assessment, "request"),
+	    "commands");
 	const json_t *vote;
 	size_t i;
 
 	*names = json_array();
 	*messages = json_array();
-	json_array_foreach(req->votes, i, vote) {
+	json_array_foreach(req->votes, i, vote)
+	{
 		const json_t *m = json_object_get(vote, "message");
 		const char *approver = msg_str(vote, "approver");
-		char why[MSG_REASON_MAX] = "STATE_TAMPERED: the stored vote is not its signed decision";
+		char why[MSG_REASON_MAX] =
+		    "STATE_TAMPERED: the stored vote is not its signed decision";
 
 		if (msg_validate(m, "human_decision", why, sizeof(why)) != 0 ||
 		    trust_check_human_decision(&ctx->keys, m, why, sizeof(why)) != 0 ||
@@ -317,8 +329,8 @@ verified_votes(struct approval_ctx *ctx, const char *rid, const struct pending_r
 		    !json_equal((json_t *)json_object_get(m, "commands"), (json_t *)commands)) {
 			log_warnx("event=vote_refused request_id=%s approver=%s reason=\"%s\"", rid,
 			    approver, why);
-			audit_record(ctx->audit, rid, "state_tampered", json_pack("{s:s, s:s}",
-			    "approver", approver, "reason", why));
+			audit_record(ctx->audit, rid, "state_tampered",
+			    json_pack("{s:s, s:s}", "approver", approver, "reason", why));
 			continue;
 		}
 		json_array_append_new(*names, json_string(approver));
@@ -337,8 +349,7 @@ finish_expired(struct approval_ctx *ctx, struct outbox *out, const char *rid,
 	verified_votes(ctx, rid, req, &names, &messages);
 	rc = finish_locked(ctx, out, rid, "expired", why, TOPIC_RESULTS,
 	    result_new(rid, "expired", why, NULL),
-	    approval_update_new(rid, "expired", names, req->approvers_required, NULL, why),
-	    "");
+	    approval_update_new(rid, "expired", names, req->approvers_required, NULL, why), "");
 	json_decref(names);
 	json_decref(messages);
 	return rc;
@@ -456,7 +467,8 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	if (src == STORE_NOT_FOUND) {
 		/* Not here yet: kept, and counted when its assessment arrives. */
 		if (store_early_add(ctx->store, d) != STORE_OK) {
-			snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot keep the early decision");
+			snprintf(reason, reasonlen,
+			    "STORE_UNAVAILABLE: cannot keep the early decision");
 			rc = HANDLER_TEMPFAIL;
 			goto done;
 		}
@@ -477,9 +489,10 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	if (strcmp(req.state, "pending") != 0) {
 		/* The first final decision won: this one changes nothing. */
 		store_rollback(ctx->store);
-		log_info("event=already_decided request_id=%s approver=%s state=%s", rid, approver, req.state);
-		audit_decision(ctx, d, "late_decision", json_pack("{s:s, s:s}", "decision", decision,
-		    "state", req.state));
+		log_info("event=already_decided request_id=%s approver=%s state=%s", rid, approver,
+		    req.state);
+		audit_decision(ctx, d, "late_decision",
+		    json_pack("{s:s, s:s}", "decision", decision, "state", req.state));
 		emit_final_again(out, rid, &req, sig_value);
 		goto done;
 	}
@@ -497,9 +510,11 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	/* Separation of duties: nobody decides a request they are responsible for. */
 	if (!policy_may_decide(&ctx->policy, approver, req.worker_id)) {
 		store_rollback(ctx->store);
-		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid, approver);
-		audit_decision(ctx, d, "refused", json_pack("{s:s}",
-		    "reason", "APPROVER_IS_OWNER: an approver cannot decide for their own worker"));
+		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid,
+		    approver);
+		audit_decision(ctx, d, "refused",
+		    json_pack("{s:s}", "reason",
+		        "APPROVER_IS_OWNER: an approver cannot decide for their own worker"));
 		goto done;
 	}
 	if (store_vote(ctx->store, rid, d, &inserted, &votes) != STORE_OK) {
@@ -512,30 +527,33 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	req.votes = votes;
 	votes = NULL;
 	verified_votes(ctx, rid, &req, &names, &messages);
-	audit_decision(ctx, d, "human_vote", json_pack("{s:s, s:b}", "decision", decision,
-	    "counted", inserted));
+	audit_decision(ctx, d, "human_vote",
+	    json_pack("{s:s, s:b}", "decision", decision, "counted", inserted));
 	if (strcmp(decision, "reject") == 0) {
 		/* Any reject ends the request. */
 		snprintf(why, sizeof(why), "REJECTED: by %s: %s", approver, msg_str(d, "reason"));
 		rc = finish_locked(ctx, out, rid, "rejected", why, TOPIC_RESULTS,
 		    result_new(rid, "rejected", why, NULL),
 		    approval_update_new(rid, "rejected", names, req.approvers_required,
-		    json_pack("[s]", approver), why), sig_value);
+		        json_pack("[s]", approver), why),
+		    sig_value);
 		goto done;
 	}
 	/*
 	 * Enough approvers is the executor's rule, applied here to the same
 	 * evidence it will get: distinct approvers, at most so many relayed.
 	 */
-	evidence = json_pack("{s:O, s:O}", "assessment", req.assessment, "human_decisions", messages);
+	evidence = json_pack("{s:O, s:O}", "assessment", req.assessment, "human_decisions",
+	    messages);
 	ev = evidence_check(&ctx->policy, &ctx->keys, rid, req.worker_id, req.environment, commands,
 	    evidence, why, sizeof(why));
 	if (ev == EVIDENCE_OK) {
 		rc = finish_locked(ctx, out, rid, "approved", "approved", TOPIC_DECISIONS,
 		    decision_new(rid, req.assessment, json_deep_copy(names), json_incref(messages),
-		    req.token_ttl_s),
+		        req.token_ttl_s),
 		    approval_update_new(rid, "approved", names, req.approvers_required,
-		    json_deep_copy(names), ""), sig_value);
+		        json_deep_copy(names), ""),
+		    sig_value);
 	} else if (ev != EVIDENCE_NO_QUORUM) {
 		/* The policy changed under a pending request: it no longer allows it. */
 		rc = finish_locked(ctx, out, rid, "rejected", why, TOPIC_RESULTS,
@@ -611,7 +629,8 @@ replay_early(struct approval_ctx *ctx, struct outbox *out)
 	json_t *rows = store_early_due(ctx->store, ctx->early_decision_ttl_s, 32), *row;
 	size_t i;
 
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		const char *text = msg_str(row, "message");
 		char reason[MSG_REASON_MAX] = "", err[MSG_REASON_MAX];
 		json_t *d = msg_decode(text, strlen(text), "human_decision", err, sizeof(err));
@@ -619,7 +638,8 @@ replay_early(struct approval_ctx *ctx, struct outbox *out)
 
 		if (d == NULL) {
 			/* Decoded once already: the row was changed under us. */
-			log_warnx("event=early_decision_tampered request_id=%s", msg_str(row, "request_id"));
+			log_warnx("event=early_decision_tampered request_id=%s",
+			    msg_str(row, "request_id"));
 		} else if (json_is_true(json_object_get(row, "arrived"))) {
 			rc = count_decision(ctx, d, out, reason, sizeof(reason));
 			if (rc == HANDLER_TEMPFAIL) {
@@ -629,12 +649,14 @@ replay_early(struct approval_ctx *ctx, struct outbox *out)
 			if (rc == HANDLER_PERMFAIL)
 				dead_letter_early(out, d, text, reason);
 		} else {
-			snprintf(reason, sizeof(reason), "APPROVAL_UNKNOWN_REQUEST: request %s did not "
-			    "arrive within %d s of the decision", msg_str(d, "request_id"),
-			    ctx->early_decision_ttl_s);
+			snprintf(reason, sizeof(reason),
+			    "APPROVAL_UNKNOWN_REQUEST: request %s did not "
+			    "arrive within %d s of the decision",
+			    msg_str(d, "request_id"), ctx->early_decision_ttl_s);
 			log_warnx("event=early_decision_expired request_id=%s approver=%s",
 			    msg_str(d, "request_id"), msg_str(d, "approver"));
-			audit_decision(ctx, d, "early_decision_expired", json_pack("{s:s}", "reason", reason));
+			audit_decision(ctx, d, "early_decision_expired",
+			    json_pack("{s:s}", "reason", reason));
 			dead_letter_early(out, d, text, reason);
 		}
 		store_early_delete(ctx->store, msg_str(row, "request_id"), msg_str(row, "approver"));
@@ -653,7 +675,8 @@ approval_tick(void *ctxp, struct outbox *out)
 	replay_early(ctx, out);
 	ids = store_expired(ctx->store, 32);
 
-	json_array_foreach(ids, i, id) {
+	json_array_foreach(ids, i, id)
+	{
 		const char *rid = json_string_value(id);
 		struct pending_request req;
 

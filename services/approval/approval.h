@@ -16,16 +16,16 @@
 struct approval_ctx {
 	struct policy policy;
 	struct audit *audit;
-	EVP_PKEY *sign_key;           /* approval.key */
-	struct trust_keys keys;       /* consensus.pub, approver-<name>.pub, telegram.pub, worker-<id>.pub */
+	EVP_PKEY *sign_key; /* approval.key */
+	struct trust_keys keys; /* consensus.pub, approver-<name>.pub, telegram.pub, worker-<id>.pub */
 	struct store *store;
-	int early_decision_ttl_s;     /* how long a decision may wait for its request */
+	int early_decision_ttl_s; /* how long a decision may wait for its request */
 };
 
 enum approval_verdict {
 	APPROVAL_MISLABELED, /* the assessment's action labels are not our parse: refused */
 	APPROVAL_INVALID, /* outside the policy: unknown environment, container */
-	APPROVAL_REJECT,  /* the policy denies an action */
+	APPROVAL_REJECT, /* the policy denies an action */
 	APPROVAL_AUTO,
 	APPROVAL_HUMAN,
 };
@@ -73,8 +73,8 @@ enum store_rc { STORE_OK, STORE_EXISTS, STORE_NOT_FOUND, STORE_DECIDED, STORE_DO
  * *topic receive what was published then (new strings).
  */
 enum store_rc store_insert(struct store *s, const json_t *assessment, const char *state,
-    const struct approval_plan *plan, const char *topic, const json_t *outcome,
-    char **prev_topic, char **prev_outcome);
+    const struct approval_plan *plan, const char *topic, const json_t *outcome, char **prev_topic,
+    char **prev_outcome);
 
 struct pending_request {
 	char state[16];
@@ -82,8 +82,8 @@ struct pending_request {
 	char worker_id[65];
 	int approvers_required;
 	int token_ttl_s;
-	int expired;          /* expires_at has passed */
-	json_t *assessment;   /* new reference */
+	int expired; /* expires_at has passed */
+	json_t *assessment; /* new reference */
 	/*
 	 * Approving votes so far, oldest first, as stored: [{"approver": NAME,
 	 * "message": the signed human_decision or null}] (new reference). Not
@@ -92,7 +92,7 @@ struct pending_request {
 	json_t *votes;
 	/* Set once the request is final: */
 	char outcome_topic[64];
-	json_t *outcome;      /* what was published (new reference or NULL) */
+	json_t *outcome; /* what was published (new reference or NULL) */
 	json_t *final_update; /* the final approval_update (new reference or NULL) */
 	char decided_msg[100]; /* sig value of the human decision that ended it, or "" */
 };

@@ -51,9 +51,9 @@ main(int argc, char **argv)
 		.name = "wingman-approval",
 		.process = SVC_APPROVAL,
 		.summary = "Applies the policy to each assessment: auto-approves, or waits for humans; "
-		    "publishes signed decisions and ends rejected or expired requests.",
+		           "publishes signed decisions and ends rejected or expired requests.",
 		.keys = "approval.key (private), consensus.pub, approver-*.pub, telegram.pub, "
-		    "worker-*.pub",
+		        "worker-*.pub",
 		.topics = topics,
 		.handle = approval_handle,
 		.tick = approval_tick,

@@ -48,8 +48,8 @@ exec_simple(struct store *s, const char *sql)
 
 enum store_rc
 store_insert(struct store *s, const json_t *assessment, const char *state,
-    const struct approval_plan *plan, const char *topic, const json_t *outcome,
-    char **prev_topic, char **prev_outcome)
+    const struct approval_plan *plan, const char *topic, const json_t *outcome, char **prev_topic,
+    char **prev_outcome)
 {
 	const json_t *request = json_object_get(assessment, "request");
 	char *assessment_text = json_dumps(assessment, JSON_COMPACT);
@@ -65,16 +65,17 @@ store_insert(struct store *s, const json_t *assessment, const char *state,
 	snprintf(ttl, sizeof(ttl), "%d", plan->token_ttl_s);
 	snprintf(timeout, sizeof(timeout), "%d", plan->approval_timeout_s);
 	{
-		const char *p[] = { msg_str(assessment, "request_id"), msg_str(request, "environment"),
-			msg_str(request, "worker_id"), state, assessment_text, required, ttl, timeout,
-			plan->reason, topic, outcome_text };
+		const char *p[] = { msg_str(assessment, "request_id"),
+			msg_str(request, "environment"), msg_str(request, "worker_id"), state,
+			assessment_text, required, ttl, timeout, plan->reason, topic, outcome_text };
 		r = query(s,
 		    "INSERT INTO approval_requests (request_id, environment, worker_id, state,"
 		    " assessment, approvers_required, token_ttl_s, expires_at, reason, outcome_topic,"
 		    " outcome, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
 		    " now() + make_interval(secs => $8::int), $9, $10, $11,"
 		    " CASE WHEN $4 = 'pending' THEN NULL ELSE now() END)"
-		    " ON CONFLICT (request_id) DO NOTHING", 11, p);
+		    " ON CONFLICT (request_id) DO NOTHING",
+		    11, p);
 	}
 	if (r == NULL)
 		goto done;
@@ -85,8 +86,9 @@ store_insert(struct store *s, const json_t *assessment, const char *state,
 	PQclear(r);
 	{
 		const char *p[] = { msg_str(assessment, "request_id") };
-		r = query(s, "SELECT outcome_topic, outcome FROM approval_requests WHERE request_id = $1",
-		    1, p);
+		r = query(s,
+		    "SELECT outcome_topic, outcome FROM approval_requests WHERE request_id = $1", 1,
+		    p);
 	}
 	if (r == NULL || PQntuples(r) != 1)
 		goto done;
@@ -118,16 +120,19 @@ approvals_of(struct store *s, const char *request_id)
 	PGresult *r;
 	json_t *a;
 
-	r = query(s, "SELECT approver, message FROM approval_votes WHERE request_id = $1 AND"
-	    " decision = 'approve' ORDER BY ts, approver", 1, p);
+	r = query(s,
+	    "SELECT approver, message FROM approval_votes WHERE request_id = $1 AND"
+	    " decision = 'approve' ORDER BY ts, approver",
+	    1, p);
 	if (r == NULL)
 		return NULL;
 	a = json_array();
 	for (int i = 0; i < PQntuples(r); i++) {
 		json_t *msg = json_loads(PQgetvalue(r, i, 1), JSON_REJECT_DUPLICATES, NULL);
 
-		json_array_append_new(a, json_pack("{s:s, s:o}", "approver", PQgetvalue(r, i, 0),
-		    "message", msg ? msg : json_null()));
+		json_array_append_new(a,
+		    json_pack("{s:s, s:o}", "approver", PQgetvalue(r, i, 0), "message",
+		        msg ? msg : json_null()));
 	}
 	PQclear(r);
 	return a;
@@ -146,7 +151,8 @@ store_lock(struct store *s, const char *request_id, struct pending_request *req)
 	    "SELECT state, environment, worker_id, approvers_required, token_ttl_s,"
 	    " expires_at < now(), assessment, outcome_topic, outcome, final_update,"
 	    " coalesce(decided_msg, '') FROM approval_requests WHERE request_id = $1"
-	    " FOR UPDATE", 1, p);
+	    " FOR UPDATE",
+	    1, p);
 	if (r == NULL) {
 		store_rollback(s);
 		return STORE_DOWN;
@@ -184,8 +190,8 @@ store_vote(struct store *s, const char *request_id, const json_t *decision, int 
     json_t **votes)
 {
 	char *text = json_dumps(decision, JSON_COMPACT);
-	const char *p[] = { request_id, msg_str(decision, "approver"), msg_str(decision, "decision"),
-		msg_str(decision, "channel"), text };
+	const char *p[] = { request_id, msg_str(decision, "approver"),
+		msg_str(decision, "decision"), msg_str(decision, "channel"), text };
 	PGresult *r;
 
 	*votes = NULL;
@@ -193,7 +199,8 @@ store_vote(struct store *s, const char *request_id, const json_t *decision, int 
 		return STORE_DOWN;
 	r = query(s,
 	    "INSERT INTO approval_votes (request_id, approver, decision, channel, message)"
-	    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, approver) DO NOTHING", 5, p);
+	    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, approver) DO NOTHING",
+	    5, p);
 	free(text);
 	if (r == NULL)
 		return STORE_DOWN;
@@ -220,7 +227,8 @@ store_finish(struct store *s, const char *request_id, const char *state, const c
 	r = query(s,
 	    "UPDATE approval_requests SET state = $2, reason = $3, outcome_topic = $4,"
 	    " outcome = $5, final_update = $6, decided_msg = NULLIF($7, ''), decided_at = now()"
-	    " WHERE request_id = $1 AND state = 'pending'", 7, p);
+	    " WHERE request_id = $1 AND state = 'pending'",
+	    7, p);
 	free(text);
 	free(update_text);
 	if (r == NULL)
@@ -251,8 +259,10 @@ store_expired(struct store *s, int max)
 	json_t *ids;
 
 	snprintf(limit, sizeof(limit), "%d", max);
-	r = query(s, "SELECT request_id FROM approval_requests WHERE state = 'pending'"
-	    " AND expires_at < now() ORDER BY expires_at LIMIT $1", 1, p);
+	r = query(s,
+	    "SELECT request_id FROM approval_requests WHERE state = 'pending'"
+	    " AND expires_at < now() ORDER BY expires_at LIMIT $1",
+	    1, p);
 	if (r == NULL)
 		return NULL;
 	ids = json_array();
@@ -271,8 +281,10 @@ store_early_add(struct store *s, const json_t *decision)
 
 	if (text == NULL)
 		return STORE_DOWN;
-	r = query(s, "INSERT INTO early_decisions (request_id, approver, message) VALUES ($1, $2, $3)"
-	    " ON CONFLICT (request_id, approver) DO NOTHING", 3, p);
+	r = query(s,
+	    "INSERT INTO early_decisions (request_id, approver, message) VALUES ($1, $2, $3)"
+	    " ON CONFLICT (request_id, approver) DO NOTHING",
+	    3, p);
 	free(text);
 	if (r == NULL)
 		return STORE_DOWN;
@@ -290,17 +302,20 @@ store_early_due(struct store *s, int ttl_s, int max)
 
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	snprintf(limit, sizeof(limit), "%d", max);
-	r = query(s, "SELECT e.request_id, e.approver, e.message, r.request_id IS NOT NULL"
+	r = query(s,
+	    "SELECT e.request_id, e.approver, e.message, r.request_id IS NOT NULL"
 	    " FROM early_decisions e LEFT JOIN approval_requests r USING (request_id)"
 	    " WHERE r.request_id IS NOT NULL OR e.received_at < now() - make_interval(secs => $1::int)"
-	    " ORDER BY e.received_at LIMIT $2", 2, p);
+	    " ORDER BY e.received_at LIMIT $2",
+	    2, p);
 	if (r == NULL)
 		return NULL;
 	rows = json_array();
 	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:b}", "request_id",
-		    PQgetvalue(r, i, 0), "approver", PQgetvalue(r, i, 1), "message", PQgetvalue(r, i, 2),
-		    "arrived", strcmp(PQgetvalue(r, i, 3), "t") == 0));
+		json_array_append_new(rows,
+		    json_pack("{s:s, s:s, s:s, s:b}", "request_id", PQgetvalue(r, i, 0), "approver",
+		        PQgetvalue(r, i, 1), "message", PQgetvalue(r, i, 2), "arrived",
+		        strcmp(PQgetvalue(r, i, 3), "t") == 0));
 	PQclear(r);
 	return rows;
 }
@@ -310,5 +325,6 @@ store_early_delete(struct store *s, const char *request_id, const char *approver
 {
 	const char *p[] = { request_id, approver };
 
-	PQclear(query(s, "DELETE FROM early_decisions WHERE request_id = $1 AND approver = $2", 2, p));
+	PQclear(
+	    query(s, "DELETE FROM early_decisions WHERE request_id = $1 AND approver = $2", 2, p));
 }

@@ -20,7 +20,7 @@ auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out)
 	if (c == NULL)
 		return -1;
 	if (audit_checkpoint(c, ctx->key, AUDIT_KID, &seq, out != NULL ? &made : NULL, err,
-	    sizeof(err)) != 0) {
+	        sizeof(err)) != 0) {
 		log_warnx("event=checkpoint_failed error=\"%s\"", err);
 		return -1;
 	}
@@ -55,8 +55,9 @@ terminal_status(const json_t *row, const char **reason)
 	*reason = details_str(row, "reason");
 	if (strcmp(service, "wingman-executor") == 0 && strcmp(event, "result") == 0)
 		return details_str(row, "status");
-	if (strcmp(service, "wingman-approval") == 0 && (strcmp(event, "rejected") == 0 ||
-	    strcmp(event, "expired") == 0 || strcmp(event, "invalid") == 0))
+	if (strcmp(service, "wingman-approval") == 0 &&
+	    (strcmp(event, "rejected") == 0 || strcmp(event, "expired") == 0 ||
+	        strcmp(event, "invalid") == 0))
 		return event;
 	return NULL;
 }
@@ -72,7 +73,8 @@ receipt_statement(const char *request_id, const json_t *rows)
 	char idhash[65];
 	size_t i;
 
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		const char *event = msg_str(row, "event"), *r;
 		const json_t *d = json_object_get(row, "details");
 		const char *s = terminal_status(row, &r);
@@ -96,19 +98,21 @@ receipt_statement(const char *request_id, const json_t *rows)
 			json_array_append(human, (json_t *)d);
 			if (json_is_true(json_object_get(d, "counted")) &&
 			    strcmp(details_str(row, "decision"), "approve") == 0)
-				json_array_append_new(approvers, json_string(details_str(row, "approver")));
+				json_array_append_new(approvers,
+				    json_string(details_str(row, "approver")));
 		} else if (strcmp(event, "approved") == 0 || strcmp(event, "rejected") == 0 ||
 		    strcmp(event, "expired") == 0 || strcmp(event, "invalid") == 0) {
 			decision = event;
 		} else if (strcmp(event, "token_minted") == 0) {
-			json_array_append_new(tokens, json_pack("{s:s, s:s, s:s}", "jti",
-			    details_str(row, "jti"), "sha256", details_str(row, "sha256"), "cmd",
-			    details_str(row, "cmd")));
+			json_array_append_new(tokens,
+			    json_pack("{s:s, s:s, s:s}", "jti", details_str(row, "jti"), "sha256",
+			        details_str(row, "sha256"), "cmd", details_str(row, "cmd")));
 		} else if (strcmp(event, "execution_result") == 0) {
-			json_array_append_new(commands, json_pack("{s:s, s:s, s:O, s:s}", "jti",
-			    details_str(row, "jti"), "status", details_str(row, "status"), "exit_code",
-			    json_object_get(d, "exit_code"), "output_sha256",
-			    details_str(row, "output_sha256")));
+			json_array_append_new(commands,
+			    json_pack("{s:s, s:s, s:O, s:s}", "jti", details_str(row, "jti"),
+			        "status", details_str(row, "status"), "exit_code",
+			        json_object_get(d, "exit_code"), "output_sha256",
+			        details_str(row, "output_sha256")));
 		}
 	}
 	if (status == NULL) {
@@ -127,13 +131,13 @@ receipt_statement(const char *request_id, const json_t *rows)
 	}
 	row = json_array_get(rows, json_array_size(rows) - 1);
 	predicate = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:o, s:o}, s:o, s:o,"
-	    " s:{s:O, s:O, s:O}}",
+	                      " s:{s:O, s:O, s:O}}",
 	    "request_id", request_id, "status", status, "reason", reason, "worker_id", worker,
-	    "environment", env, "risk", risk, "votes", votes, "dissent", dissent,
-	    "decision", "outcome", decision, "approvers", approvers, "human_votes", human,
-	    "tokens", tokens, "commands", commands,
-	    "audit", "first_seq", json_object_get(json_array_get(rows, 0), "seq"),
-	    "last_seq", json_object_get(row, "seq"), "last_row_hash", json_object_get(row, "row_hash"));
+	    "environment", env, "risk", risk, "votes", votes, "dissent", dissent, "decision",
+	    "outcome", decision, "approvers", approvers, "human_votes", human, "tokens", tokens,
+	    "commands", commands, "audit", "first_seq",
+	    json_object_get(json_array_get(rows, 0), "seq"), "last_seq",
+	    json_object_get(row, "seq"), "last_row_hash", json_object_get(row, "row_hash"));
 	st = json_pack("{s:s, s:[{s:s+, s:{s:s}}], s:s, s:o}", "_type", RECEIPT_STATEMENT_TYPE,
 	    "subject", "name", "wingman-request:", request_id, "digest", "sha256", digest,
 	    "predicateType", RECEIPT_PREDICATE_TYPE, "predicate", predicate);
@@ -145,8 +149,10 @@ static json_t *
 load_rows(PGconn *c, const char *request_id)
 {
 	const char *p[] = { request_id };
-	PGresult *r = PQexecParams(c, "SELECT content, row_hash FROM audit_log WHERE request_id = $1"
-	    " ORDER BY seq", 1, NULL, p, NULL, NULL, 0);
+	PGresult *r = PQexecParams(c,
+	    "SELECT content, row_hash FROM audit_log WHERE request_id = $1"
+	    " ORDER BY seq",
+	    1, NULL, p, NULL, NULL, 0);
 	json_t *rows;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -198,8 +204,10 @@ on_result(struct auditor_ctx *ctx, const struct stage_input *in, char *reason, s
 	}
 	{
 		const char *p[] = { rid, text };
-		r = PQexecParams(c, "INSERT INTO receipts (request_id, envelope) VALUES ($1, $2)"
-		    " ON CONFLICT (request_id) DO NOTHING", 2, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(c,
+		    "INSERT INTO receipts (request_id, envelope) VALUES ($1, $2)"
+		    " ON CONFLICT (request_id) DO NOTHING",
+		    2, NULL, p, NULL, NULL, 0);
 	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot store the receipt");
@@ -235,9 +243,10 @@ on_dead_letter(struct auditor_ctx *ctx, const struct stage_input *in)
 	}
 	sha256_hex(msg_str(dl, "payload"), strlen(msg_str(dl, "payload")), hash);
 	if (audit_record(ctx->audit, msg_str(dl, "request_id"), "dead_letter",
-	    json_pack("{s:s, s:s, s:O, s:O, s:s, s:s}", "stage", msg_str(dl, "stage"), "topic",
-	    msg_str(dl, "topic"), "partition", json_object_get(dl, "partition"), "offset",
-	    json_object_get(dl, "offset"), "reason", msg_str(dl, "reason"), "payload_sha256", hash)) != 0) {
+	        json_pack("{s:s, s:s, s:O, s:O, s:s, s:s}", "stage", msg_str(dl, "stage"), "topic",
+	            msg_str(dl, "topic"), "partition", json_object_get(dl, "partition"), "offset",
+	            json_object_get(dl, "offset"), "reason", msg_str(dl, "reason"),
+	            "payload_sha256", hash)) != 0) {
 		json_decref(dl);
 		return HANDLER_TEMPFAIL;
 	}

@@ -21,7 +21,7 @@
 /* Every checkpoint is published here too (a copy PostgreSQL cannot lose). */
 
 struct auditor_ctx {
-	EVP_PKEY *key;       /* audit.key */
+	EVP_PKEY *key; /* audit.key */
 	struct audit *audit; /* rows this process writes */
 	struct pg_link db;
 };

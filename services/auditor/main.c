@@ -55,7 +55,7 @@ main(int argc, char **argv)
 		.name = "wingman-auditor",
 		.process = SVC_AUDITOR,
 		.summary = "Signs checkpoints of the audit chain, records dead letters, and issues one "
-		    "signed receipt per finished request.",
+		           "signed receipt per finished request.",
 		.keys = "audit.key (private: signs checkpoints and receipts)",
 		.topics = topics,
 		.handle = auditor_handle,

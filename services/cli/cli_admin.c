@@ -112,8 +112,8 @@ parse_reason(int argc, char **argv, const char *what, const char *def, const cha
 		usage();
 	}
 	if (!valid_reason(reason)) {
-		fprintf(stderr, "wingman %s: --reason must be 1..%d printable ASCII characters\n", what,
-		    ADMIN_REASON_MAX);
+		fprintf(stderr, "wingman %s: --reason must be 1..%d printable ASCII characters\n",
+		    what, ADMIN_REASON_MAX);
 		exit(EXIT_USAGE);
 	}
 	return reason;
@@ -169,8 +169,9 @@ cmd_freeze(int argc, char **argv)
 	if (running > 0)
 		printf("%lld command(s) had already started and may still be running\n", running);
 	rc = 0;
-	if (audit_record(a.audit, "", "freeze", json_pack("{s:s, s:s, s:I}", "reason", reason,
-	    "by", a.who, "running", (json_int_t)running)) != 0) {
+	if (audit_record(a.audit, "", "freeze",
+	        json_pack("{s:s, s:s, s:I}", "reason", reason, "by", a.who, "running",
+	            (json_int_t)running)) != 0) {
 		fprintf(stderr, "AUDIT_UNAVAILABLE: the freeze holds but could not be audited\n");
 		rc = 1;
 	}
@@ -188,8 +189,8 @@ cmd_thaw(int argc, char **argv)
 
 	if (admin_open(&a, "thaw") != 0)
 		goto done;
-	if (audit_record(a.audit, "", "thaw", json_pack("{s:s, s:s}", "reason", reason,
-	    "by", a.who)) != 0) {
+	if (audit_record(a.audit, "", "thaw",
+	        json_pack("{s:s, s:s}", "reason", reason, "by", a.who)) != 0) {
 		fprintf(stderr, "AUDIT_UNAVAILABLE: not thawed: the thaw could not be audited\n");
 		goto done;
 	}
@@ -214,10 +215,13 @@ insert_revocation(struct admin *a, const char *request_id, const char *reason, i
 	PGresult *r = NULL;
 	int rc = -1;
 
-	if (!pg_exec_ok(a->pg, "BEGIN") || !pg_exec_ok(a->pg, "SELECT 1 FROM freeze_state WHERE id FOR UPDATE"))
+	if (!pg_exec_ok(a->pg, "BEGIN") ||
+	    !pg_exec_ok(a->pg, "SELECT 1 FROM freeze_state WHERE id FOR UPDATE"))
 		goto fail;
-	r = PQexecParams(a->pg, "INSERT INTO revocations (request_id, reason, revoked_by)"
-	    " VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING", 3, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(a->pg,
+	    "INSERT INTO revocations (request_id, reason, revoked_by)"
+	    " VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
+	    3, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto fail;
 	*added = strcmp(PQcmdTuples(r), "1") == 0;
@@ -237,7 +241,8 @@ int
 cmd_revoke(int argc, char **argv)
 {
 	const char *request_id = NULL;
-	const char *reason = parse_reason(argc, argv, "revoke", "revoked by an operator", &request_id);
+	const char *reason = parse_reason(argc, argv, "revoke", "revoked by an operator",
+	    &request_id);
 	struct admin a;
 	long long used;
 	int rc = 1, added = 0;
@@ -248,14 +253,19 @@ cmd_revoke(int argc, char **argv)
 	}
 	if (admin_open(&a, "revoke") != 0 || insert_revocation(&a, request_id, reason, &added) != 0)
 		goto done;
-	used = count_of(a.pg, "SELECT count(*) FROM executions WHERE request_id = $1"
-	    " AND state <> 'void'", request_id);
+	used = count_of(a.pg,
+	    "SELECT count(*) FROM executions WHERE request_id = $1"
+	    " AND state <> 'void'",
+	    request_id);
 	printf("%s %s: %lld token(s) had already been used; the rest will not run\n",
 	    added ? "revoked" : "already revoked", request_id, used);
 	rc = 0;
-	if (added && audit_record(a.audit, request_id, "revoke", json_pack("{s:s, s:s, s:I}",
-	    "reason", reason, "by", a.who, "used", (json_int_t)used)) != 0) {
-		fprintf(stderr, "AUDIT_UNAVAILABLE: the revocation holds but could not be audited\n");
+	if (added &&
+	    audit_record(a.audit, request_id, "revoke",
+	        json_pack("{s:s, s:s, s:I}", "reason", reason, "by", a.who, "used",
+	            (json_int_t)used)) != 0) {
+		fprintf(stderr,
+		    "AUDIT_UNAVAILABLE: the revocation holds but could not be audited\n");
 		rc = 1;
 	}
 done:

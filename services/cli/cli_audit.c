@@ -115,24 +115,28 @@ audit_verify_cmd(int argc, char **argv)
 	}
 	if (pub != NULL) {
 		if ((more = audit_verify_checkpoints(c, pub, &checkpoints, newest, report,
-		    reportlen)) < 0) {
+		         reportlen)) < 0) {
 			print_breaks(report);
 			goto done;
 		}
 		breaks += more;
 		/* The second copy: a checkpoint deleted from PostgreSQL is still on Kafka. */
-		if (kafka && (copies = topic_messages(TOPIC_AUDIT_CHECKPOINTS, NULL, "audit verify")) == NULL)
+		if (kafka &&
+		    (copies = topic_messages(TOPIC_AUDIT_CHECKPOINTS, NULL, "audit verify")) == NULL)
 			goto done;
-		if (kafka && (more = audit_verify_published(c, pub, copies, &published, report,
-		    reportlen)) < 0) {
+		if (kafka &&
+		    (more = audit_verify_published(c, pub, copies, &published, report, reportlen)) <
+		        0) {
 			print_breaks(report);
 			goto done;
 		}
 		if (kafka)
 			breaks += more;
 		if (rows > 0 && newest[0] == '\0') {
-			fprintf(stderr, "wingman audit verify: AUDIT_NO_CHECKPOINT: %lld rows and no good "
-			    "signed checkpoint\n", rows);
+			fprintf(stderr,
+			    "wingman audit verify: AUDIT_NO_CHECKPOINT: %lld rows and no good "
+			    "signed checkpoint\n",
+			    rows);
 			breaks++;
 		} else if (newest[0] != '\0') {
 			int64_t ms;
@@ -142,9 +146,10 @@ audit_verify_cmd(int argc, char **argv)
 				ms = 0;
 			age = (long long)time(NULL) - ms / 1000;
 			if (age > max_age) {
-				fprintf(stderr, "wingman audit verify: AUDIT_CHECKPOINT_STALE: the newest "
-				    "checkpoint (%s) is %lld s old, more than --max-age %lld\n", newest, age,
-				    max_age);
+				fprintf(stderr,
+				    "wingman audit verify: AUDIT_CHECKPOINT_STALE: the newest "
+				    "checkpoint (%s) is %lld s old, more than --max-age %lld\n",
+				    newest, age, max_age);
 				breaks++;
 			}
 		}
@@ -180,13 +185,13 @@ static void
 print_row(const char *seq, const char *content)
 {
 	json_t *row = json_loads(content, 0, NULL);
-	char *details = row ? json_dumps(json_object_get(row, "details"), JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *details = row
+	    ? json_dumps(json_object_get(row, "details"), JSON_COMPACT | JSON_SORT_KEYS)
+	    : NULL;
 
-	printf("%6s %s %-17s %-18s %s %s\n", seq,
-	    str_or(row, "ts", "?"),
-	    str_or(row, "service", "?"),
-	    str_or(row, "event", "?"),
-	    str_or(row, "request_id", ""), details ? details : "");
+	printf("%6s %s %-17s %-18s %s %s\n", seq, str_or(row, "ts", "?"),
+	    str_or(row, "service", "?"), str_or(row, "event", "?"), str_or(row, "request_id", ""),
+	    details ? details : "");
 	free(details);
 	json_decref(row);
 }
@@ -251,8 +256,9 @@ audit_tail(int argc, char **argv)
 		struct timespec ts = { 0, 500 * 1000000L };
 
 		snprintf(buf, sizeof(buf), "%lld", last);
-		r = PQexecParams(c, "SELECT seq, content FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000",
-		    1, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(c,
+		    "SELECT seq, content FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000", 1,
+		    NULL, p, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			fprintf(stderr, "wingman audit tail: %s", PQerrorMessage(c));
 			PQclear(r);
@@ -305,7 +311,8 @@ receipt_verify_cmd(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage();
-	if (pub_path == NULL && *keys != '\0' && xsnprintf(path, sizeof(path), "%s/audit.pub", keys) >= 0)
+	if (pub_path == NULL && *keys != '\0' &&
+	    xsnprintf(path, sizeof(path), "%s/audit.pub", keys) >= 0)
 		pub_path = path;
 	if (pub_path == NULL) {
 		fprintf(stderr, "wingman receipt verify: give --pub FILE (the audit public key)\n");

@@ -80,15 +80,19 @@ request_commands(PGconn *c, const char *keys, const char *request_id, const char
 		goto done;
 	}
 	if (a == NULL && (a = assessment_from_topic(request_id, who)) == NULL) {
-		fprintf(stderr, "wingman %s: no assessment of request %s (not sent, or not assessed "
-		    "yet); give the commands with --cmd\n", who, request_id);
+		fprintf(stderr,
+		    "wingman %s: no assessment of request %s (not sent, or not assessed "
+		    "yet); give the commands with --cmd\n",
+		    who, request_id);
 		goto done;
 	}
 	if (msg_validate(a, "assessment", err, sizeof(err)) != 0 ||
 	    (v = envelope_verify(a, &consensus, NULL, 0)) != SIG_OK ||
 	    strcmp(msg_str(a, "request_id"), request_id) != 0) {
-		fprintf(stderr, "wingman %s: the assessment of %s is not the one wingman-consensus "
-		    "signed: not deciding on it\n", who, request_id);
+		fprintf(stderr,
+		    "wingman %s: the assessment of %s is not the one wingman-consensus "
+		    "signed: not deciding on it\n",
+		    who, request_id);
 		goto done;
 	}
 	commands = json_deep_copy(json_object_get(json_object_get(a, "request"), "commands"));
@@ -113,8 +117,10 @@ ack_of(PGconn *c, const char *request_id, const char *ref, const char *who, int 
 	PGresult *r;
 
 	snprintf(pattern, sizeof(pattern), "%%\"decision_ref\":\"%s\"%%", ref);
-	r = PQexecParams(c, "SELECT event, content FROM audit_log WHERE request_id = $1 AND"
-	    " service = 'wingman-approval' AND content LIKE $2 ORDER BY seq", 2, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(c,
+	    "SELECT event, content FROM audit_log WHERE request_id = $1 AND"
+	    " service = 'wingman-approval' AND content LIKE $2 ORDER BY seq",
+	    2, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "wingman %s: PostgreSQL: %s", who, PQerrorMessage(c));
 		PQclear(r);
@@ -126,21 +132,26 @@ ack_of(PGconn *c, const char *request_id, const char *ref, const char *who, int 
 		const json_t *details = json_object_get(row, "details");
 
 		if (strcmp(event, "human_vote") == 0) {
-			a = json_is_true(json_object_get(details, "counted")) ? ACK_COUNTED : ACK_NOT_COUNTED;
+			a = json_is_true(json_object_get(details, "counted")) ? ACK_COUNTED
+			                                                      : ACK_NOT_COUNTED;
 			if (a == ACK_NOT_COUNTED)
-				fprintf(stderr, "wingman %s: %s: not counted: %s has voted on it before\n", who,
+				fprintf(stderr,
+				    "wingman %s: %s: not counted: %s has voted on it before\n", who,
 				    request_id, msg_str(details, "approver"));
-		} else if (strcmp(event, "refused") == 0 || strcmp(event, "early_decision_expired") == 0) {
-			fprintf(stderr, "wingman %s: %s: refused by wingman-approval: %s\n", who, request_id,
-			    msg_str(details, "reason"));
+		} else if (strcmp(event, "refused") == 0 ||
+		    strcmp(event, "early_decision_expired") == 0) {
+			fprintf(stderr, "wingman %s: %s: refused by wingman-approval: %s\n", who,
+			    request_id, msg_str(details, "reason"));
 			a = ACK_NOT_COUNTED;
 		} else if (strcmp(event, "late_decision") == 0) {
-			fprintf(stderr, "wingman %s: %s: not counted: already %s\n", who, request_id,
-			    msg_str(details, "state"));
+			fprintf(stderr, "wingman %s: %s: not counted: already %s\n", who,
+			    request_id, msg_str(details, "state"));
 			a = ACK_NOT_COUNTED;
 		} else if (strcmp(event, "early_decision") == 0 && !*kept) {
-			fprintf(stderr, "wingman %s: %s: kept by wingman-approval until the request "
-			    "arrives\n", who, request_id);
+			fprintf(stderr,
+			    "wingman %s: %s: kept by wingman-approval until the request "
+			    "arrives\n",
+			    who, request_id);
 			*kept = 1;
 		}
 		json_decref(row);
@@ -174,12 +185,23 @@ cmd_decide(const char *decision, int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'a': as = optarg; break;
-		case 'r': reason = optarg; break;
-		case 'c': json_array_append_new(commands, json_string(optarg)); break;
-		case 'T': timeout = parse_timeout(optarg); break;
-		case 'n': wait = 0; break;
-		default: usage();
+		case 'a':
+			as = optarg;
+			break;
+		case 'r':
+			reason = optarg;
+			break;
+		case 'c':
+			json_array_append_new(commands, json_string(optarg));
+			break;
+		case 'T':
+			timeout = parse_timeout(optarg);
+			break;
+		case 'n':
+			wait = 0;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind != argc - 1 || as == NULL || (strcmp(decision, "reject") == 0 && reason == NULL))
@@ -195,8 +217,10 @@ cmd_decide(const char *decision, int argc, char **argv)
 		goto done;
 	}
 	if (wait && *conninfo == '\0') {
-		fprintf(stderr, "wingman %s: WINGMAN_PG_CONNINFO is not set: cannot confirm the vote "
-		    "(use --no-wait to send it unconfirmed)\n", decision);
+		fprintf(stderr,
+		    "wingman %s: WINGMAN_PG_CONNINFO is not set: cannot confirm the vote "
+		    "(use --no-wait to send it unconfirmed)\n",
+		    decision);
 		goto done;
 	}
 	snprintf(kid, sizeof(kid), "approver-%s", as);
@@ -215,14 +239,15 @@ cmd_decide(const char *decision, int argc, char **argv)
 	}
 	/* The person sees what they sign. */
 	json_array_foreach(commands, i, cmd)
-		fprintf(stderr, "wingman %s: %s %s\n", decision, rid, json_string_value(cmd));
+	    fprintf(stderr, "wingman %s: %s %s\n", decision, rid, json_string_value(cmd));
 	msg = msg_new("human_decision", rid);
 	json_object_set_new(msg, "approver", json_string(as));
 	json_object_set_new(msg, "decision", json_string(decision));
 	json_object_set_new(msg, "reason", json_string(reason ? reason : ""));
 	json_object_set_new(msg, "channel", json_string("cli"));
 	json_object_set(msg, "commands", commands);
-	if (envelope_sign(msg, kid, key) != 0 || msg_validate(msg, "human_decision", err, sizeof(err))) {
+	if (envelope_sign(msg, kid, key) != 0 ||
+	    msg_validate(msg, "human_decision", err, sizeof(err))) {
 		fprintf(stderr, "wingman %s: cannot build the decision: %s\n", decision, err);
 		goto done;
 	}
@@ -238,14 +263,18 @@ cmd_decide(const char *decision, int argc, char **argv)
 	}
 	snprintf(ref, sizeof(ref), "%.22s", msg_str(json_object_get(msg, "sig"), "value"));
 	deadline = monotonic_ms() + (int64_t)timeout * 1000;
-	while ((ack = ack_of(c, rid, ref, decision, &kept)) == ACK_WAITING && monotonic_ms() < deadline)
+	while ((ack = ack_of(c, rid, ref, decision, &kept)) == ACK_WAITING &&
+	    monotonic_ms() < deadline)
 		sleep_ms(200);
 	if (ack == ACK_COUNTED) {
-		printf("%s %s by %s\n", strcmp(decision, "approve") == 0 ? "approved" : "rejected", rid, as);
+		printf("%s %s by %s\n", strcmp(decision, "approve") == 0 ? "approved" : "rejected",
+		    rid, as);
 		rc = 0;
 	} else if (ack == ACK_WAITING) {
-		fprintf(stderr, "wingman %s: %s: sent, but wingman-approval did not %s it within %d s "
-		    "(it may still)\n", decision, rid, kept ? "count" : "acknowledge", timeout);
+		fprintf(stderr,
+		    "wingman %s: %s: sent, but wingman-approval did not %s it within %d s "
+		    "(it may still)\n",
+		    decision, rid, kept ? "count" : "acknowledge", timeout);
 		rc = EXIT_TIMEOUT;
 	}
 done:

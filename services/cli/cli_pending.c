@@ -31,7 +31,8 @@ put_names(const json_t *names)
 	const json_t *n;
 	size_t i;
 
-	json_array_foreach(names, i, n) {
+	json_array_foreach(names, i, n)
+	{
 		if (i > 0)
 			fputs(", ", stdout);
 		put_safe(json_string_value(n) ? json_string_value(n) : "?");
@@ -55,21 +56,26 @@ print_text(const json_t *item)
 		putchar(')');
 	}
 	if (left > 0)
-		printf("  expires %s (in %lldm%02llds)\n", msg_str(item, "expires_at"), left / 60, left % 60);
+		printf("  expires %s (in %lldm%02llds)\n", msg_str(item, "expires_at"), left / 60,
+		    left % 60);
 	else
 		printf("  expires %s (overdue: about to expire)\n", msg_str(item, "expires_at"));
-	json_array_foreach(json_object_get(item, "commands"), i, c) {
+	json_array_foreach(json_object_get(item, "commands"), i, c)
+	{
 		fputs("  command: ", stdout);
 		put_safe(json_string_value(c));
 		putchar('\n');
 	}
-	json_array_foreach(votes, i, v) {
+	json_array_foreach(votes, i, v)
+	{
 		fputs("  vote: ", stdout);
 		put_safe(msg_str(v, "voter"));
-		printf(" %s, %s", msg_str(v, "risk"), json_is_true(json_object_get(v, "abstain")) ?
-		    "abstains" : json_is_true(json_object_get(v, "approve")) ? "approves" :
-		    "does not approve");
-		json_array_foreach(json_object_get(v, "reasons"), j, c) {
+		printf(" %s, %s", msg_str(v, "risk"),
+		    json_is_true(json_object_get(v, "abstain"))       ? "abstains"
+		        : json_is_true(json_object_get(v, "approve")) ? "approves"
+		                                                      : "does not approve");
+		json_array_foreach(json_object_get(v, "reasons"), j, c)
+		{
 			fputs(j == 0 ? ": " : "; ", stdout);
 			put_safe(json_string_value(c) ? json_string_value(c) : "");
 		}
@@ -126,7 +132,8 @@ cmd_pending(int argc, char **argv)
 	    " coalesce((SELECT json_agg(v.approver ORDER BY v.ts, v.approver) FROM approval_votes v"
 	    "  WHERE v.request_id = r.request_id AND v.decision = 'approve'), '[]'::json)"
 	    " FROM approval_requests r WHERE r.state = 'pending' AND ($1 = '' OR r.environment = $1)"
-	    " ORDER BY r.expires_at, r.request_id", 1, NULL, params, NULL, NULL, 0);
+	    " ORDER BY r.expires_at, r.request_id",
+	    1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "wingman pending: %s", PQerrorMessage(c));
 		goto done;
@@ -136,14 +143,16 @@ cmd_pending(int argc, char **argv)
 		json_t *a = json_loads(PQgetvalue(r, i, 3), 0, NULL);
 		json_t *approvals = json_loads(PQgetvalue(r, i, 7), 0, NULL);
 		const json_t *req = json_object_get(a, "request");
-		json_t *item = json_pack("{s:s, s:s, s:s, s:O?, s:s, s:s, s:O?, s:O?, s:o?, s:I, s:s, s:I}",
-		    "request_id", PQgetvalue(r, i, 0), "environment", PQgetvalue(r, i, 1),
-		    "worker_id", PQgetvalue(r, i, 2), "commands", json_object_get(req, "commands"),
-		    "instruction", msg_str(req, "instruction"), "risk", msg_str(a, "risk"),
-		    "votes", json_object_get(a, "votes"), "dissent", json_object_get(a, "dissent"),
-		    "approvals", approvals, "approvers_required",
-		    (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10), "expires_at", PQgetvalue(r, i, 5),
-		    "expires_in_s", (json_int_t)strtoll(PQgetvalue(r, i, 6), NULL, 10));
+		json_t *item =
+		    json_pack("{s:s, s:s, s:s, s:O?, s:s, s:s, s:O?, s:O?, s:o?, s:I, s:s, s:I}",
+		        "request_id", PQgetvalue(r, i, 0), "environment", PQgetvalue(r, i, 1),
+		        "worker_id", PQgetvalue(r, i, 2), "commands",
+		        json_object_get(req, "commands"), "instruction", msg_str(req, "instruction"),
+		        "risk", msg_str(a, "risk"), "votes", json_object_get(a, "votes"), "dissent",
+		        json_object_get(a, "dissent"), "approvals", approvals, "approvers_required",
+		        (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10), "expires_at",
+		        PQgetvalue(r, i, 5), "expires_in_s",
+		        (json_int_t)strtoll(PQgetvalue(r, i, 6), NULL, 10));
 		json_decref(a);
 		if (item == NULL) {
 			fprintf(stderr, "wingman pending: request %s has unreadable state\n",
@@ -161,8 +170,7 @@ cmd_pending(int argc, char **argv)
 
 		printf("%zu request%s wait%s for a decision\n", json_array_size(list),
 		    json_array_size(list) == 1 ? "" : "s", json_array_size(list) == 1 ? "s" : "");
-		json_array_foreach(list, i, item)
-			print_text(item);
+		json_array_foreach(list, i, item) print_text(item);
 	}
 	rc = 0;
 done:

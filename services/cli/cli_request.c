@@ -41,7 +41,8 @@ topic_messages(const char *topic, const char *key, const char *who)
 		rd_kafka_message_t *m;
 
 		if (monotonic_ms() >= deadline) {
-			fprintf(stderr, "wingman %s: %s not read to its end within 30 s\n", who, topic);
+			fprintf(stderr, "wingman %s: %s not read to its end within 30 s\n", who,
+			    topic);
 			json_decref(found);
 			found = NULL;
 			break;
@@ -49,8 +50,10 @@ topic_messages(const char *topic, const char *key, const char *who)
 		if ((m = rd_kafka_consumer_poll(rk, 200)) == NULL)
 			continue;
 		if (m->err == 0 && m->partition >= 0 && m->partition < n) {
-			if (key == NULL || (m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0)) {
-				json_t *v = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, NULL);
+			if (key == NULL ||
+			    (m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0)) {
+				json_t *v = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES,
+				    NULL);
 				if (v != NULL)
 					json_array_append_new(found, v);
 			}
@@ -78,8 +81,8 @@ result_signers(struct keyring *ring, const char *who)
 
 	keyring_init(ring);
 	if (*keys == '\0') {
-		fprintf(stderr, "wingman %s: WINGMAN_KEYS_DIR is not set: results cannot be verified\n",
-		    who);
+		fprintf(stderr,
+		    "wingman %s: WINGMAN_KEYS_DIR is not set: results cannot be verified\n", who);
 		return -1;
 	}
 	if (keyring_add(ring, keys, "executor", err, sizeof(err)) != 0 ||
@@ -146,8 +149,9 @@ topic_reader(const char *topic, const int64_t *start, int *n_out)
 	}
 	parts = rd_kafka_topic_partition_list_new(n);
 	for (int p = 0; p < n; p++)
-		rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-		    start ? start[p] : RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = start
+		    ? start[p]
+		    : RD_KAFKA_OFFSET_BEGINNING;
 	rd_kafka_assign(rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
 	*n_out = n;
@@ -167,7 +171,8 @@ key_partition(rd_kafka_t *rk, const char *topic, const char *key)
 	int32_t p;
 	int n;
 
-	if ((n = topic_partitions(rk, topic)) <= 0 || (t = rd_kafka_topic_new(rk, topic, NULL)) == NULL)
+	if ((n = topic_partitions(rk, topic)) <= 0 ||
+	    (t = rd_kafka_topic_new(rk, topic, NULL)) == NULL)
 		return -1;
 	p = rd_kafka_msg_partitioner_consistent_random(t, key, strlen(key), n, NULL, NULL);
 	rd_kafka_topic_destroy(t);
@@ -248,16 +253,20 @@ await_result(rd_kafka_t *rk, const struct keyring *signers, const char *request_
 		if ((v = envelope_verify(result, signers, kid, sizeof(kid))) != SIG_OK ||
 		    !trust_result_signer_ok(msg_str(result, "status"), kid)) {
 			fprintf(stderr, "wingman: ignoring a '%s' result for %s: %s\n",
-			    msg_str(result, "status"), request_id, v != SIG_OK ? envelope_verdict_code(v) :
-			    "RESULT_SIGNER_NOT_ENTITLED: its signer may not end a request so");
+			    msg_str(result, "status"), request_id,
+			    v != SIG_OK
+			        ? envelope_verdict_code(v)
+			        : "RESULT_SIGNER_NOT_ENTITLED: its signer may not end a request so");
 			json_decref(result);
 			continue;
 		}
 		json_dumpf(result, stdout, JSON_INDENT(2));
 		putchar('\n');
 		if (strcmp(msg_str(result, "status"), "shadow") == 0)
-			fprintf(stderr, "wingman: %s: SHADOW MODE: every check passed, NOTHING RAN "
-			    "(the environment has \"execute\": false)\n", request_id);
+			fprintf(stderr,
+			    "wingman: %s: SHADOW MODE: every check passed, NOTHING RAN "
+			    "(the environment has \"execute\": false)\n",
+			    request_id);
 		rc = strcmp(msg_str(result, "status"), "executed") == 0 ? 0 : 1;
 		json_decref(result);
 		break;
@@ -293,15 +302,32 @@ cmd_submit(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'e': env = optarg; break;
-		case 'w': worker = optarg; break;
-		case 't': text = optarg; break;
-		case 'c': json_array_append_new(cmds, json_string(optarg)); break;
-		case 'r': rid_opt = optarg; break;
-		case 'W': wait = 1; break;
-		case 'T': timeout = parse_timeout(optarg); break;
-		case 'k': key_path = optarg; break;
-		default: usage();
+		case 'e':
+			env = optarg;
+			break;
+		case 'w':
+			worker = optarg;
+			break;
+		case 't':
+			text = optarg;
+			break;
+		case 'c':
+			json_array_append_new(cmds, json_string(optarg));
+			break;
+		case 'r':
+			rid_opt = optarg;
+			break;
+		case 'W':
+			wait = 1;
+			break;
+		case 'T':
+			timeout = parse_timeout(optarg);
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (env == NULL || worker == NULL || json_array_size(cmds) == 0 || optind != argc)
@@ -319,9 +345,11 @@ cmd_submit(int argc, char **argv)
 	json_object_set(req, "commands", cmds);
 	/* The agent's own signature: kid worker-<worker_id>, checked by every stage. */
 	snprintf(kid, sizeof(kid), "worker-%s", worker);
-	if (key_path != NULL && ((key = key_load_private(key_path, err, sizeof(err))) == NULL ||
-	    envelope_sign(req, kid, key) != 0)) {
-		fprintf(stderr, "wingman submit: cannot sign as %s: %s\n", kid, key ? "signing failed" : err);
+	if (key_path != NULL &&
+	    ((key = key_load_private(key_path, err, sizeof(err))) == NULL ||
+	        envelope_sign(req, kid, key) != 0)) {
+		fprintf(stderr, "wingman submit: cannot sign as %s: %s\n", kid,
+		    key ? "signing failed" : err);
 		goto done;
 	}
 	/* Refuse locally what every stage would refuse: clearer for the user. */

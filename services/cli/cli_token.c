@@ -33,10 +33,11 @@ static void
 token_usage(void)
 {
 	fputs("usage: wingman token mint --key FILE --kid KID --sub WORKER --env ENV\n"
-	    "                          --request-id ID --cmd CMD --ttl SECONDS\n"
-	    "                          [--approved-by NAME ...]\n"
-	    "       wingman token verify --pub FILE --kid KID --env ENV --cmd CMD\n"
-	    "                          [--request-id ID] TOKEN|-\n", stderr);
+	      "                          --request-id ID --cmd CMD --ttl SECONDS\n"
+	      "                          [--approved-by NAME ...]\n"
+	      "       wingman token verify --pub FILE --kid KID --env ENV --cmd CMD\n"
+	      "                          [--request-id ID] TOKEN|-\n",
+	    stderr);
 	exit(EXIT_USAGE);
 }
 
@@ -69,13 +70,27 @@ token_mint(int argc, char **argv)
 	memset(&mc, 0, sizeof(mc));
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'k': keypath = optarg; break;
-		case 'i': kid = optarg; break;
-		case 's': mc.sub = optarg; break;
-		case 'e': mc.env = optarg; break;
-		case 'r': mc.request_id = optarg; break;
-		case 'c': mc.cmd = optarg; break;
-		case 't': ttl_arg = optarg; break;
+		case 'k':
+			keypath = optarg;
+			break;
+		case 'i':
+			kid = optarg;
+			break;
+		case 's':
+			mc.sub = optarg;
+			break;
+		case 'e':
+			mc.env = optarg;
+			break;
+		case 'r':
+			mc.request_id = optarg;
+			break;
+		case 'c':
+			mc.cmd = optarg;
+			break;
+		case 't':
+			ttl_arg = optarg;
+			break;
 		case 'a':
 			if (n_approvers == MINT_MAX_APPROVERS) {
 				fprintf(stderr, "wingman token mint: at most %d --approved-by\n",
@@ -84,19 +99,22 @@ token_mint(int argc, char **argv)
 			}
 			approvers[n_approvers++] = optarg;
 			break;
-		default: token_usage();
+		default:
+			token_usage();
 		}
 	}
 	if (optind != argc || keypath == NULL || kid == NULL || mc.sub == NULL || mc.env == NULL ||
 	    mc.request_id == NULL || mc.cmd == NULL || ttl_arg == NULL)
 		token_usage();
 	if (parse_int(ttl_arg, 1, JWS_MAX_LIFETIME_S, &ttl) != 0) {
-		fprintf(stderr, "wingman token mint: --ttl must be 1..%d seconds\n", JWS_MAX_LIFETIME_S);
+		fprintf(stderr, "wingman token mint: --ttl must be 1..%d seconds\n",
+		    JWS_MAX_LIFETIME_S);
 		return EXIT_USAGE;
 	}
 	/* What the executor would refuse is refused here, with the same words. */
 	if (!valid_name(mc.sub) || !valid_environment(mc.env) || !valid_request_id(mc.request_id)) {
-		fprintf(stderr, "MINT_BAD_CLAIMS: --sub, --env or --request-id is not a valid name\n");
+		fprintf(stderr,
+		    "MINT_BAD_CLAIMS: --sub, --env or --request-id is not a valid name\n");
 		return 1;
 	}
 	for (size_t i = 0; i < n_approvers; i++) {
@@ -201,8 +219,9 @@ verify_args(int argc, char **argv, const char **pub, const char **kid, struct jw
 			return -1;
 		*token = a;
 	}
-	return *token == NULL || *pub == NULL || *kid == NULL || ex->env == NULL ||
-	    ex->cmd == NULL ? -1 : 0;
+	return *token == NULL || *pub == NULL || *kid == NULL || ex->env == NULL || ex->cmd == NULL
+	    ? -1
+	    : 0;
 }
 
 static int

@@ -38,7 +38,8 @@ consensus_assess(const json_t *request, const struct consensus_config *cfg)
 		json_t *vote = slots[i];
 
 		if (v->kind == VOTER_RULES)
-			vote = vote_new(v->name, rv.risk, rv.approve, json_deep_copy(rv.reasons), -1);
+			vote = vote_new(v->name, rv.risk, rv.approve, json_deep_copy(rv.reasons),
+			    -1);
 		else if (vote == NULL)
 			vote = vote_abstain(v->name, "ABSTAIN_ERROR: no answer was collected", -1);
 		json_array_append_new(votes, vote);
@@ -65,14 +66,15 @@ consensus_handle(void *ctxp, const struct stage_input *in, struct outbox *out, c
 		 * letter (and this audit row, under the guessed id) is all.
 		 */
 		msg_guess_request_id(in->payload, in->len, rid, sizeof(rid));
-		audit_record(ctx->audit, "", "request_rejected", json_pack("{s:s, s:s}", "reason", reason,
-		    "claimed_request_id", rid));
+		audit_record(ctx->audit, "", "request_rejected",
+		    json_pack("{s:s, s:s}", "reason", reason, "claimed_request_id", rid));
 		return HANDLER_PERMFAIL;
 	}
 	sha256_hex(in->payload, in->len, hash);
 	if (audit_record(ctx->audit, msg_str(request, "request_id"), "request_received",
-	    json_pack("{s:s, s:s, s:s}", "sha256", hash, "worker_id", msg_str(request, "worker_id"),
-	    "environment", msg_str(request, "environment"))) != 0) {
+	        json_pack("{s:s, s:s, s:s}", "sha256", hash, "worker_id",
+	            msg_str(request, "worker_id"), "environment",
+	            msg_str(request, "environment"))) != 0) {
 		json_decref(request);
 		snprintf(reason, reasonlen, "AUDIT_UNAVAILABLE: cannot record the request");
 		return HANDLER_TEMPFAIL;
@@ -89,21 +91,26 @@ consensus_handle(void *ctxp, const struct stage_input *in, struct outbox *out, c
 		return HANDLER_TEMPFAIL;
 	}
 	json_array_foreach(json_object_get(assessment, "votes"), i, vote)
-		log_info("event=vote request_id=%s voter=%s risk=%s approve=%s abstain=%s latency_ms=%lld "
-		    "reason=\"%.200s\"", msg_str(request, "request_id"), msg_str(vote, "voter"),
-		    msg_str(vote, "risk"), json_is_true(json_object_get(vote, "approve")) ? "yes" : "no",
-		    vote_is_abstention(vote) ? "yes" : "no",
-		    json_integer_value(json_object_get(vote, "latency_ms")),
-		    json_string_value(json_array_get(json_object_get(vote, "reasons"), 0)) ?
-		    json_string_value(json_array_get(json_object_get(vote, "reasons"), 0)) : "");
+	    log_info("event=vote request_id=%s voter=%s risk=%s approve=%s abstain=%s latency_ms=%lld "
+	             "reason=\"%.200s\"",
+	        msg_str(request, "request_id"), msg_str(vote, "voter"), msg_str(vote, "risk"),
+	        json_is_true(json_object_get(vote, "approve")) ? "yes" : "no",
+	        vote_is_abstention(vote) ? "yes" : "no",
+	        json_integer_value(json_object_get(vote, "latency_ms")),
+	        json_string_value(json_array_get(json_object_get(vote, "reasons"), 0))
+	            ? json_string_value(json_array_get(json_object_get(vote, "reasons"), 0))
+	            : "");
 	log_info("event=assessed request_id=%s valid=%s risk=%s approving_votes=%lld threshold=%lld",
-	    msg_str(request, "request_id"), json_is_true(json_object_get(assessment, "valid")) ? "yes" : "no",
-	    msg_str(assessment, "risk"), json_integer_value(json_object_get(assessment, "approving_votes")),
+	    msg_str(request, "request_id"),
+	    json_is_true(json_object_get(assessment, "valid")) ? "yes" : "no",
+	    msg_str(assessment, "risk"),
+	    json_integer_value(json_object_get(assessment, "approving_votes")),
 	    json_integer_value(json_object_get(assessment, "threshold")));
 	audit_record(ctx->audit, msg_str(request, "request_id"), "assessed",
 	    json_pack("{s:O, s:O, s:O, s:O, s:O}", "valid", json_object_get(assessment, "valid"),
-	    "reason", json_object_get(assessment, "reason"), "risk", json_object_get(assessment, "risk"),
-	    "votes", json_object_get(assessment, "votes"), "dissent", json_object_get(assessment, "dissent")));
+	        "reason", json_object_get(assessment, "reason"), "risk",
+	        json_object_get(assessment, "risk"), "votes", json_object_get(assessment, "votes"),
+	        "dissent", json_object_get(assessment, "dissent")));
 	outbox_add(out, TOPIC_ASSESSMENTS, msg_str(request, "request_id"), assessment);
 	json_decref(request);
 	return HANDLER_OK;

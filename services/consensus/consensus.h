@@ -19,7 +19,7 @@
 
 struct consensus_ctx {
 	struct audit *audit;
-	EVP_PKEY *sign_key;  /* consensus.key */
+	EVP_PKEY *sign_key; /* consensus.key */
 	struct trust_keys workers; /* worker-<id>.pub: signed requests */
 	struct consensus_config cfg;
 };

@@ -20,14 +20,17 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 		return -1;
 	}
 	if (consensus_load_config(config_str(run->cfg, CFG_CONSENSUS_FILE), &ctx->cfg, err,
-	    errlen) != 0)
+	        errlen) != 0)
 		return -1;
 	for (size_t i = 0; i < ctx->cfg.n_voters; i++)
 		log_info("event=voter name=%s kind=%s model=%s timeout_ms=%ld key=%s",
-		    ctx->cfg.voters[i].name, ctx->cfg.voters[i].kind == VOTER_RULES ? "rules" :
-		    ctx->cfg.voters[i].kind == VOTER_OPENAI ? "openai" : "anthropic",
+		    ctx->cfg.voters[i].name,
+		    ctx->cfg.voters[i].kind == VOTER_RULES        ? "rules"
+		        : ctx->cfg.voters[i].kind == VOTER_OPENAI ? "openai"
+		                                                  : "anthropic",
 		    ctx->cfg.voters[i].kind == VOTER_RULES ? "-" : ctx->cfg.voters[i].model,
-		    ctx->cfg.voters[i].timeout_ms, ctx->cfg.voters[i].api_key != NULL ? "yes" : "no");
+		    ctx->cfg.voters[i].timeout_ms,
+		    ctx->cfg.voters[i].api_key != NULL ? "yes" : "no");
 	if ((ctx->sign_key = key_load_named(keys, "consensus", 1, err, errlen)) == NULL)
 		return -1;
 	if (trust_keys_init(&ctx->workers, keys) != 0) {
@@ -57,7 +60,7 @@ main(int argc, char **argv)
 		.name = "wingman-consensus",
 		.process = SVC_CONSENSUS,
 		.summary = "Rates the risk of each agent request with its voters and publishes a "
-		    "signed assessment.",
+		           "signed assessment.",
 		.keys = "consensus.key (private), worker-*.pub",
 		.topics = topics,
 		.handle = consensus_handle,

@@ -25,62 +25,62 @@
  * A false positive costs a human look, never a command.
  */
 static const char default_rules[] =
-"{"
-" \"actions\": {\"ps\": \"low\", \"inspect\": \"low\", \"logs\": \"low\","
-"   \"restart\": \"medium\", \"start\": \"medium\", \"stop\": \"medium\", \"exec\": \"high\"},"
-" \"environments\": {\"prd\": 1},"
-" \"approve_up_to\": \"low\","
-" \"patterns\": ["
-"  {\"name\": \"instruction-injection\", \"code\": \"INJECTION\", \"in\": [\"instruction\", \"commands\"],"
-"   \"risk\": \"high\", \"distrust_models\": true,"
-"   \"why\": \"text that tries to instruct the voters is data, not an instruction\","
-"   \"contains\": [\"ignore previous\", \"ignore all previous\", \"ignore the previous\","
-"     \"ignore prior\", \"ignore all prior\", \"ignore the above\", \"ignore your instructions\","
-"     \"ignore all instructions\", \"ignore any instructions\", \"ignore the instructions\","
-"     \"disregard previous\", \"disregard all\", \"disregard the above\", \"disregard your\","
-"     \"forget your instructions\", \"forget previous\", \"forget all previous\","
-"     \"new instructions\", \"system prompt\", \"system message\", \"you are now\","
-"     \"rate this low\", \"rate this as low\", \"rate it low\", \"rate it as low\","
-"     \"rate this request\", \"rate the risk\", \"risk is low\", \"risk as low\", \"risk: low\","
-"     \"approve this\", \"approve it\", \"approve: true\", \"\\\"approve\\\"\", \"\\\"risk\\\"\","
-"     \"must approve\", \"should approve\", \"auto-approve\", \"automatically approve\","
-"     \"mark as safe\", \"mark this as safe\", \"this is safe\", \"do not flag\", \"don't flag\","
-"     \"as an ai\", \"assistant:\", \"<|im_start|>\", \"[inst]\", \"</s>\"]},"
-"  {\"name\": \"recursive-delete\", \"code\": \"DESTRUCTIVE\", \"in\": [\"instruction\", \"commands\"],"
-"   \"risk\": \"critical\","
-"   \"words\": [\"rm -rf\", \"rm -fr\", \"rm -r\", \"rm -f -r\", \"rm --recursive\","
-"     \"--no-preserve-root\"]},"
-"  {\"name\": \"sql-destruction\", \"code\": \"DESTRUCTIVE\", \"in\": [\"instruction\", \"commands\"],"
-"   \"risk\": \"critical\","
-"   \"words\": [\"drop table\", \"drop database\", \"drop schema\", \"drop user\", \"truncate table\","
-"     \"delete from\", \"flushall\", \"flushdb\", \"dropdb\"]},"
-"  {\"name\": \"destructive-words\", \"code\": \"DESTRUCTIVE\", \"in\": [\"instruction\", \"commands\"],"
-"   \"risk\": \"high\","
-"   \"words\": [\"delete\", \"drop\", \"truncate\", \"destroy\", \"wipe\", \"purge\", \"erase\","
-"     \"mkfs\", \"shred\", \"dd\", \"kill -9\", \"shutdown\", \"reboot\", \"halt\","
-"     \"poweroff\", \"overwrite\", \"chmod 777\", \"chown\"]},"
-"  {\"name\": \"credential-paths\", \"code\": \"CREDENTIALS\", \"in\": [\"instruction\", \"commands\"],"
-"   \"risk\": \"high\","
-"   \"contains\": [\"/etc/shadow\", \"/etc/passwd\", \"/etc/sudoers\", \".ssh/\", \"id_rsa\","
-"     \"id_ed25519\", \"authorized_keys\", \".aws/credentials\", \".kube/config\","
-"     \".docker/config.json\", \"/run/secrets\", \"/var/run/secrets\", \".netrc\", \".pgpass\","
-"     \".git-credentials\", \"private key\", \"private_key\", \"api key\", \"api_key\", \"apikey\","
-"     \"secret_key\", \"password\", \"passwd\", \"credentials\", \".env\", \".pem\", \".key\"]},"
-"  {\"name\": \"pipe-to-shell\", \"code\": \"SHELL\", \"in\": [\"instruction\", \"commands\"],"
-"   \"risk\": \"critical\","
-"   \"contains\": [\"| sh\", \"|sh\", \"| bash\", \"|bash\", \"| /bin/sh\", \"| /bin/bash\","
-"     \"| sudo\", \"| python\", \"| perl\"], \"words\": [\"sh -c\", \"bash -c\", \"eval\"]},"
-"  {\"name\": \"shell-in-exec\", \"code\": \"SHELL\", \"in\": [\"argv\"], \"risk\": \"critical\","
-"   \"argv0\": [\"sh\", \"bash\", \"ash\", \"dash\", \"zsh\", \"ksh\", \"csh\", \"tcsh\", \"fish\","
-"     \"busybox\", \"python\", \"python3\", \"perl\", \"ruby\", \"node\", \"php\", \"lua\", \"awk\","
-"     \"xargs\", \"env\", \"nsenter\", \"chroot\", \"su\", \"sudo\"]},"
-"  {\"name\": \"network-in-exec\", \"code\": \"NETWORK\", \"in\": [\"argv\"], \"risk\": \"high\","
-"   \"argv0\": [\"curl\", \"wget\", \"nc\", \"ncat\", \"netcat\", \"socat\", \"ssh\", \"scp\", \"telnet\","
-"     \"ftp\", \"tftp\"]},"
-"  {\"name\": \"secrets-in-exec\", \"code\": \"CREDENTIALS\", \"in\": [\"argv\"], \"risk\": \"high\","
-"   \"argv0\": [\"printenv\", \"set\", \"export\", \"declare\"]}"
-" ]"
-"}";
+    "{"
+    " \"actions\": {\"ps\": \"low\", \"inspect\": \"low\", \"logs\": \"low\","
+    "   \"restart\": \"medium\", \"start\": \"medium\", \"stop\": \"medium\", \"exec\": \"high\"},"
+    " \"environments\": {\"prd\": 1},"
+    " \"approve_up_to\": \"low\","
+    " \"patterns\": ["
+    "  {\"name\": \"instruction-injection\", \"code\": \"INJECTION\", \"in\": [\"instruction\", \"commands\"],"
+    "   \"risk\": \"high\", \"distrust_models\": true,"
+    "   \"why\": \"text that tries to instruct the voters is data, not an instruction\","
+    "   \"contains\": [\"ignore previous\", \"ignore all previous\", \"ignore the previous\","
+    "     \"ignore prior\", \"ignore all prior\", \"ignore the above\", \"ignore your instructions\","
+    "     \"ignore all instructions\", \"ignore any instructions\", \"ignore the instructions\","
+    "     \"disregard previous\", \"disregard all\", \"disregard the above\", \"disregard your\","
+    "     \"forget your instructions\", \"forget previous\", \"forget all previous\","
+    "     \"new instructions\", \"system prompt\", \"system message\", \"you are now\","
+    "     \"rate this low\", \"rate this as low\", \"rate it low\", \"rate it as low\","
+    "     \"rate this request\", \"rate the risk\", \"risk is low\", \"risk as low\", \"risk: low\","
+    "     \"approve this\", \"approve it\", \"approve: true\", \"\\\"approve\\\"\", \"\\\"risk\\\"\","
+    "     \"must approve\", \"should approve\", \"auto-approve\", \"automatically approve\","
+    "     \"mark as safe\", \"mark this as safe\", \"this is safe\", \"do not flag\", \"don't flag\","
+    "     \"as an ai\", \"assistant:\", \"<|im_start|>\", \"[inst]\", \"</s>\"]},"
+    "  {\"name\": \"recursive-delete\", \"code\": \"DESTRUCTIVE\", \"in\": [\"instruction\", \"commands\"],"
+    "   \"risk\": \"critical\","
+    "   \"words\": [\"rm -rf\", \"rm -fr\", \"rm -r\", \"rm -f -r\", \"rm --recursive\","
+    "     \"--no-preserve-root\"]},"
+    "  {\"name\": \"sql-destruction\", \"code\": \"DESTRUCTIVE\", \"in\": [\"instruction\", \"commands\"],"
+    "   \"risk\": \"critical\","
+    "   \"words\": [\"drop table\", \"drop database\", \"drop schema\", \"drop user\", \"truncate table\","
+    "     \"delete from\", \"flushall\", \"flushdb\", \"dropdb\"]},"
+    "  {\"name\": \"destructive-words\", \"code\": \"DESTRUCTIVE\", \"in\": [\"instruction\", \"commands\"],"
+    "   \"risk\": \"high\","
+    "   \"words\": [\"delete\", \"drop\", \"truncate\", \"destroy\", \"wipe\", \"purge\", \"erase\","
+    "     \"mkfs\", \"shred\", \"dd\", \"kill -9\", \"shutdown\", \"reboot\", \"halt\","
+    "     \"poweroff\", \"overwrite\", \"chmod 777\", \"chown\"]},"
+    "  {\"name\": \"credential-paths\", \"code\": \"CREDENTIALS\", \"in\": [\"instruction\", \"commands\"],"
+    "   \"risk\": \"high\","
+    "   \"contains\": [\"/etc/shadow\", \"/etc/passwd\", \"/etc/sudoers\", \".ssh/\", \"id_rsa\","
+    "     \"id_ed25519\", \"authorized_keys\", \".aws/credentials\", \".kube/config\","
+    "     \".docker/config.json\", \"/run/secrets\", \"/var/run/secrets\", \".netrc\", \".pgpass\","
+    "     \".git-credentials\", \"private key\", \"private_key\", \"api key\", \"api_key\", \"apikey\","
+    "     \"secret_key\", \"password\", \"passwd\", \"credentials\", \".env\", \".pem\", \".key\"]},"
+    "  {\"name\": \"pipe-to-shell\", \"code\": \"SHELL\", \"in\": [\"instruction\", \"commands\"],"
+    "   \"risk\": \"critical\","
+    "   \"contains\": [\"| sh\", \"|sh\", \"| bash\", \"|bash\", \"| /bin/sh\", \"| /bin/bash\","
+    "     \"| sudo\", \"| python\", \"| perl\"], \"words\": [\"sh -c\", \"bash -c\", \"eval\"]},"
+    "  {\"name\": \"shell-in-exec\", \"code\": \"SHELL\", \"in\": [\"argv\"], \"risk\": \"critical\","
+    "   \"argv0\": [\"sh\", \"bash\", \"ash\", \"dash\", \"zsh\", \"ksh\", \"csh\", \"tcsh\", \"fish\","
+    "     \"busybox\", \"python\", \"python3\", \"perl\", \"ruby\", \"node\", \"php\", \"lua\", \"awk\","
+    "     \"xargs\", \"env\", \"nsenter\", \"chroot\", \"su\", \"sudo\"]},"
+    "  {\"name\": \"network-in-exec\", \"code\": \"NETWORK\", \"in\": [\"argv\"], \"risk\": \"high\","
+    "   \"argv0\": [\"curl\", \"wget\", \"nc\", \"ncat\", \"netcat\", \"socat\", \"ssh\", \"scp\", \"telnet\","
+    "     \"ftp\", \"tftp\"]},"
+    "  {\"name\": \"secrets-in-exec\", \"code\": \"CREDENTIALS\", \"in\": [\"argv\"], \"risk\": \"high\","
+    "   \"argv0\": [\"printenv\", \"set\", \"export\", \"declare\"]}"
+    " ]"
+    "}";
 
 const char *
 rules_default_json(void)
@@ -158,7 +158,8 @@ text_has(const char *text, const struct rules_needle *n)
 	while ((p = strstr(p, n->text)) != NULL) {
 		if (n->kind == NEEDLE_CONTAINS)
 			return 1;
-		if ((p == text || !is_alnum((unsigned char)p[-1])) && !is_alnum((unsigned char)p[len]))
+		if ((p == text || !is_alnum((unsigned char)p[-1])) &&
+		    !is_alnum((unsigned char)p[len]))
 			return 1;
 		p++;
 	}
@@ -167,7 +168,11 @@ text_has(const char *text, const struct rules_needle *n)
 
 /* --- loading --------------------------------------------------------- */
 
-#define LOAD_FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
+#define LOAD_FAIL(...) \
+	do { \
+		snprintf(err, errlen, __VA_ARGS__); \
+		goto fail; \
+	} while (0)
 
 static int
 load_needles(struct rules_table *t, struct rules_pattern *p, const json_t *list,
@@ -179,29 +184,35 @@ load_needles(struct rules_table *t, struct rules_pattern *p, const json_t *list,
 	if (list == NULL)
 		return 0;
 	if (!json_is_array(list)) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': %s must be an array of strings",
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: rules pattern '%s': %s must be an array of strings",
 		    p->name, member);
 		return -1;
 	}
-	json_array_foreach(list, i, item) {
+	json_array_foreach(list, i, item)
+	{
 		const char *s = json_string_value(item);
 		struct rules_needle *n;
 
 		if (s == NULL || *s == '\0' || strlen(s) > RULES_NEEDLE_MAX) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': %s[%zu] must be a string "
-			    "of 1 to %d bytes", p->name, member, i, RULES_NEEDLE_MAX);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: rules pattern '%s': %s[%zu] must be a string "
+			    "of 1 to %d bytes",
+			    p->name, member, i, RULES_NEEDLE_MAX);
 			return -1;
 		}
 		if (t->n_needles == RULES_MAX_NEEDLES) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: rules: more than %d needles", RULES_MAX_NEEDLES);
+			snprintf(err, errlen, "CONSENSUS_INVALID: rules: more than %d needles",
+			    RULES_MAX_NEEDLES);
 			return -1;
 		}
 		n = &t->needles[t->n_needles];
 		n->kind = kind;
 		normalize(s, n->text);
 		if (strcmp(n->text, " ") == 0 || n->text[0] == '\0') {
-			snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': %s[%zu] is blank",
-			    p->name, member, i);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: rules pattern '%s': %s[%zu] is blank", p->name,
+			    member, i);
 			return -1;
 		}
 		t->n_needles++;
@@ -221,16 +232,19 @@ load_pattern(struct rules_table *t, const json_t *pj, size_t idx, char *err, siz
 	size_t i;
 
 	if (!json_is_object(pj)) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules.patterns[%zu] must be an object", idx);
+		snprintf(err, errlen, "CONSENSUS_INVALID: rules.patterns[%zu] must be an object",
+		    idx);
 		return -1;
 	}
-	json_object_foreach((json_t *)pj, key, value) {
+	json_object_foreach((json_t *)pj, key, value)
+	{
 		const char *const *k;
 		for (k = known; *k && strcmp(*k, key) != 0; k++)
 			;
 		if (*k == NULL) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: rules.patterns[%zu]: unknown member '%.32s'",
-			    idx, key);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: rules.patterns[%zu]: unknown member '%.32s'", idx,
+			    key);
 			return -1;
 		}
 	}
@@ -245,38 +259,48 @@ load_pattern(struct rules_table *t, const json_t *pj, size_t idx, char *err, siz
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	if (code == NULL || *code == '\0' || strlen(code) >= sizeof(p->code) ||
 	    strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(code)) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': code must be 1 to 32 of [A-Z0-9_]",
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: rules pattern '%s': code must be 1 to 32 of [A-Z0-9_]",
 		    name);
 		return -1;
 	}
 	snprintf(p->code, sizeof(p->code), "%s", code);
 	if ((p->risk = risk_from_name(risk)) < 0) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': risk must be low, medium, high "
-		    "or critical", name);
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: rules pattern '%s': risk must be low, medium, high "
+		    "or critical",
+		    name);
 		return -1;
 	}
 	value = json_object_get(pj, "distrust_models");
 	if (value != NULL && !json_is_boolean(value)) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': distrust_models must be a boolean",
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: rules pattern '%s': distrust_models must be a boolean",
 		    name);
 		return -1;
 	}
 	p->distrust = json_is_true(value);
 	value = json_object_get(pj, "why");
-	if (value != NULL && (!json_is_string(value) || json_string_length(value) >= sizeof(p->why) ||
-	    strlen(json_string_value(value)) != json_string_length(value))) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': why must be a string of at "
-		    "most %zu bytes", name, sizeof(p->why) - 1);
+	if (value != NULL &&
+	    (!json_is_string(value) || json_string_length(value) >= sizeof(p->why) ||
+	        strlen(json_string_value(value)) != json_string_length(value))) {
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: rules pattern '%s': why must be a string of at "
+		    "most %zu bytes",
+		    name, sizeof(p->why) - 1);
 		return -1;
 	}
 	snprintf(p->why, sizeof(p->why), "%s", value != NULL ? json_string_value(value) : "");
 	scope = json_object_get(pj, "in");
 	if (!json_is_array(scope) || json_array_size(scope) == 0) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': in must list instruction, "
-		    "commands and/or argv", name);
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: rules pattern '%s': in must list instruction, "
+		    "commands and/or argv",
+		    name);
 		return -1;
 	}
-	json_array_foreach(scope, i, item) {
+	json_array_foreach(scope, i, item)
+	{
 		const char *s = json_string_value(item);
 		if (s != NULL && strcmp(s, "instruction") == 0)
 			p->scope |= SCOPE_INSTRUCTION;
@@ -285,24 +309,28 @@ load_pattern(struct rules_table *t, const json_t *pj, size_t idx, char *err, siz
 		else if (s != NULL && strcmp(s, "argv") == 0)
 			p->scope |= SCOPE_ARGV;
 		else {
-			snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s': in[%zu] must be "
-			    "instruction, commands or argv", name, i);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: rules pattern '%s': in[%zu] must be "
+			    "instruction, commands or argv",
+			    name, i);
 			return -1;
 		}
 	}
 	p->first = t->n_needles;
-	if (load_needles(t, p, json_object_get(pj, "contains"), NEEDLE_CONTAINS, "contains", err, errlen) ||
+	if (load_needles(t, p, json_object_get(pj, "contains"), NEEDLE_CONTAINS, "contains", err,
+	        errlen) ||
 	    load_needles(t, p, json_object_get(pj, "words"), NEEDLE_WORD, "words", err, errlen) ||
 	    load_needles(t, p, json_object_get(pj, "argv0"), NEEDLE_ARGV0, "argv0", err, errlen))
 		return -1;
 	if (p->count == 0) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s' has no contains, words or argv0",
-		    name);
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: rules pattern '%s' has no contains, words or argv0", name);
 		return -1;
 	}
 	for (i = 0; i < t->n_patterns; i++) {
 		if (strcmp(t->patterns[i].name, name) == 0) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s' appears twice", name);
+			snprintf(err, errlen, "CONSENSUS_INVALID: rules pattern '%s' appears twice",
+			    name);
 			return -1;
 		}
 	}
@@ -327,7 +355,8 @@ rules_table_load(const json_t *rules, struct rules_table *t, char *err, size_t e
 	if (rules != NULL) {
 		if (!json_is_object(rules))
 			LOAD_FAIL("CONSENSUS_INVALID: rules must be an object");
-		json_object_foreach((json_t *)rules, key, value) {
+		json_object_foreach((json_t *)rules, key, value)
+		{
 			const char *const *k;
 			for (k = known; *k && strcmp(*k, key) != 0; k++)
 				;
@@ -340,45 +369,47 @@ rules_table_load(const json_t *rules, struct rules_table *t, char *err, size_t e
 				LOAD_FAIL("CONSENSUS_INVALID: rules.actions must be an object");
 			json_object_update(json_object_get(merged, "actions"), value);
 		}
-		json_object_foreach((json_t *)rules, key, value)
-			if (strcmp(key, "actions") != 0)
-				json_object_set(merged, key, value);
+		json_object_foreach((json_t *)rules, key, value) if (strcmp(key, "actions") != 0)
+		    json_object_set(merged, key, value);
 	}
 
 	actions = json_object_get(merged, "actions");
-	json_object_foreach(actions, key, value) {
+	json_object_foreach(actions, key, value)
+	{
 		enum command_action a;
 		int r = risk_from_name(json_string_value(value));
 		if (command_action_from_name(key, &a) != 0)
 			LOAD_FAIL("CONSENSUS_INVALID: rules.actions: unknown action '%.32s'", key);
 		if (r < 0)
-			LOAD_FAIL("CONSENSUS_INVALID: rules.actions.%s must be low, medium, high or critical", key);
+			LOAD_FAIL("CONSENSUS_INVALID: rules.actions.%s must be low, medium, high or critical",
+			    key);
 		t->action_risk[a] = r;
 	}
 	envs = json_object_get(merged, "environments");
 	if (!json_is_object(envs) || json_object_size(envs) > RULES_MAX_ENVS)
 		LOAD_FAIL("CONSENSUS_INVALID: rules.environments must map at most %d environments to a raise",
 		    RULES_MAX_ENVS);
-	json_object_foreach(envs, key, value) {
-		if (!valid_environment(key) || !json_is_integer(value) || json_integer_value(value) < 0 ||
-		    json_integer_value(value) > 3)
+	json_object_foreach(envs, key, value)
+	{
+		if (!valid_environment(key) || !json_is_integer(value) ||
+		    json_integer_value(value) < 0 || json_integer_value(value) > 3)
 			LOAD_FAIL("CONSENSUS_INVALID: rules.environments.%.32s must be an integer from 0 to 3",
 			    key);
 		snprintf(t->envs[t->n_envs].name, sizeof(t->envs[0].name), "%s", key);
 		t->envs[t->n_envs++].raise = (int)json_integer_value(value);
 	}
-	if ((t->approve_max = risk_from_name(json_string_value(json_object_get(merged,
-	    "approve_up_to")))) < 0)
-		LOAD_FAIL("CONSENSUS_INVALID: rules.approve_up_to must be low, medium, high or critical");
+	if ((t->approve_max = risk_from_name(
+	         json_string_value(json_object_get(merged, "approve_up_to")))) < 0)
+		LOAD_FAIL(
+		    "CONSENSUS_INVALID: rules.approve_up_to must be low, medium, high or critical");
 	patterns = json_object_get(merged, "patterns");
 	if (!json_is_array(patterns) || json_array_size(patterns) > RULES_MAX_PATTERNS)
 		LOAD_FAIL("CONSENSUS_INVALID: rules.patterns must be an array of at most %d patterns",
 		    RULES_MAX_PATTERNS);
 	if ((t->needles = calloc(RULES_MAX_NEEDLES, sizeof(*t->needles))) == NULL)
 		LOAD_FAIL("CONSENSUS_INVALID: out of memory");
-	json_array_foreach(patterns, i, value)
-		if (load_pattern(t, value, i, err, errlen) != 0)
-			goto fail;
+	json_array_foreach(patterns, i,
+	    value) if (load_pattern(t, value, i, err, errlen) != 0) goto fail;
 	rc = 0;
 fail:
 	json_decref(merged);
@@ -434,7 +465,8 @@ texts_init(struct texts *x, const json_t *request, const json_t *actions)
 
 	memset(x, 0, sizeof(*x));
 	x->instruction = normalized(msg_str(request, "instruction"));
-	json_array_foreach(actions, i, action) {
+	json_array_foreach(actions, i, action)
+	{
 		struct command cmd;
 		char raw[COMMAND_ARG_MAX + 2], *slash;
 
@@ -500,8 +532,8 @@ pattern_match(const struct rules_table *t, const struct rules_pattern *p, const 
 	return -1;
 }
 
-static void
-add_reason(json_t *reasons, size_t *dropped, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_reason(json_t *reasons, size_t *dropped, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Keeps VOTE_MAX_REASONS - 1 findings and counts the rest. */
 static void
@@ -533,7 +565,8 @@ rules_evaluate(const struct rules_table *t, const json_t *request, const json_t 
 
 	memset(out, 0, sizeof(*out));
 	out->reasons = json_array();
-	json_array_foreach(actions, i, action) {
+	json_array_foreach(actions, i, action)
+	{
 		enum command_action a;
 		int r;
 
@@ -547,12 +580,13 @@ rules_evaluate(const struct rules_table *t, const json_t *request, const json_t 
 			base = r;
 		if (!(seen & (1u << a))) {
 			seen |= 1u << a;
-			add_reason(out->reasons, &dropped, "%s is %s risk", msg_str(action, "action"),
-			    risk_name(r));
+			add_reason(out->reasons, &dropped, "%s is %s risk",
+			    msg_str(action, "action"), risk_name(r));
 		}
 	}
 	for (i = 0; i < t->n_envs; i++) {
-		if (strcmp(t->envs[i].name, msg_str(request, "environment")) == 0 && t->envs[i].raise > 0) {
+		if (strcmp(t->envs[i].name, msg_str(request, "environment")) == 0 &&
+		    t->envs[i].raise > 0) {
 			raise = t->envs[i].raise;
 			add_reason(out->reasons, &dropped, "%s raises the risk %s", t->envs[i].name,
 			    steps[raise]);
@@ -563,7 +597,8 @@ rules_evaluate(const struct rules_table *t, const json_t *request, const json_t 
 		least = RISK_CRITICAL;
 		distrust = 1;
 		snprintf(out->distrust_why, sizeof(out->distrust_why), "RULES_ERROR: out of memory");
-		add_reason(out->reasons, &dropped, "RULES_ERROR: out of memory, cannot check patterns");
+		add_reason(out->reasons, &dropped,
+		    "RULES_ERROR: out of memory, cannot check patterns");
 		if (x != NULL)
 			texts_free(x);
 		free(x);
@@ -577,12 +612,14 @@ rules_evaluate(const struct rules_table *t, const json_t *request, const json_t 
 				continue;
 			if (p->risk > least)
 				least = p->risk;
-			add_reason(out->reasons, &dropped, "%s: '%s' in the %s (%s: at least %s risk)%s%s",
-			    p->code, n->text, where, p->name, risk_name(p->risk), *p->why ? ": " : "", p->why);
+			add_reason(out->reasons, &dropped,
+			    "%s: '%s' in the %s (%s: at least %s risk)%s%s", p->code, n->text,
+			    where, p->name, risk_name(p->risk), *p->why ? ": " : "", p->why);
 			if (p->distrust && !distrust) {
 				distrust = 1;
 				snprintf(out->distrust_why, sizeof(out->distrust_why),
-				    "%s: the request contains '%.64s' (%s)", p->code, n->text, p->name);
+				    "%s: the request contains '%.64s' (%s)", p->code, n->text,
+				    p->name);
 			}
 		}
 		texts_free(x);
@@ -595,7 +632,8 @@ rules_evaluate(const struct rules_table *t, const json_t *request, const json_t 
 	out->approve = out->risk <= t->approve_max && !distrust;
 	if (dropped > 0) {
 		char line[64];
-		snprintf(line, sizeof(line), "and %zu more finding%s", dropped, dropped == 1 ? "" : "s");
+		snprintf(line, sizeof(line), "and %zu more finding%s", dropped,
+		    dropped == 1 ? "" : "s");
 		json_array_append_new(out->reasons, json_string(line));
 	}
 }

@@ -20,14 +20,14 @@
 
 enum rules_scope {
 	SCOPE_INSTRUCTION = 1, /* the request's free text */
-	SCOPE_COMMANDS = 2,    /* every command string */
-	SCOPE_ARGV = 4,        /* exec arguments, joined by blanks */
+	SCOPE_COMMANDS = 2, /* every command string */
+	SCOPE_ARGV = 4, /* exec arguments, joined by blanks */
 };
 
 enum needle_kind {
 	NEEDLE_CONTAINS, /* substring */
-	NEEDLE_WORD,     /* substring with no letter or digit on either side */
-	NEEDLE_ARGV0,    /* the program an exec runs (its last path component) */
+	NEEDLE_WORD, /* substring with no letter or digit on either side */
+	NEEDLE_ARGV0, /* the program an exec runs (its last path component) */
 };
 
 struct rules_needle {
@@ -37,22 +37,22 @@ struct rules_needle {
 
 struct rules_pattern {
 	char name[65];
-	char code[33];   /* first word of the reason: INJECTION, DESTRUCTIVE, ... */
-	unsigned scope;  /* enum rules_scope bits */
-	int risk;        /* at least this when it matches */
-	int distrust;    /* a match voids the approval of every model voter */
-	char why[201];   /* appended to the reason */
+	char code[33]; /* first word of the reason: INJECTION, DESTRUCTIVE, ... */
+	unsigned scope; /* enum rules_scope bits */
+	int risk; /* at least this when it matches */
+	int distrust; /* a match voids the approval of every model voter */
+	char why[201]; /* appended to the reason */
 	size_t first, count; /* its needles in rules_table.needles */
 };
 
 struct rules_table {
-	int action_risk[7];  /* by enum command_action */
+	int action_risk[7]; /* by enum command_action */
 	struct {
 		char name[33];
 		int raise;
 	} envs[RULES_MAX_ENVS];
 	size_t n_envs;
-	int approve_max;     /* highest risk the rules voter approves */
+	int approve_max; /* highest risk the rules voter approves */
 	struct rules_pattern patterns[RULES_MAX_PATTERNS];
 	size_t n_patterns;
 	struct rules_needle *needles; /* owned */
@@ -63,9 +63,9 @@ struct rules_table {
 struct rules_verdict {
 	int risk;
 	int approve;
-	int distrust;           /* a distrusting pattern matched */
+	int distrust; /* a distrusting pattern matched */
 	char distrust_why[256]; /* which one, for the voided votes */
-	json_t *reasons;        /* new reference, at most VOTE_MAX_REASONS */
+	json_t *reasons; /* new reference, at most VOTE_MAX_REASONS */
 };
 
 /*

@@ -35,7 +35,8 @@ consensus_actions(const json_t *request, char *reason, size_t reasonlen)
 	json_t *actions = json_array(), *item;
 	size_t i;
 
-	json_array_foreach(json_object_get(request, "commands"), i, item) {
+	json_array_foreach(json_object_get(request, "commands"), i, item)
+	{
 		struct command cmd;
 		char err[256];
 		if (command_parse(json_string_value(item), &cmd, err, sizeof(err)) != 0) {
@@ -43,8 +44,9 @@ consensus_actions(const json_t *request, char *reason, size_t reasonlen)
 			json_decref(actions);
 			return NULL;
 		}
-		json_array_append_new(actions, json_pack("{s:O, s:s, s:s}", "cmd", item, "action",
-		    command_action_name(cmd.action), "container", cmd.container));
+		json_array_append_new(actions,
+		    json_pack("{s:O, s:s, s:s}", "cmd", item, "action",
+		        command_action_name(cmd.action), "container", cmd.container));
 	}
 	return actions;
 }
@@ -58,18 +60,21 @@ consensus_distrust(const struct consensus_config *cfg, json_t *votes, const stru
 
 	if (!rv->distrust)
 		return;
-	json_array_foreach(votes, i, vote) {
-		if (i >= cfg->n_voters || cfg->voters[i].kind == VOTER_RULES || vote_is_abstention(vote) ||
-		    !json_is_true(json_object_get(vote, "approve")))
+	json_array_foreach(votes, i, vote)
+	{
+		if (i >= cfg->n_voters || cfg->voters[i].kind == VOTER_RULES ||
+		    vote_is_abstention(vote) || !json_is_true(json_object_get(vote, "approve")))
 			continue;
-		snprintf(cause, sizeof(cause), "ABSTAIN_DISTRUSTED: approval not counted: %s; the model "
-		    "read that text and answered risk %s, approve", rv->distrust_why, msg_str(vote, "risk"));
+		snprintf(cause, sizeof(cause),
+		    "ABSTAIN_DISTRUSTED: approval not counted: %s; the model "
+		    "read that text and answered risk %s, approve",
+		    rv->distrust_why, msg_str(vote, "risk"));
 		reasons = json_pack("[s]", cause);
-		json_array_foreach(json_object_get(vote, "reasons"), j, r)
-			if (json_array_size(reasons) < VOTE_MAX_REASONS)
-				json_array_append(reasons, r);
-		abstain = json_pack("{s:s, s:s, s:b, s:o, s:b}", "voter", msg_str(vote, "voter"), "risk",
-		    "critical", "approve", 0, "reasons", reasons, "abstain", 1);
+		json_array_foreach(json_object_get(vote, "reasons"), j,
+		    r) if (json_array_size(reasons) < VOTE_MAX_REASONS)
+		    json_array_append(reasons, r);
+		abstain = json_pack("{s:s, s:s, s:b, s:o, s:b}", "voter", msg_str(vote, "voter"),
+		    "risk", "critical", "approve", 0, "reasons", reasons, "abstain", 1);
 		if (abstain != NULL && (latency = json_object_get(vote, "latency_ms")) != NULL)
 			json_object_set(abstain, "latency_ms", latency);
 		/* Releases vote. */
@@ -85,7 +90,8 @@ consensus_tally(const json_t *request, json_t *actions, json_t *votes, int thres
 	char reason[128] = "";
 	size_t i;
 
-	json_array_foreach(votes, i, vote) {
+	json_array_foreach(votes, i, vote)
+	{
 		int r;
 		if (vote_is_abstention(vote))
 			continue;
@@ -100,14 +106,16 @@ consensus_tally(const json_t *request, json_t *actions, json_t *votes, int thres
 	if (cast == 0) {
 		/* Fail closed: no opinion is not a low risk. */
 		risk = RISK_CRITICAL;
-		snprintf(reason, sizeof(reason), "CONSENSUS_NO_VOTES: all %zu voters abstained; a human "
-		    "decides", json_array_size(votes));
+		snprintf(reason, sizeof(reason),
+		    "CONSENSUS_NO_VOTES: all %zu voters abstained; a human "
+		    "decides",
+		    json_array_size(votes));
 	}
 	/* Dissent: every cast vote that disagrees with the outcome, by name. */
 	outcome = approving >= threshold;
-	json_array_foreach(votes, i, vote)
-		if (!vote_is_abstention(vote) && json_is_true(json_object_get(vote, "approve")) != outcome)
-			json_array_append_new(dissent, json_string(msg_str(vote, "voter")));
+	json_array_foreach(votes, i, vote) if (!vote_is_abstention(vote) &&
+	    json_is_true(json_object_get(vote, "approve")) != outcome)
+	    json_array_append_new(dissent, json_string(msg_str(vote, "voter")));
 	a = msg_new("assessment", msg_str(request, "request_id"));
 	json_object_set_new(a, "request", json_deep_copy(request));
 	json_object_set_new(a, "valid", json_true());

@@ -19,7 +19,11 @@
 #define VOTER_TIMEOUT_MAX 120000
 #define VOTER_MAX_TOKENS_DEFAULT 512
 
-#define CFG_FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
+#define CFG_FAIL(...) \
+	do { \
+		snprintf(err, errlen, __VA_ARGS__); \
+		goto fail; \
+	} while (0)
 
 static int
 only_members(const json_t *obj, const char *const *known, const char **bad)
@@ -27,7 +31,8 @@ only_members(const json_t *obj, const char *const *known, const char **bad)
 	const char *key;
 	json_t *value;
 
-	json_object_foreach((json_t *)obj, key, value) {
+	json_object_foreach((json_t *)obj, key, value)
+	{
 		const char *const *k;
 		for (k = known; *k && strcmp(*k, key) != 0; k++)
 			;
@@ -83,13 +88,15 @@ load_key(const char *path, char **key, char *err, size_t errlen)
 
 	if ((src = secret_file_read(path, VOTER_KEY_MAX + 64, text, sizeof(text), NULL)) ==
 	    SECRET_UNREADABLE) {
-		snprintf(err, errlen, "cannot read the api_key_file %s (or it is larger than %d bytes)",
-		    path, VOTER_KEY_MAX + 64);
+		snprintf(err, errlen,
+		    "cannot read the api_key_file %s (or it is larger than %d bytes)", path,
+		    VOTER_KEY_MAX + 64);
 		return -1;
 	}
 	if (src != SECRET_OK || !printable_word(text, VOTER_KEY_MAX)) {
-		snprintf(err, errlen, "the api_key_file %s must hold one key of 1 to %d printable bytes",
-		    path, VOTER_KEY_MAX);
+		snprintf(err, errlen,
+		    "the api_key_file %s must hold one key of 1 to %d printable bytes", path,
+		    VOTER_KEY_MAX);
 		goto done;
 	}
 	if ((*key = strdup(text)) == NULL) {
@@ -132,14 +139,17 @@ load_voter(const json_t *vj, size_t i, struct consensus_config *cfg, char *err, 
 	memset(v, 0, sizeof(*v));
 	snprintf(v->name, sizeof(v->name), "%s", name);
 	if (json_object_get(vj, "api_key") != NULL) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': a key does not belong in the consensus "
-		    "file; name a file holding it with api_key_file", name);
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: voter '%s': a key does not belong in the consensus "
+		    "file; name a file holding it with api_key_file",
+		    name);
 		return -1;
 	}
 	if (strcmp(kind, "rules") == 0) {
 		v->kind = VOTER_RULES;
 		if (only_members(vj, rules_members, &bad) != 0) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': unknown member '%.32s'", name, bad);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: voter '%s': unknown member '%.32s'", name, bad);
 			return -1;
 		}
 		for (size_t j = 0; j < cfg->n_voters; j++) {
@@ -157,23 +167,29 @@ load_voter(const json_t *vj, size_t i, struct consensus_config *cfg, char *err, 
 	else if (strcmp(kind, "anthropic") == 0)
 		v->kind = VOTER_ANTHROPIC;
 	else {
-		snprintf(err, errlen, "CONSENSUS_UNSUPPORTED: voter '%s': kind '%.32s' is not rules, openai "
-		    "or anthropic", name, kind);
+		snprintf(err, errlen,
+		    "CONSENSUS_UNSUPPORTED: voter '%s': kind '%.32s' is not rules, openai "
+		    "or anthropic",
+		    name, kind);
 		return -1;
 	}
 	if (only_members(vj, http_members, &bad) != 0) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': unknown member '%.32s'", name, bad);
+		snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': unknown member '%.32s'", name,
+		    bad);
 		return -1;
 	}
 	if (copy_url(json_string_value(json_object_get(vj, "url")), v->url, sizeof(v->url), 0) != 0) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': url must be an http:// or https:// "
-		    "base URL of at most %d bytes, without query or fragment", name, VOTER_URL_MAX);
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: voter '%s': url must be an http:// or https:// "
+		    "base URL of at most %d bytes, without query or fragment",
+		    name, VOTER_URL_MAX);
 		return -1;
 	}
 	s = json_string_value(json_object_get(vj, "model"));
 	if (s == NULL || !printable_word(s, VOTER_MODEL_MAX)) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': model must be 1 to %d printable bytes",
-		    name, VOTER_MODEL_MAX);
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: voter '%s': model must be 1 to %d printable bytes", name,
+		    VOTER_MODEL_MAX);
 		return -1;
 	}
 	snprintf(v->model, sizeof(v->model), "%s", s);
@@ -181,8 +197,10 @@ load_voter(const json_t *vj, size_t i, struct consensus_config *cfg, char *err, 
 	if ((value = json_object_get(vj, "timeout_ms")) != NULL) {
 		if (!json_is_integer(value) || json_integer_value(value) < VOTER_TIMEOUT_MIN ||
 		    json_integer_value(value) > VOTER_TIMEOUT_MAX) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': timeout_ms must be an integer "
-			    "from %d to %d", name, VOTER_TIMEOUT_MIN, VOTER_TIMEOUT_MAX);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: voter '%s': timeout_ms must be an integer "
+			    "from %d to %d",
+			    name, VOTER_TIMEOUT_MIN, VOTER_TIMEOUT_MAX);
 			return -1;
 		}
 		v->timeout_ms = (long)json_integer_value(value);
@@ -191,22 +209,27 @@ load_voter(const json_t *vj, size_t i, struct consensus_config *cfg, char *err, 
 	if ((value = json_object_get(vj, "max_tokens")) != NULL) {
 		if (!json_is_integer(value) || json_integer_value(value) < 16 ||
 		    json_integer_value(value) > 8192) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': max_tokens must be an integer "
-			    "from 16 to 8192", name);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: voter '%s': max_tokens must be an integer "
+			    "from 16 to 8192",
+			    name);
 			return -1;
 		}
 		v->max_tokens = (long)json_integer_value(value);
 	}
 	if ((value = json_object_get(vj, "proxy")) != NULL &&
 	    copy_url(json_string_value(value), v->proxy, sizeof(v->proxy), 1) != 0) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': proxy must be an http, https or "
-		    "socks5 URL", name);
+		snprintf(err, errlen,
+		    "CONSENSUS_INVALID: voter '%s': proxy must be an http, https or "
+		    "socks5 URL",
+		    name);
 		return -1;
 	}
 	/* No key file: a local server that wants no key (Ollama, vLLM, llama.cpp). */
 	if ((value = json_object_get(vj, "api_key_file")) != NULL) {
 		if (!json_is_string(value) || json_string_length(value) == 0) {
-			snprintf(err, errlen, "CONSENSUS_INVALID: voter '%s': api_key_file must be a path", name);
+			snprintf(err, errlen,
+			    "CONSENSUS_INVALID: voter '%s': api_key_file must be a path", name);
 			return -1;
 		}
 		if (load_key(json_string_value(value), &v->api_key, why, sizeof(why)) != 0) {
@@ -237,7 +260,8 @@ consensus_load_config(const char *path, struct consensus_config *cfg, char *err,
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (root == NULL) {
-		snprintf(err, errlen, "CONSENSUS_INVALID: %s: %s (line %d)", path, jerr.text, jerr.line);
+		snprintf(err, errlen, "CONSENSUS_INVALID: %s: %s (line %d)", path, jerr.text,
+		    jerr.line);
 		return -1;
 	}
 	if (!json_is_object(root))
@@ -249,9 +273,8 @@ consensus_load_config(const char *path, struct consensus_config *cfg, char *err,
 	    json_array_size(voters) == 0 || json_array_size(voters) > CONSENSUS_MAX_VOTERS)
 		CFG_FAIL("CONSENSUS_INVALID: need an integer threshold and 1 to %d voters",
 		    CONSENSUS_MAX_VOTERS);
-	json_array_foreach(voters, i, voter)
-		if (load_voter(voter, i, cfg, err, errlen) != 0)
-			goto fail;
+	json_array_foreach(voters, i,
+	    voter) if (load_voter(voter, i, cfg, err, errlen) != 0) goto fail;
 	if (json_integer_value(json_object_get(root, "threshold")) < 1 ||
 	    (size_t)json_integer_value(json_object_get(root, "threshold")) > cfg->n_voters)
 		CFG_FAIL("CONSENSUS_INVALID: threshold must be between 1 and the number of voters");

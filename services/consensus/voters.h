@@ -20,12 +20,12 @@ enum voter_kind { VOTER_RULES, VOTER_OPENAI, VOTER_ANTHROPIC };
 struct voter {
 	char name[65];
 	enum voter_kind kind;
-	char url[VOTER_URL_MAX + 1];     /* base URL without a trailing slash */
+	char url[VOTER_URL_MAX + 1]; /* base URL without a trailing slash */
 	char model[VOTER_MODEL_MAX + 1];
-	char proxy[VOTER_URL_MAX + 1];   /* empty: no proxy, whatever the environment says */
+	char proxy[VOTER_URL_MAX + 1]; /* empty: no proxy, whatever the environment says */
 	long timeout_ms;
-	long max_tokens;                 /* anthropic only */
-	char *api_key;                   /* NULL: no key (a local server); wiped on free */
+	long max_tokens; /* anthropic only */
+	char *api_key; /* NULL: no key (a local server); wiped on free */
 };
 
 struct consensus_config {
@@ -40,11 +40,9 @@ struct consensus_config {
  * key file. Returns 0, or -1 with err (which never holds a key). Release
  * with consensus_config_free in both cases.
  */
-int consensus_load_config(const char *path, struct consensus_config *cfg, char *err,
-    size_t errlen);
+int consensus_load_config(const char *path, struct consensus_config *cfg, char *err, size_t errlen);
 /* One rules voter named "rules" with the default table, and threshold. */
-int consensus_config_default(struct consensus_config *cfg, int threshold, char *err,
-    size_t errlen);
+int consensus_config_default(struct consensus_config *cfg, int threshold, char *err, size_t errlen);
 /* Wipes the API keys. Accepts a zeroed config. */
 void consensus_config_free(struct consensus_config *cfg);
 

@@ -63,7 +63,8 @@ run_ps(struct docker *d, const struct command *cmd, struct docker_result *res)
 		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_BAD_ANSWER: %s: not a list", s.path);
 		goto fail;
 	}
-	json_array_foreach(root, i, c) {
+	json_array_foreach(root, i, c)
+	{
 		const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
 		char line[1024];
 		int n;
@@ -138,7 +139,7 @@ inspect_allowlist(json_t *root)
 {
 	static const char *const state_str[] = { "Status", "StartedAt", "FinishedAt" };
 	static const char *const state_bool[] = { "Running", "Paused", "Restarting", "OOMKilled",
-	    "Dead" };
+		"Dead" };
 	json_t *out, *st, *state, *health, *h;
 	size_t i;
 	int rc = 0;
@@ -213,8 +214,7 @@ fail:
 }
 
 static enum docker_status
-run_logs(struct docker *d, const struct command *cmd, const char *name,
-    struct docker_result *res)
+run_logs(struct docker *d, const struct command *cmd, const char *name, struct docker_result *res)
 {
 	const struct docker_req rq = { .method = "GET", .want = 200, .container = name };
 	struct sink s;
@@ -227,8 +227,8 @@ run_logs(struct docker *d, const struct command *cmd, const char *name,
 		(void)xsnprintf(tail, sizeof(tail), "all");
 	if (cmd->since > 0)
 		(void)xsnprintf(since, sizeof(since), "&since=%lld", cmd->since);
-	if (docker_request(d, &rq, &s, res, "/containers/%s/logs?stdout=1&stderr=1&tail=%s%s",
-	    name, tail, since) != 0)
+	if (docker_request(d, &rq, &s, res, "/containers/%s/logs?stdout=1&stderr=1&tail=%s%s", name,
+	        tail, since) != 0)
 		goto fail;
 	if (s.buf.data == NULL && wbuf_append(&s.buf, "", 0) != 0) {
 		set_reason(res, DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE: out of memory");
@@ -249,12 +249,15 @@ fail:
  * to t seconds for the container to stop, so their budget is longer.
  */
 static enum docker_status
-run_lifecycle(struct docker *d, const struct command *cmd, const char *name,
-    const char *raw_name, struct docker_result *res)
+run_lifecycle(struct docker *d, const struct command *cmd, const char *name, const char *raw_name,
+    struct docker_result *res)
 {
 	/* 304: already started / already stopped, which is what was asked. */
-	struct docker_req rq = { .method = "POST", .timeout_ms = d->timeout_ms, .want = 204,
-		.also = cmd->action != ACTION_RESTART ? 304 : 0, .container = raw_name };
+	struct docker_req rq = { .method = "POST",
+		.timeout_ms = d->timeout_ms,
+		.want = 204,
+		.also = cmd->action != ACTION_RESTART ? 304 : 0,
+		.container = raw_name };
 	struct sink s;
 	char line[COMMAND_CONTAINER_MAX + 2];
 	int t = cmd->timeout_s >= 0 ? cmd->timeout_s : DOCKER_DEFAULT_STOP_S, rc;
@@ -305,8 +308,8 @@ exec_body(const struct command *cmd)
 	json_t *body, *argv;
 	char *text = NULL;
 
-	body = json_pack("{s:b, s:b, s:b, s:[]}", "AttachStdout", 1, "AttachStderr", 1,
-	    "Tty", 0, "Cmd");
+	body = json_pack("{s:b, s:b, s:b, s:[]}", "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
+	    "Cmd");
 	if (body == NULL)
 		return NULL;
 	argv = json_object_get(body, "Cmd");
@@ -356,11 +359,12 @@ exec_exit_code(struct docker *d, const char *id, int *exit_code, struct docker_r
 }
 
 static enum docker_status
-run_exec(struct docker *d, const struct command *cmd, const char *name,
-    const char *raw_name, struct docker_result *res)
+run_exec(struct docker *d, const struct command *cmd, const char *name, const char *raw_name,
+    struct docker_result *res)
 {
 	static const struct docker_req start = { .method = "POST",
-		.body = "{\"Detach\":false,\"Tty\":false}", .want = 200 };
+		.body = "{\"Detach\":false,\"Tty\":false}",
+		.want = 200 };
 	struct docker_req create = { .method = "POST", .want = 201, .container = raw_name };
 	struct sink s;
 	json_t *root = NULL;
@@ -436,7 +440,8 @@ command_sane(const struct command *cmd, struct docker_result *res)
 		}
 		for (size_t i = 0; i < cmd->argc; i++) {
 			if (strnlen(cmd->argv[i], COMMAND_ARG_MAX + 1) > COMMAND_ARG_MAX) {
-				set_reason(res, DOCKER_CMD_ERROR, "DOCKER_BAD_COMMAND: bad exec argv");
+				set_reason(res, DOCKER_CMD_ERROR,
+				    "DOCKER_BAD_COMMAND: bad exec argv");
 				return 0;
 			}
 		}
@@ -446,8 +451,7 @@ command_sane(const struct command *cmd, struct docker_result *res)
 		set_reason(res, DOCKER_CMD_ERROR, "DOCKER_BAD_COMMAND: bad stop timeout");
 		return 0;
 	}
-	if (cmd->action == ACTION_LOGS &&
-	    (cmd->tail < -1 || cmd->tail > 10000 || cmd->since < 0)) {
+	if (cmd->action == ACTION_LOGS && (cmd->tail < -1 || cmd->tail > 10000 || cmd->since < 0)) {
 		set_reason(res, DOCKER_CMD_ERROR, "DOCKER_BAD_COMMAND: bad logs options");
 		return 0;
 	}
@@ -514,4 +518,3 @@ docker_result_free(struct docker_result *res)
 	res->output = NULL;
 	res->output_size = 0;
 }
-

@@ -115,7 +115,8 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 	    curl_easy_setopt(d->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms) != CURLE_OK ||
-	    curl_easy_setopt(d->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK ||
+	    curl_easy_setopt(d->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) !=
+	        CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_USERAGENT, "wingman-executor") != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_ERRORBUFFER, d->curl_err) != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_WRITEFUNCTION, sink_write) != CURLE_OK ||
@@ -123,7 +124,8 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 		goto setup_failed;
 	if (strcmp(method, "POST") == 0) {
 		if (body != NULL) {
-			if ((h = curl_slist_append(headers, "Content-Type: application/json")) == NULL)
+			if ((h = curl_slist_append(headers, "Content-Type: application/json")) ==
+			    NULL)
 				goto setup_failed;
 			headers = h;
 		}
@@ -131,9 +133,10 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 			goto setup_failed;
 		headers = h;
 		if (curl_easy_setopt(d->curl, CURLOPT_POST, 1L) != CURLE_OK ||
-		    curl_easy_setopt(d->curl, CURLOPT_POSTFIELDS, body != NULL ? body : "") != CURLE_OK ||
+		    curl_easy_setopt(d->curl, CURLOPT_POSTFIELDS, body != NULL ? body : "") !=
+		        CURLE_OK ||
 		    curl_easy_setopt(d->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)(body != NULL ? strlen(body) : 0)) != CURLE_OK ||
+		        (curl_off_t)(body != NULL ? strlen(body) : 0)) != CURLE_OK ||
 		    curl_easy_setopt(d->curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK)
 			goto setup_failed;
 	} else if (curl_easy_setopt(d->curl, CURLOPT_HTTPGET, 1L) != CURLE_OK) {
@@ -152,22 +155,21 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 	if (rc == CURLE_WRITE_ERROR && sink->over) {
 		if (sink->kind == BODY_JSON) {
 			set_reason(res, failed,
-			    "DOCKER_BAD_ANSWER: %s %s: answer larger than %d bytes",
-			    method, path, DOCKER_JSON_MAX);
+			    "DOCKER_BAD_ANSWER: %s %s: answer larger than %d bytes", method, path,
+			    DOCKER_JSON_MAX);
 			goto done;
 		}
 		ret = 0;
 		goto done;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		set_reason(res, failed,
-		    "DOCKER_TIMEOUT: %s %s: no complete answer within %ld ms", method, path,
-		    timeout_ms);
+		set_reason(res, failed, "DOCKER_TIMEOUT: %s %s: no complete answer within %ld ms",
+		    method, path, timeout_ms);
 		goto done;
 	}
 	if (rc != CURLE_OK) {
-		set_reason(res, failed, "DOCKER_UNAVAILABLE: %s %s: %s%s%s", method,
-		    path, curl_easy_strerror(rc), d->curl_err[0] ? ": " : "", d->curl_err);
+		set_reason(res, failed, "DOCKER_UNAVAILABLE: %s %s: %s%s%s", method, path,
+		    curl_easy_strerror(rc), d->curl_err[0] ? ": " : "", d->curl_err);
 		goto done;
 	}
 	ret = 0;
@@ -210,8 +212,8 @@ engine_message(const struct sink *s, char *out, size_t outlen)
  * stop, say): unknown, not unavailable.
  */
 static enum docker_status
-http_error(struct docker_result *res, long code, const struct sink *s,
-    const char *method, const char *path, const char *container)
+http_error(struct docker_result *res, long code, const struct sink *s, const char *method,
+    const char *path, const char *container)
 {
 	enum docker_status failed = s->acts ? DOCKER_UNKNOWN : DOCKER_UNAVAILABLE;
 	char msg[160];
@@ -222,14 +224,14 @@ http_error(struct docker_result *res, long code, const struct sink *s,
 		    "DOCKER_NO_SUCH_CONTAINER: no container named '%s' (%s)", container, msg);
 	if (code >= 500)
 		return set_reason(res, failed,
-		    "DOCKER_UNAVAILABLE: %s %s: engine answered HTTP %ld: %s", method, path,
-		    code, msg);
+		    "DOCKER_UNAVAILABLE: %s %s: engine answered HTTP %ld: %s", method, path, code,
+		    msg);
 	if (code >= 400)
 		return set_reason(res, DOCKER_CMD_ERROR,
-		    "DOCKER_ENGINE_ERROR: %s %s: engine answered HTTP %ld: %s", method, path,
-		    code, msg);
-	return set_reason(res, failed,
-	    "DOCKER_BAD_ANSWER: %s %s: unexpected HTTP %ld", method, path, code);
+		    "DOCKER_ENGINE_ERROR: %s %s: engine answered HTTP %ld: %s", method, path, code,
+		    msg);
+	return set_reason(res, failed, "DOCKER_BAD_ANSWER: %s %s: unexpected HTTP %ld", method,
+	    path, code);
 }
 
 int
@@ -248,7 +250,7 @@ docker_request(struct docker *d, const struct docker_req *rq, struct sink *s,
 	}
 	s->curl = d->curl;
 	if (docker_http(d, rq->method, s->path, rq->body,
-	    rq->timeout_ms > 0 ? rq->timeout_ms : d->timeout_ms, s, &s->code, res) != 0)
+	        rq->timeout_ms > 0 ? rq->timeout_ms : d->timeout_ms, s, &s->code, res) != 0)
 		return -1;
 	if (rq->want != 0 && s->code != rq->want && !(rq->also != 0 && s->code == rq->also)) {
 		http_error(res, s->code, s, rq->method, s->path, rq->container);
@@ -263,8 +265,7 @@ parse_json(const struct sink *s, struct docker_result *res)
 	json_error_t jerr;
 	json_t *root;
 
-	if (s->buf.data == NULL ||
-	    (root = json_loadb(s->buf.data, s->buf.len, 0, &jerr)) == NULL) {
+	if (s->buf.data == NULL || (root = json_loadb(s->buf.data, s->buf.len, 0, &jerr)) == NULL) {
 		set_reason(res, s->acts ? DOCKER_UNKNOWN : DOCKER_UNAVAILABLE,
 		    "DOCKER_BAD_ANSWER: %s: answer is not JSON", s->path);
 		return NULL;

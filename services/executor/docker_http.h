@@ -35,7 +35,7 @@ struct docker {
 };
 
 enum body_kind {
-	BODY_JSON,   /* whole answer parsed as JSON; too big is an error */
+	BODY_JSON, /* whole answer parsed as JSON; too big is an error */
 	BODY_STREAM, /* logs/exec output: demultiplexed and capped */
 };
 
@@ -43,21 +43,21 @@ enum body_kind {
 struct sink {
 	CURL *curl;
 	enum body_kind kind;
-	int acts;     /* the request changes something: a failure after sending is DOCKER_UNKNOWN */
+	int acts; /* the request changes something: a failure after sending is DOCKER_UNKNOWN */
 	struct wbuf buf;
-	size_t seen;  /* raw bytes received */
+	size_t seen; /* raw bytes received */
 	size_t limit; /* raw bytes we accept before cutting the transfer */
 	int over;
 	struct demux demux;
 	char path[DOCKER_PATH_MAX]; /* the request path, for reasons */
-	long code;                  /* the HTTP status; 0 when none came */
+	long code; /* the HTTP status; 0 when none came */
 };
 
 struct docker_req {
-	const char *method;    /* "GET" or "POST" */
-	const char *body;      /* the POST body (JSON), or NULL */
-	long timeout_ms;       /* 0: the handle's */
-	long want, also;       /* the HTTP statuses that succeed (also 0: none); want 0: any */
+	const char *method; /* "GET" or "POST" */
+	const char *body; /* the POST body (JSON), or NULL */
+	long timeout_ms; /* 0: the handle's */
+	long want, also; /* the HTTP statuses that succeed (also 0: none); want 0: any */
 	const char *container; /* named by a 404's reason; NULL when the path names none */
 };
 
@@ -66,8 +66,8 @@ void sink_init(struct sink *s, enum body_kind kind, int acts);
 void sink_free(struct sink *s);
 
 /* Reasons are a fixed 256 bytes; cutting a long one short is fine. */
-enum docker_status set_reason(struct docker_result *res, enum docker_status status,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+enum docker_status set_reason(struct docker_result *res, enum docker_status status, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * Sends rq to the path formatted from fmt; the answer lands in s (s->path,

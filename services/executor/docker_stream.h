@@ -30,8 +30,7 @@ struct demux {
  * its cap it is counted and dropped). answer_ok: the HTTP status was 2xx
  * (error answers are JSON, never framed).
  */
-void demux_feed(struct demux *m, int answer_ok, const unsigned char *p, size_t n,
-    struct wbuf *out);
+void demux_feed(struct demux *m, int answer_ok, const unsigned char *p, size_t n, struct wbuf *out);
 
 /*
  * Moves what b holds into res->output as text (NUL bytes and invalid UTF-8

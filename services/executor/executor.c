@@ -24,19 +24,19 @@
 #define RESULT_MAX_BYTES (192 * 1024)
 
 enum run_rc {
-	RUN_DONE,        /* ran (or had run): *result and *verdict say what happened */
-	RUN_REFUSED,     /* not run: a security check said no */
-	RUN_FAILED,      /* not run: infrastructure or clock skew */
+	RUN_DONE, /* ran (or had run): *result and *verdict say what happened */
+	RUN_REFUSED, /* not run: a security check said no */
+	RUN_FAILED, /* not run: infrastructure or clock skew */
 	RUN_INTERRUPTED, /* claimed before but never finished: the outcome is unknown */
-	RUN_TEMPFAIL,    /* nothing run; retry the order later */
+	RUN_TEMPFAIL, /* nothing run; retry the order later */
 };
 
 static json_t *
 command_result(const char *cmd, const char *status, int exit_code, const char *output,
     size_t output_size)
 {
-	json_t *r = json_pack("{s:s, s:s, s:i, s:s}", "cmd", cmd, "status", status,
-	    "exit_code", exit_code, "output", output ? output : "");
+	json_t *r = json_pack("{s:s, s:s, s:i, s:s}", "cmd", cmd, "status", status, "exit_code",
+	    exit_code, "output", output ? output : "");
 
 	if (r != NULL && output_size > 0)
 		json_object_set_new(r, "output_size", json_integer((json_int_t)output_size));
@@ -61,7 +61,6 @@ docker_verdict(enum docker_status s)
 		return VERDICT_FAILED;
 	}
 }
-
 
 /*
  * Lanes run orders at once; a command that changes a container waits for
@@ -151,7 +150,8 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	 * replayed order can never contradict what happened.
 	 */
 	expect.ignore_time = 1;
-	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail, sizeof(detail));
+	tv = jws_verify(token, strlen(token), &ctx->token_keys, &expect, &claims, detail,
+	    sizeof(detail));
 	if (tv != TOKEN_OK) {
 		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
 		return RUN_REFUSED;
@@ -174,8 +174,8 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	tv = jws_check_time(claims, expect.now, detail, sizeof(detail));
 	if (tv == TOKEN_NOT_YET_VALID) {
 		/* wingman-token sets nbf to its own now: a genuine future token means skewed clocks. */
-		snprintf(why, whylen, "CLOCK_SKEW: %s: wingman-token's clock is ahead of this executor's",
-		    detail);
+		snprintf(why, whylen,
+		    "CLOCK_SKEW: %s: wingman-token's clock is ahead of this executor's", detail);
 		json_decref(claims);
 		return RUN_FAILED;
 	}
@@ -195,8 +195,10 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	if (policy_check_command(env, &cmd, &mode, why, whylen) != POLICY_ALLOWED)
 		goto refused;
 	/* Fail closed: what cannot be audited does not run (written now, not with the batch). */
-	if (audit_record(ctx->audit, rid, "execution_intent", json_pack("{s:s, s:s, s:I}", "jti", jti,
-	    "cmd", cmdline, "index", (json_int_t)index)) != 0 || audit_flush(ctx->audit) != 0) {
+	if (audit_record(ctx->audit, rid, "execution_intent",
+	        json_pack("{s:s, s:s, s:I}", "jti", jti, "cmd", cmdline, "index",
+	            (json_int_t)index)) != 0 ||
+	    audit_flush(ctx->audit) != 0) {
 		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
 		json_decref(claims);
 		return RUN_TEMPFAIL;
@@ -218,12 +220,14 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	case LEDGER_VOID:
 		/* Burnt by the kill switch: the stored refusal answers any redelivery too. */
 		log_warnx("event=refused request_id=%s jti=%s reason=\"%s\"", rid, jti, why);
-		audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "jti", jti, "reason", why));
+		audit_record(ctx->audit, rid, "refused",
+		    json_pack("{s:s, s:s}", "jti", jti, "reason", why));
 		*result = stored;
 		json_decref(claims);
 		return RUN_DONE;
 	case LEDGER_INTERRUPTED:
-		snprintf(why, whylen, "EXEC_INTERRUPTED: token %s was claimed but never finished", jti);
+		snprintf(why, whylen, "EXEC_INTERRUPTED: token %s was claimed but never finished",
+		    jti);
 		audit_record(ctx->audit, rid, "interrupted", json_pack("{s:s}", "jti", jti));
 		json_decref(claims);
 		return RUN_INTERRUPTED;
@@ -247,25 +251,30 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	output = dr.output;
 	if (cmd.action == ACTION_PS && dr.status == DOCKER_OK && dr.output != NULL)
 		output = filter_ps(env, dr.output);
-	status = !env->execute ? "shadow" : dr.status == DOCKER_OK ? "ok" :
-	    dr.status == DOCKER_CMD_ERROR ? "error" : "failed";
+	status = !env->execute              ? "shadow"
+	    : dr.status == DOCKER_OK        ? "ok"
+	    : dr.status == DOCKER_CMD_ERROR ? "error"
+	                                    : "failed";
 	*verdict = env->execute ? docker_verdict(dr.status) : VERDICT_SHADOW;
 	reason = dr.reason;
 	if (dr.status == DOCKER_UNKNOWN) {
 		/* The code tells a reader of the result what its verdict says. */
-		snprintf(unknown, sizeof(unknown), "EXEC_OUTCOME_UNKNOWN: the engine may have acted: %s",
-		    dr.reason);
+		snprintf(unknown, sizeof(unknown),
+		    "EXEC_OUTCOME_UNKNOWN: the engine may have acted: %s", dr.reason);
 		reason = unknown;
 	}
 	*result = command_result(cmdline, status, dr.exit_code,
-	    dr.status == DOCKER_OK || dr.status == DOCKER_CMD_ERROR ? (output && *output ? output : dr.reason) : reason,
+	    dr.status == DOCKER_OK || dr.status == DOCKER_CMD_ERROR
+	        ? (output && *output ? output : dr.reason)
+	        : reason,
 	    dr.output_size);
 	sha256_hex(output ? output : "", output ? strlen(output) : 0, hash);
 	if (ledger_finish(ctx->ledger, jti, *result, *verdict, detail, sizeof(detail)) != 0)
-		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti, detail);
-	audit_record(ctx->audit, rid, "execution_result", json_pack("{s:s, s:s, s:i, s:s, s:s}",
-	    "jti", jti, "status", status, "exit_code", dr.exit_code, "output_sha256", hash,
-	    "reason", reason));
+		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti,
+		    detail);
+	audit_record(ctx->audit, rid, "execution_result",
+	    json_pack("{s:s, s:s, s:i, s:s, s:s}", "jti", jti, "status", status, "exit_code",
+	        dr.exit_code, "output_sha256", hash, "reason", reason));
 	if (output != dr.output)
 		free(output);
 	if (dr.status == DOCKER_UNAVAILABLE || dr.status == DOCKER_UNKNOWN)
@@ -298,7 +307,8 @@ fit_result(json_t *result)
 		free(text);
 		if (len <= RESULT_MAX_BYTES)
 			return;
-		json_array_foreach(json_object_get(result, "commands"), i, cmd) {
+		json_array_foreach(json_object_get(result, "commands"), i, cmd)
+		{
 			size_t n = json_string_length(json_object_get(cmd, "output"));
 			if (n > biggest) {
 				biggest = n;
@@ -324,15 +334,15 @@ refuse_all(const json_t *cmds, const char *why)
 	json_t *results = json_array(), *item;
 	size_t i;
 
-	json_array_foreach(cmds, i, item)
-		json_array_append_new(results, command_result(msg_str(item, "cmd"), "refused", -1, why, 0));
+	json_array_foreach(cmds, i, item) json_array_append_new(results,
+	    command_result(msg_str(item, "cmd"), "refused", -1, why, 0));
 	return results;
 }
 
 enum evidence_rc {
-	EVIDENCE_HOLDS,   /* the commands may be tried */
+	EVIDENCE_HOLDS, /* the commands may be tried */
 	EVIDENCE_REFUSED, /* genuine evidence the policy refuses: the request is rejected */
-	EVIDENCE_FORGED,  /* forged or not about this order: a compromised stage is talking */
+	EVIDENCE_FORGED, /* forged or not about this order: a compromised stage is talking */
 };
 
 /*
@@ -349,17 +359,18 @@ check_evidence(struct executor_ctx *ctx, const json_t *order, char *why, size_t 
 	size_t i;
 
 	json_array_foreach(json_object_get(order, "commands"), i, item)
-		json_array_append(cmdlines, json_object_get(item, "cmd"));
+	    json_array_append(cmdlines, json_object_get(item, "cmd"));
 	*why = '\0';
 	v = evidence_check(&ctx->policy, &ctx->trust, rid, msg_str(order, "worker_id"),
-	    msg_str(order, "environment"), cmdlines, json_object_get(order, "evidence"), why, whylen);
+	    msg_str(order, "environment"), cmdlines, json_object_get(order, "evidence"), why,
+	    whylen);
 	json_decref(cmdlines);
 	if (v == EVIDENCE_OK)
 		return EVIDENCE_HOLDS;
 	log_warnx("event=refused request_id=%s verdict=%s reason=\"%s\"", rid,
 	    evidence_verdict_code(v), why);
-	audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "verdict",
-	    evidence_verdict_code(v), "reason", why));
+	audit_record(ctx->audit, rid, "refused",
+	    json_pack("{s:s, s:s}", "verdict", evidence_verdict_code(v), "reason", why));
 	switch (v) {
 	case EVIDENCE_INVALID:
 	case EVIDENCE_DENIED:
@@ -382,8 +393,8 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 	size_t i;
 	int stop = 0, ran = 0, shadowed = 0;
 
-	if ((order = msg_accept(in, "order", &ctx->token_keys, ctx->audit, reason,
-	    reasonlen)) == NULL)
+	if ((order = msg_accept(in, "order", &ctx->token_keys, ctx->audit, reason, reasonlen)) ==
+	    NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(order, "request_id");
 	cmds = json_object_get(order, "commands");
@@ -405,13 +416,15 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		break;
 	}
 	results = json_array();
-	json_array_foreach(cmds, i, item) {
+	json_array_foreach(cmds, i, item)
+	{
 		const char *cmdline = msg_str(item, "cmd");
 		enum run_rc rc;
 
 		if (stop) {
-			json_array_append_new(results, command_result(cmdline, "skipped", -1,
-			    "not run: an earlier command did not succeed", 0));
+			json_array_append_new(results,
+			    command_result(cmdline, "skipped", -1,
+			        "not run: an earlier command did not succeed", 0));
 			continue;
 		}
 		why[0] = '\0';
@@ -435,25 +448,28 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 				shadowed = 1;
 			} else if (verdict != VERDICT_EXECUTED) {
 				/* A refusal stored by the kill switch reads as one made now. */
-				snprintf(first_reason, sizeof(first_reason), "%s", why[0] ? why :
-				    msg_str(result, "output"));
+				snprintf(first_reason, sizeof(first_reason), "%s",
+				    why[0] ? why : msg_str(result, "output"));
 				status = verdict;
 			}
 			json_array_append_new(results, result);
 			continue;
 		}
 		stop = 1;
-		status = rc == RUN_REFUSED ? VERDICT_REJECTED : rc == RUN_INTERRUPTED ?
-		    VERDICT_INTERRUPTED : VERDICT_FAILED;
-		json_array_append_new(results, command_result(cmdline,
-		    rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
+		status = rc == RUN_REFUSED  ? VERDICT_REJECTED
+		    : rc == RUN_INTERRUPTED ? VERDICT_INTERRUPTED
+		                            : VERDICT_FAILED;
+		json_array_append_new(results,
+		    command_result(cmdline, rc == RUN_REFUSED ? "refused" : "failed", -1, why, 0));
 		snprintf(first_reason, sizeof(first_reason), "%s", why);
 	}
 	if (status == VERDICT_EXECUTED && shadowed && !ran) {
 		/* Said in the status, not only in a field: nothing ran, whoever reads it. */
 		status = VERDICT_SHADOW;
-		snprintf(first_reason, sizeof(first_reason), "SHADOW: environment %s has \"execute\": "
-		    "false: every check passed, nothing ran", msg_str(order, "environment"));
+		snprintf(first_reason, sizeof(first_reason),
+		    "SHADOW: environment %s has \"execute\": "
+		    "false: every check passed, nothing ran",
+		    msg_str(order, "environment"));
 	}
 	result = result_new(rid, exec_verdict_name(status), first_reason, results);
 	if (result != NULL)
@@ -470,8 +486,8 @@ publish:
 	snprintf(first_reason, sizeof(first_reason), "%s", msg_str(result, "reason"));
 	log_info("event=result request_id=%s status=%s reason=\"%s\"", rid,
 	    exec_verdict_name(status), first_reason);
-	audit_record(ctx->audit, rid, "result", json_pack("{s:s, s:s}", "status",
-	    exec_verdict_name(status), "reason", first_reason));
+	audit_record(ctx->audit, rid, "result",
+	    json_pack("{s:s, s:s}", "status", exec_verdict_name(status), "reason", first_reason));
 	outbox_add(out, TOPIC_RESULTS, rid, result);
 	json_decref(order);
 	return HANDLER_OK;

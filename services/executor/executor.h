@@ -13,10 +13,10 @@
 #include "trust.h"
 
 struct executor_ctx {
-	struct policy policy;         /* re-checked here, whatever was approved */
-	struct keyring token_keys;    /* token.pub: orders and tokens */
-	struct trust_keys trust;      /* consensus, approvers, telegram, workers: the evidence */
-	EVP_PKEY *sign_key;           /* executor.key: signs results */
+	struct policy policy; /* re-checked here, whatever was approved */
+	struct keyring token_keys; /* token.pub: orders and tokens */
+	struct trust_keys trust; /* consensus, approvers, telegram, workers: the evidence */
+	EVP_PKEY *sign_key; /* executor.key: signs results */
 	struct ledger *ledger;
 	struct docker *docker;
 	struct audit *audit;

@@ -23,16 +23,14 @@
  * row (the caller holds the token lock and found no row): 1 taken, 2 taken
  * over from a stale claim, 0 refused (fenced, or a value of an older build).
  */
-static const char claim_script[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v and string.sub(v, 1, 8) ~= 'pending:' then return 0 end "
-    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
-    "if v then return 2 end return 1";
+static const char claim_script[] = "local v = redis.call('GET', KEYS[1]) "
+                                   "if v and string.sub(v, 1, 8) ~= 'pending:' then return 0 end "
+                                   "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+                                   "if v then return 2 end return 1";
 /* Rewrites the claim only if it is still ours: ARGV[2] empty deletes it. */
-static const char update_script[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
-    "if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end "
-    "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1";
+static const char update_script[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+                                    "if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end "
+                                    "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1";
 
 static const char *const verdict_names[] = {
 	[VERDICT_EXECUTED] = "executed",
@@ -46,8 +44,8 @@ static const char *const verdict_names[] = {
 const char *
 exec_verdict_name(enum exec_verdict v)
 {
-	return (size_t)v < sizeof(verdict_names) / sizeof(verdict_names[0]) ? verdict_names[v] :
-	    "failed";
+	return (size_t)v < sizeof(verdict_names) / sizeof(verdict_names[0]) ? verdict_names[v]
+	                                                                    : "failed";
 }
 
 /*
@@ -113,15 +111,16 @@ redis(struct ledger *l)
 		redisFree(l->redis);
 	l->redis = redisConnectWithTimeout(l->url.host, l->url.port, tv);
 	if (l->redis == NULL || l->redis->err != 0) {
-		log_warnx("event=redis_connect_failed error=\"%s\"", l->redis ? l->redis->errstr : "oom");
+		log_warnx("event=redis_connect_failed error=\"%s\"",
+		    l->redis ? l->redis->errstr : "oom");
 		goto fail;
 	}
 	redisSetTimeout(l->redis, tv);
 	/* The reply may not name the password; log only that AUTH failed. */
 	if (l->url.password[0] != '\0') {
-		r = l->url.user[0] != '\0' ?
-		    redisCommand(l->redis, "AUTH %s %s", l->url.user, l->url.password) :
-		    redisCommand(l->redis, "AUTH %s", l->url.password);
+		r = l->url.user[0] != '\0'
+		    ? redisCommand(l->redis, "AUTH %s %s", l->url.user, l->url.password)
+		    : redisCommand(l->redis, "AUTH %s", l->url.password);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			log_warnx("event=redis_auth_failed");
 			freeReplyObject(r);
@@ -202,8 +201,8 @@ token_unlock(PGconn *c, const char *jti)
 	const char *p[] = { jti };
 
 	if (c != NULL)
-		PQclear(PQexecParams(c, "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashtext($1))", 1,
-		    NULL, p, NULL, NULL, 0));
+		PQclear(PQexecParams(c, "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashtext($1))",
+		    1, NULL, p, NULL, NULL, 0));
 }
 
 /*
@@ -221,10 +220,11 @@ find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, in
 	int rc;
 
 	snprintf(idx, sizeof(idx), "%zu", index);
-	r = PQexecParams(c, request_id ?
-	    "SELECT state, result, verdict FROM executions WHERE request_id = $1 AND cmd_index = $2::int" :
-	    "SELECT state, result, verdict FROM executions WHERE jti = $1", request_id ? 2 : 1, NULL, p,
-	    NULL, NULL, 0);
+	r = PQexecParams(c,
+	    request_id
+	        ? "SELECT state, result, verdict FROM executions WHERE request_id = $1 AND cmd_index = $2::int"
+	        : "SELECT state, result, verdict FROM executions WHERE jti = $1",
+	    request_id ? 2 : 1, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
 		PQclear(r);
@@ -233,8 +233,9 @@ find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, in
 	rc = PQntuples(r) == 1;
 	if (rc) {
 		*finished = strcmp(PQgetvalue(r, 0, 0), "running") != 0;
-		*result = *finished && !PQgetisnull(r, 0, 1) ?
-		    json_loads(PQgetvalue(r, 0, 1), 0, NULL) : NULL;
+		*result = *finished && !PQgetisnull(r, 0, 1)
+		    ? json_loads(PQgetvalue(r, 0, 1), 0, NULL)
+		    : NULL;
 		if (*finished)
 			*verdict = verdict_of(PQgetvalue(r, 0, 2));
 	}
@@ -285,8 +286,8 @@ update_claim(struct ledger *l, const char *key, const char *from, const char *to
 
 enum killswitch {
 	KILLSWITCH_CLEAR,
-	KILLSWITCH_FROZEN,     /* the ledger is frozen: the token is voided */
-	KILLSWITCH_REVOKED,    /* the request is revoked: the token is voided */
+	KILLSWITCH_FROZEN, /* the ledger is frozen: the token is voided */
+	KILLSWITCH_REVOKED, /* the request is revoked: the token is voided */
 	KILLSWITCH_UNREADABLE, /* fail closed */
 };
 
@@ -346,7 +347,7 @@ refusal_result(const char *cmd, const char *why)
 enum intent_rc {
 	INTENT_WRITTEN,
 	INTENT_VOID,
-	INTENT_TAKEN,         /* this jti has a row */
+	INTENT_TAKEN, /* this jti has a row */
 	INTENT_COMMAND_TAKEN, /* another jti has this command of the request */
 	INTENT_FAILED,
 };
@@ -370,7 +371,8 @@ write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, c
 	if (!pg_exec_ok(c, "BEGIN"))
 		goto fail;
 	if ((ks = read_killswitch(c, request_id, why, whylen)) == KILLSWITCH_UNREADABLE) {
-		snprintf(why, whylen, "KILLSWITCH_UNAVAILABLE: cannot read the freeze and revocation state");
+		snprintf(why, whylen,
+		    "KILLSWITCH_UNAVAILABLE: cannot read the freeze and revocation state");
 		goto fail;
 	}
 	if (ks != KILLSWITCH_CLEAR) {
@@ -386,7 +388,8 @@ write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, c
 		    "INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, verdict,"
 		    " finished_at)"
 		    " VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5 = 'void' THEN now() END)"
-		    " ON CONFLICT DO NOTHING", 7, NULL, p, NULL, NULL, 0);
+		    " ON CONFLICT DO NOTHING",
+		    7, NULL, p, NULL, NULL, 0);
 	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto fail;
@@ -400,7 +403,8 @@ write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, c
 		 * (sql/007_one_run_per_command.sql).
 		 */
 		const char *p[] = { jti };
-		r = PQexecParams(c, "SELECT 1 FROM executions WHERE jti = $1", 1, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(c, "SELECT 1 FROM executions WHERE jti = $1", 1, NULL, p, NULL,
+		    NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)
 			goto fail;
 		if (PQntuples(r) == 0)
@@ -446,7 +450,8 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 		return LEDGER_UNAVAILABLE;
 	}
 	if (!locked) {
-		snprintf(err, errlen, "LEDGER_BUSY: token %s is being handled by another executor", jti);
+		snprintf(err, errlen, "LEDGER_BUSY: token %s is being handled by another executor",
+		    jti);
 		return LEDGER_BUSY;
 	}
 	/* 1. The durable record first: it survives a Redis that forgot. */
@@ -525,16 +530,19 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 		 */
 		json_decref(*stored);
 		*stored = NULL;
-		log_warnx("event=second_token request_id=%s index=%zu jti=%s", request_id, index, jti);
-		if (find_row_of(c, jti, request_id, index, &finished, stored, verdict) == 1 && finished &&
-		    *stored != NULL) {
+		log_warnx("event=second_token request_id=%s index=%zu jti=%s", request_id, index,
+		    jti);
+		if (find_row_of(c, jti, request_id, index, &finished, stored, verdict) == 1 &&
+		    finished && *stored != NULL) {
 			out = LEDGER_DONE;
 			break;
 		}
 		json_decref(*stored);
 		*stored = NULL;
-		snprintf(err, errlen, "REQUEST_ALREADY_RUN: command %zu of request %s already had "
-		    "another token", index + 1, request_id);
+		snprintf(err, errlen,
+		    "REQUEST_ALREADY_RUN: command %zu of request %s already had "
+		    "another token",
+		    index + 1, request_id);
 		out = LEDGER_REPLAYED;
 		break;
 	case INTENT_FAILED:
@@ -564,8 +572,10 @@ ledger_finish(struct ledger *l, const char *jti, const json_t *result, enum exec
 		free(text);
 		return -1;
 	}
-	r = PQexecParams(c, "UPDATE executions SET state = 'done', result = $2, verdict = $3,"
-	    " finished_at = now() WHERE jti = $1 AND state = 'running'", 3, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(c,
+	    "UPDATE executions SET state = 'done', result = $2, verdict = $3,"
+	    " finished_at = now() WHERE jti = $1 AND state = 'running'",
+	    3, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_COMMAND_OK)
 		rc = 0;
 	else

@@ -35,24 +35,24 @@ struct ledger;
  * statuses of docs/messages.md.
  */
 enum exec_verdict {
-	VERDICT_EXECUTED,    /* ran, whatever its exit code */
-	VERDICT_REJECTED,    /* refused: token, policy, replay or revocation */
-	VERDICT_FROZEN,      /* refused by the kill switch's freeze */
-	VERDICT_FAILED,      /* did not run: infrastructure or clock skew */
+	VERDICT_EXECUTED, /* ran, whatever its exit code */
+	VERDICT_REJECTED, /* refused: token, policy, replay or revocation */
+	VERDICT_FROZEN, /* refused by the kill switch's freeze */
+	VERDICT_FAILED, /* did not run: infrastructure or clock skew */
 	VERDICT_INTERRUPTED, /* may have run: the outcome is unknown */
-	VERDICT_SHADOW,      /* every check passed; not run: "execute": false */
+	VERDICT_SHADOW, /* every check passed; not run: "execute": false */
 };
 
 /* The result status for v: "executed", "rejected", "frozen", "failed", "interrupted", "shadow". */
 const char *exec_verdict_name(enum exec_verdict v);
 
 enum ledger_claim {
-	LEDGER_CLAIMED,     /* ours to run: intent row committed; call ledger_finish */
-	LEDGER_DONE,        /* finished (or voided) before: *stored is its result */
-	LEDGER_VOID,        /* kill switch: token burnt now, *stored is the refusal */
-	LEDGER_REPLAYED,    /* claimed and fenced before (row gone or peer): refuse */
+	LEDGER_CLAIMED, /* ours to run: intent row committed; call ledger_finish */
+	LEDGER_DONE, /* finished (or voided) before: *stored is its result */
+	LEDGER_VOID, /* kill switch: token burnt now, *stored is the refusal */
+	LEDGER_REPLAYED, /* claimed and fenced before (row gone or peer): refuse */
 	LEDGER_INTERRUPTED, /* an intent row without a result: a crash mid-run */
-	LEDGER_BUSY,        /* another executor is handling this token: retry later */
+	LEDGER_BUSY, /* another executor is handling this token: retry later */
 	LEDGER_UNAVAILABLE, /* Redis, PostgreSQL or the kill switch unreadable: retry later */
 };
 

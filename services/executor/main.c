@@ -21,9 +21,9 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 	    (ctx->sign_key = key_load_named(keys, "executor", 1, err, errlen)) == NULL)
 		return -1;
 	if ((ctx->ledger = ledger_open(config_str(run->cfg, CFG_REDIS_URL),
-	    config_str(run->cfg, CFG_PG_CONNINFO), err, errlen)) == NULL ||
+	         config_str(run->cfg, CFG_PG_CONNINFO), err, errlen)) == NULL ||
 	    (ctx->docker = docker_open(config_str(run->cfg, CFG_DOCKER_SOCKET),
-	    (long)config_int(run->cfg, CFG_DOCKER_TIMEOUT_MS), err, errlen)) == NULL)
+	         (long)config_int(run->cfg, CFG_DOCKER_TIMEOUT_MS), err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -54,11 +54,12 @@ open_lanes(void *arg, struct service_run *run, char *err, size_t errlen)
 		lane->audit = NULL;
 		lane_ctx[nlanes] = lane;
 		if ((lane->ledger = ledger_open(config_str(run->cfg, CFG_REDIS_URL),
-		    config_str(run->cfg, CFG_PG_CONNINFO), err, errlen)) == NULL ||
+		         config_str(run->cfg, CFG_PG_CONNINFO), err, errlen)) == NULL ||
 		    (lane->docker = docker_open(config_str(run->cfg, CFG_DOCKER_SOCKET),
-		    (long)config_int(run->cfg, CFG_DOCKER_TIMEOUT_MS), err, errlen)) == NULL ||
-		    (lane->audit = audit_open("wingman-executor", config_str(run->cfg, CFG_PG_CONNINFO),
-		    config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen)) == NULL) {
+		         (long)config_int(run->cfg, CFG_DOCKER_TIMEOUT_MS), err, errlen)) == NULL ||
+		    (lane->audit = audit_open("wingman-executor",
+		         config_str(run->cfg, CFG_PG_CONNINFO),
+		         config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen)) == NULL) {
 			nlanes++; /* close what this lane opened */
 			return -1;
 		}
@@ -96,10 +97,11 @@ main(int argc, char **argv)
 	static const struct service svc = {
 		.name = "wingman-executor",
 		.process = SVC_EXECUTOR,
-		.summary = "Verifies each order and capability token, claims it once, runs exactly the "
+		.summary =
+		    "Verifies each order and capability token, claims it once, runs exactly the "
 		    "approved command through the Docker Engine API and publishes the result.",
 		.keys = "executor.key (private: signs results); token.pub, consensus.pub, "
-		    "approver-*.pub, telegram.pub, worker-*.pub (public only)",
+		        "approver-*.pub, telegram.pub, worker-*.pub (public only)",
 		.topics = topics,
 		.handle = executor_handle,
 		.ctx = &ctx,

@@ -12,7 +12,7 @@ struct redis_url {
 	char host[256];
 	int port;
 	int db;
-	char user[128];     /* "" : the default user (AUTH password) */
+	char user[128]; /* "" : the default user (AUTH password) */
 	char password[256]; /* "" : no AUTH */
 };
 

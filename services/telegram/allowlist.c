@@ -5,11 +5,15 @@
 
 #include "util.h"
 
-#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+#define FAIL(...) \
+	do { \
+		snprintf(err, errlen, __VA_ARGS__); \
+		return -1; \
+	} while (0)
 
 int
-allowlist_parse(const char *spec, const struct policy *policy, struct allowlist *al,
-    char *err, size_t errlen)
+allowlist_parse(const char *spec, const struct policy *policy, struct allowlist *al, char *err,
+    size_t errlen)
 {
 	const char *p = spec;
 
@@ -29,7 +33,8 @@ allowlist_parse(const char *spec, const struct policy *policy, struct allowlist 
 		namelen = (size_t)(end - eq - 1);
 		if (idlen == 0 || idlen >= sizeof(id) || strspn(p, "0123456789") < idlen)
 			FAIL("ALLOWLIST: entry %zu: the Telegram user id must be a number "
-			    "(1-15 digits), not a username", entry);
+			     "(1-15 digits), not a username",
+			    entry);
 		memcpy(id, p, idlen);
 		id[idlen] = '\0';
 		if (parse_int(id, 1, 999999999999999LL, &uid) != 0)
@@ -41,7 +46,8 @@ allowlist_parse(const char *spec, const struct policy *policy, struct allowlist 
 		if (!valid_name(name))
 			FAIL("ALLOWLIST: entry %zu: '%s' is not a valid approver name", entry, name);
 		if (policy != NULL && !policy_is_approver(policy, name))
-			FAIL("ALLOWLIST: entry %zu: '%s' is not an approver in the policy", entry, name);
+			FAIL("ALLOWLIST: entry %zu: '%s' is not an approver in the policy", entry,
+			    name);
 		for (size_t i = 0; i < al->n; i++) {
 			if (al->e[i].user_id == uid)
 				FAIL("ALLOWLIST: user id %lld is listed twice", uid);

@@ -21,8 +21,8 @@ struct allowlist {
  * 15 digits), each name an approver of policy (when policy is not NULL), no
  * id or name twice. Returns 0, or -1 with err.
  */
-int allowlist_parse(const char *spec, const struct policy *policy, struct allowlist *al,
-    char *err, size_t errlen);
+int allowlist_parse(const char *spec, const struct policy *policy, struct allowlist *al, char *err,
+    size_t errlen);
 /* Borrowed approver name, or NULL when user_id is not allowlisted. */
 const char *allowlist_name(const struct allowlist *al, long long user_id);
 

@@ -23,7 +23,8 @@ static enum handler_rc
 show(struct bot_ctx *ctx, const char *rid, const struct tg_prompt_row *row, char *reason,
     size_t reasonlen)
 {
-	struct bot_view view = { row->prompt, row->state, row->approvals, row->decided_by, row->reason };
+	struct bot_view view = { row->prompt, row->state, row->approvals, row->decided_by,
+		row->reason };
 	json_t *params = NULL, *markup = NULL, *result = NULL;
 	const char *method = row->message_id ? "editMessageText" : "sendMessage";
 	enum handler_rc rc = HANDLER_TEMPFAIL;
@@ -40,9 +41,10 @@ show(struct bot_ctx *ctx, const char *rid, const struct tg_prompt_row *row, char
 		markup = bot_buttons(ctx->cfg->secret, rid);
 	else
 		markup = json_pack("{s:[]}", "inline_keyboard"); /* no buttons */
-	if (markup == NULL || (params = json_pack("{s:I, s:s, s:s, s:b, s:O}", "chat_id",
-	    (json_int_t)row->chat_id, "text", text, "parse_mode", "HTML",
-	    "disable_web_page_preview", 1, "reply_markup", markup)) == NULL) {
+	if (markup == NULL ||
+	    (params = json_pack("{s:I, s:s, s:s, s:b, s:O}", "chat_id", (json_int_t)row->chat_id,
+	         "text", text, "parse_mode", "HTML", "disable_web_page_preview", 1, "reply_markup",
+	         markup)) == NULL) {
 		snprintf(reason, reasonlen, "TELEGRAM_RENDER: cannot build the %s call", method);
 		goto fail;
 	}
@@ -57,8 +59,8 @@ show(struct bot_ctx *ctx, const char *rid, const struct tg_prompt_row *row, char
 	}
 	if (st == TG_FAIL) {
 		snprintf(reason, reasonlen, "TELEGRAM_REFUSED: %s: %s", method, e.desc);
-		audit_record(ctx->audit, rid, "telegram_refused", json_pack("{s:s, s:s}", "method", method,
-		    "reason", e.desc));
+		audit_record(ctx->audit, rid, "telegram_refused",
+		    json_pack("{s:s, s:s}", "method", method, "reason", e.desc));
 		rc = HANDLER_PERMFAIL;
 		goto fail;
 	}
@@ -66,24 +68,32 @@ show(struct bot_ctx *ctx, const char *rid, const struct tg_prompt_row *row, char
 		const json_t *mid = json_object_get(result, "message_id");
 
 		if (!json_is_integer(mid) || json_integer_value(mid) <= 0) {
-			snprintf(reason, reasonlen, "TELEGRAM_GARBAGE: sendMessage answered without a message_id");
+			snprintf(reason, reasonlen,
+			    "TELEGRAM_GARBAGE: sendMessage answered without a message_id");
 			goto fail;
 		}
-		if (tgstore_prompt_sent(ctx->store, rid, (long long)json_integer_value(mid)) != TGS_OK) {
+		if (tgstore_prompt_sent(ctx->store, rid, (long long)json_integer_value(mid)) !=
+		    TGS_OK) {
 			/* Sent but not recorded: a retry sends a second message, which is harmless. */
-			snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the message of %s", rid);
+			snprintf(reason, reasonlen,
+			    "STORE_UNAVAILABLE: cannot record the message of %s", rid);
 			goto fail;
 		}
 		log_info("event=prompt_sent request_id=%s message_id=%lld buttons=%s", rid,
-		    (long long)json_integer_value(mid), json_array_size(json_object_get(
-		    json_object_get(params, "reply_markup"), "inline_keyboard")) ? "yes" : "no");
-		audit_record(ctx->audit, rid, "telegram_prompt_sent", json_pack("{s:I, s:b}",
-		    "message_id", json_integer_value(mid), "complete", complete));
+		    (long long)json_integer_value(mid),
+		    json_array_size(
+		        json_object_get(json_object_get(params, "reply_markup"), "inline_keyboard"))
+		        ? "yes"
+		        : "no");
+		audit_record(ctx->audit, rid, "telegram_prompt_sent",
+		    json_pack("{s:I, s:b}", "message_id", json_integer_value(mid), "complete",
+		        complete));
 	} else {
 		log_info("event=message_edited request_id=%s message_id=%lld state=%s", rid,
 		    row->message_id, row->state);
-		audit_record(ctx->audit, rid, "telegram_message_edited", json_pack("{s:I, s:s}",
-		    "message_id", (json_int_t)row->message_id, "state", row->state));
+		audit_record(ctx->audit, rid, "telegram_message_edited",
+		    json_pack("{s:I, s:s}", "message_id", (json_int_t)row->message_id, "state",
+		        row->state));
 	}
 	rc = HANDLER_OK;
 fail:
@@ -106,26 +116,31 @@ on_prompt(struct bot_ctx *ctx, const json_t *prompt, char *reason, size_t reason
 	memset(&row, 0, sizeof(row));
 	src = tgstore_prompt_insert(ctx->store, prompt, ctx->cfg->chat_id);
 	if (src == TGS_COLLISION) {
-		snprintf(reason, reasonlen, "TELEGRAM_HANDLE_COLLISION: the button handle of %s is "
-		    "another request's", rid);
+		snprintf(reason, reasonlen,
+		    "TELEGRAM_HANDLE_COLLISION: the button handle of %s is "
+		    "another request's",
+		    rid);
 		audit_record(ctx->audit, rid, "refused", json_pack("{s:s}", "reason", reason));
 		return HANDLER_PERMFAIL;
 	}
 	if (src == TGS_OK)
 		src = tgstore_prompt_get(ctx->store, rid, &row);
 	if (src != TGS_OK) {
-		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the prompt of %s", rid);
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the prompt of %s",
+		    rid);
 		tg_prompt_row_free(&row);
 		return HANDLER_TEMPFAIL;
 	}
 	if (row.message_id != 0) {
-		log_info("event=duplicate_prompt request_id=%s message_id=%lld", rid, row.message_id);
+		log_info("event=duplicate_prompt request_id=%s message_id=%lld", rid,
+		    row.message_id);
 		tg_prompt_row_free(&row);
 		return HANDLER_OK;
 	}
 	/* A prompt read late (a backlog after downtime) that nobody can decide any more. */
 	if (parse_ts_ms(msg_str(prompt, "expires_at"), &expires) == 0 && now_ms() >= expires) {
-		log_info("event=prompt_not_sent request_id=%s reason=\"expired before it was read\"", rid);
+		log_info("event=prompt_not_sent request_id=%s reason=\"expired before it was read\"",
+		    rid);
 		tg_prompt_row_free(&row);
 		return HANDLER_OK;
 	}
@@ -145,7 +160,8 @@ on_update(struct bot_ctx *ctx, const json_t *update, char *reason, size_t reason
 	memset(&row, 0, sizeof(row));
 	src = tgstore_prompt_update(ctx->store, update, &row);
 	if (src == TGS_DOWN) {
-		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the update of %s", rid);
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the update of %s",
+		    rid);
 		return HANDLER_TEMPFAIL;
 	}
 	if (src == TGS_NOT_FOUND || row.message_id == 0) {

@@ -42,11 +42,11 @@
 struct bot_ctx {
 	const struct bot_config *cfg;
 	struct keyring approval_key; /* approval.pub: prompts and updates */
-	EVP_PKEY *sign_key;          /* telegram.key: human decisions (press loop) */
+	EVP_PKEY *sign_key; /* telegram.key: human decisions (press loop) */
 	struct tg_client *tg;
 	struct tgstore *store;
 	struct audit *audit;
-	rd_kafka_t *producer;        /* press loop */
+	rd_kafka_t *producer; /* press loop */
 	volatile sig_atomic_t *running;
 };
 

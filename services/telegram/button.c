@@ -51,7 +51,7 @@ cb_tag(const unsigned char secret[CB_SECRET_LEN], char action, const char *reque
 
 	if (n < 0 || (size_t)n >= sizeof(buf) ||
 	    HMAC(EVP_sha256(), secret, CB_SECRET_LEN, (const unsigned char *)buf, (size_t)n, mac,
-	    &maclen) == NULL)
+	        &maclen) == NULL)
 		return -1;
 	memcpy(tag, mac, CB_TAG_BYTES);
 	OPENSSL_cleanse(mac, sizeof(mac));
@@ -93,7 +93,8 @@ cb_parse(const char *data, size_t len, struct cb_data *cb)
 	for (size_t i = 6; i < CB_DATA_LEN; i++)
 		if (i != 22 && (data[i] == '\0' || strchr(alphabet, data[i]) == NULL))
 			return -1;
-	if (b64url_decode(data + 23, CB_DATA_LEN - 23, &tag, &taglen) != 0 || taglen != CB_TAG_BYTES) {
+	if (b64url_decode(data + 23, CB_DATA_LEN - 23, &tag, &taglen) != 0 ||
+	    taglen != CB_TAG_BYTES) {
 		free(tag);
 		return -1;
 	}
@@ -126,7 +127,7 @@ bot_buttons(const unsigned char secret[CB_SECRET_LEN], const char *request_id)
 	if (cb_encode(secret, 'a', request_id, approve) != 0 ||
 	    cb_encode(secret, 'r', request_id, reject) != 0)
 		return NULL;
-	return json_pack("{s:[[{s:s, s:s}, {s:s, s:s}]]}", "inline_keyboard",
-	    "text", "\xe2\x9c\x85 Approve", "callback_data", approve,
-	    "text", "\xe2\x9d\x8c Reject", "callback_data", reject);
+	return json_pack("{s:[[{s:s, s:s}, {s:s, s:s}]]}", "inline_keyboard", "text",
+	    "\xe2\x9c\x85 Approve", "callback_data", approve, "text", "\xe2\x9d\x8c Reject",
+	    "callback_data", reject);
 }

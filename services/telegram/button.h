@@ -13,8 +13,8 @@
 
 #define CB_SECRET_LEN 32
 #define CB_HANDLE_LEN 16 /* base64url of 12 bytes of SHA-256 of the request id */
-#define CB_TAG_BYTES 16  /* HMAC-SHA256 truncated to 128 bits */
-#define CB_DATA_LEN 45   /* Telegram allows 64 */
+#define CB_TAG_BYTES 16 /* HMAC-SHA256 truncated to 128 bits */
+#define CB_DATA_LEN 45 /* Telegram allows 64 */
 
 struct cb_data {
 	char action; /* 'a' approve, 'r' reject */

@@ -24,13 +24,14 @@ read_token(const char *path, char *token, size_t size, char *err, size_t errlen)
 	}
 	if (rc != SECRET_OK || !tg_token_valid(token)) {
 		OPENSSL_cleanse(token, size);
-		snprintf(err, errlen, "TELEGRAM_CONFIG: %s does not hold a bot token (DIGITS:SECRET)",
-		    path);
+		snprintf(err, errlen,
+		    "TELEGRAM_CONFIG: %s does not hold a bot token (DIGITS:SECRET)", path);
 		return -1;
 	}
 	if (loose)
 		log_warnx("event=token_file_readable path=%s reason=\"readable by group or others; "
-		    "chmod 600\"", path);
+		          "chmod 600\"",
+		    path);
 	return 0;
 }
 
@@ -81,14 +82,15 @@ ctx_open(struct bot_ctx *ctx, struct telegram *t, const struct service_run *run,
 	ctx->cfg = &t->cfg;
 	ctx->running = run->running;
 	if ((ctx->tg = tg_open(config_str(run->cfg, CFG_TELEGRAM_API), t->token, run->running, err,
-	    errlen)) == NULL)
+	         errlen)) == NULL)
 		return -1;
 	if ((ctx->store = tgstore_open(pg)) == NULL) {
 		snprintf(err, errlen, "STORE_OPEN: out of memory");
 		return -1;
 	}
-	if (ctx->audit == NULL && (ctx->audit = audit_open("wingman-telegram", pg,
-	    config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen)) == NULL)
+	if (ctx->audit == NULL &&
+	    (ctx->audit = audit_open("wingman-telegram", pg, config_str(run->cfg, CFG_AUDIT_JSONL),
+	         err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -106,19 +108,20 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 	if (policy_load(config_str(run->cfg, CFG_POLICY_FILE), &cfg->policy, err, errlen) != 0)
 		return -1;
 	if (allowlist_parse(config_str(run->cfg, CFG_TELEGRAM_APPROVERS), &cfg->policy, &cfg->allow,
-	    why, sizeof(why)) != 0) {
+	        why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "WINGMAN_TELEGRAM_APPROVERS: %s", why);
 		return -1;
 	}
 	if ((cfg->chat_id = config_int(run->cfg, CFG_TELEGRAM_CHAT_ID)) == 0) {
-		snprintf(err, errlen, "WINGMAN_TELEGRAM_CHAT_ID must be a numeric chat id (groups are "
+		snprintf(err, errlen,
+		    "WINGMAN_TELEGRAM_CHAT_ID must be a numeric chat id (groups are "
 		    "negative)");
 		return -1;
 	}
 	cfg->poll_s = (int)config_int(run->cfg, CFG_TELEGRAM_POLL_S);
 	cfg->timeout_ms = (long)config_int(run->cfg, CFG_TELEGRAM_TIMEOUT_MS);
 	if (read_token(config_str(run->cfg, CFG_TELEGRAM_TOKEN_FILE), t->token, sizeof(t->token),
-	    err, errlen) != 0)
+	        err, errlen) != 0)
 		return -1;
 	/* The bot id (before ':') is public; it keys the stored offset. */
 	snprintf(cfg->bot_id, sizeof(cfg->bot_id), "%.*s", (int)strcspn(t->token, ":"), t->token);
@@ -200,7 +203,7 @@ main(int argc, char **argv)
 		.name = "wingman-telegram",
 		.process = SVC_TELEGRAM,
 		.summary = "Shows approval prompts in a Telegram chat with Approve/Reject buttons and "
-		    "forwards presses of allowlisted approvers as signed human decisions.",
+		           "forwards presses of allowlisted approvers as signed human decisions.",
 		.keys = "telegram.key (private: signs decisions, keys the buttons), approval.pub",
 		.topics = topics,
 		.handle = bot_handle,

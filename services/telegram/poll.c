@@ -59,12 +59,14 @@ static void
 answer(struct bot_ctx *ctx, const char *query_id, const char *text, int alert)
 {
 	json_t *params = json_pack("{s:s, s:s, s:b}", "callback_query_id", query_id, "text", text,
-	    "show_alert", alert), *result = NULL;
+	           "show_alert", alert),
+	       *result = NULL;
 	struct tg_error e;
 
 	/* A courtesy: the decision does not depend on it, so failures are logged only. */
-	if (params == NULL || tg_call_retry(ctx->tg, "answerCallbackQuery", params,
-	    ctx->cfg->timeout_ms, ANSWER_TRIES, &result, &e) != TG_OK)
+	if (params == NULL ||
+	    tg_call_retry(ctx->tg, "answerCallbackQuery", params, ctx->cfg->timeout_ms,
+	        ANSWER_TRIES, &result, &e) != TG_OK)
 		log_warnx("event=answer_failed reason=\"%s\"", params ? e.desc : "out of memory");
 	json_decref(result);
 	json_decref(params);
@@ -120,7 +122,7 @@ bot_handle_update(struct bot_ctx *ctx, const json_t *update)
 		tg_prompt_row_free(&row);
 		if (decision == NULL ||
 		    kafka_publish(ctx->producer, TOPIC_HUMAN_DECISIONS, t.request_id, decision, err,
-		    sizeof(err)) != 0) {
+		        sizeof(err)) != 0) {
 			log_warnx("event=forward_failed request_id=%s approver=%s reason=\"%s\"",
 			    t.request_id, approver, err);
 			tgstore_rollback(ctx->store);
@@ -128,8 +130,9 @@ bot_handle_update(struct bot_ctx *ctx, const json_t *update)
 			return PRESS_RETRY;
 		}
 		json_decref(decision);
-		if (tgstore_press_vote(ctx->store, t.request_id, approver, cb.action == 'a' ?
-		    "approve" : "reject", p.from_id) != TGS_OK || tgstore_commit(ctx->store) != 0) {
+		if (tgstore_press_vote(ctx->store, t.request_id, approver,
+		        cb.action == 'a' ? "approve" : "reject", p.from_id) != TGS_OK ||
+		    tgstore_commit(ctx->store) != 0) {
 			tgstore_rollback(ctx->store);
 			return PRESS_RETRY;
 		}
@@ -140,10 +143,12 @@ bot_handle_update(struct bot_ctx *ctx, const json_t *update)
 	    t.found ? t.request_id : "-", p.has_from ? p.from_id : 0, p.has_chat ? p.chat_id : 0,
 	    approver ? approver : "-", cb.action ? cb.action : '-', press_code(v));
 	audit_record(ctx->audit, t.found ? t.request_id : "", "telegram_press",
-	    json_pack("{s:I, s:I, s:s, s:s, s:s, s:b}", "from_id", (json_int_t)p.from_id,
-	    "chat_id", (json_int_t)p.chat_id, "approver", approver ? approver : "",
-	    "action", cb.action == 'a' ? "approve" : cb.action == 'r' ? "reject" : "",
-	    "verdict", press_code(v), "forwarded", v == PRESS_FORWARD));
+	    json_pack("{s:I, s:I, s:s, s:s, s:s, s:b}", "from_id", (json_int_t)p.from_id, "chat_id",
+	        (json_int_t)p.chat_id, "approver", approver ? approver : "", "action",
+	        cb.action == 'a'       ? "approve"
+	            : cb.action == 'r' ? "reject"
+	                               : "",
+	        "verdict", press_code(v), "forwarded", v == PRESS_FORWARD));
 	press_answer(v, &cb, approver, &t, text, sizeof(text));
 	answer(ctx, query_id, text, v != PRESS_FORWARD);
 	return PRESS_DONE;
@@ -163,7 +168,8 @@ bot_press_run(struct bot_ctx *ctx)
 		int retry = 0, handled = 0;
 		size_t i;
 
-		if (offset < 0 && tgstore_offset_get(ctx->store, ctx->cfg->bot_id, &offset) != TGS_OK) {
+		if (offset < 0 &&
+		    tgstore_offset_get(ctx->store, ctx->cfg->bot_id, &offset) != TGS_OK) {
 			offset = -1;
 			sleep_while(ctx->running, backoff);
 			backoff = backoff_next(backoff, POLL_BACKOFF_MAX_MS);
@@ -179,19 +185,24 @@ bot_press_run(struct bot_ctx *ctx)
 			break;
 		}
 		if (st != TG_OK || !json_is_array(updates)) {
-			log_warnx("event=poll_failed reason=\"%s\"", st != TG_OK ? e.desc :
-			    "TELEGRAM_GARBAGE: getUpdates result is not an array");
+			log_warnx("event=poll_failed reason=\"%s\"",
+			    st != TG_OK ? e.desc
+			                : "TELEGRAM_GARBAGE: getUpdates result is not an array");
 			json_decref(updates);
-			sleep_while(ctx->running, e.retry_after > 0 && st != TG_OK ?
-			    (e.retry_after > 300 ? 300000L : e.retry_after * 1000L) : backoff);
+			sleep_while(ctx->running,
+			    e.retry_after > 0 && st != TG_OK
+			        ? (e.retry_after > 300 ? 300000L : e.retry_after * 1000L)
+			        : backoff);
 			backoff = backoff_next(backoff, POLL_BACKOFF_MAX_MS);
 			continue;
 		}
-		json_array_foreach(updates, i, u) {
+		json_array_foreach(updates, i, u)
+		{
 			long long id;
 
 			if (!int_member(u, "update_id", &id) || id < offset) {
-				log_warnx("event=update_ignored reason=\"no update_id, or one already handled\"");
+				log_warnx(
+				    "event=update_ignored reason=\"no update_id, or one already handled\"");
 				continue;
 			}
 			if (bot_handle_update(ctx, u) == PRESS_RETRY) {

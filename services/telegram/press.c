@@ -7,16 +7,26 @@ const char *
 press_code(enum press_verdict v)
 {
 	switch (v) {
-	case PRESS_FORWARD: return "TG_FORWARDED";
-	case PRESS_BAD_DATA: return "TG_BAD_DATA";
-	case PRESS_WRONG_CHAT: return "TG_WRONG_CHAT";
-	case PRESS_NOT_ALLOWED: return "TG_NOT_ALLOWED";
-	case PRESS_UNKNOWN_REQUEST: return "TG_UNKNOWN_REQUEST";
-	case PRESS_FORGED: return "TG_FORGED";
-	case PRESS_DECIDED: return "TG_ALREADY_DECIDED";
-	case PRESS_EXPIRED: return "TG_EXPIRED";
-	case PRESS_OWNER: return "TG_APPROVER_IS_OWNER";
-	case PRESS_VOTED: return "TG_ALREADY_VOTED";
+	case PRESS_FORWARD:
+		return "TG_FORWARDED";
+	case PRESS_BAD_DATA:
+		return "TG_BAD_DATA";
+	case PRESS_WRONG_CHAT:
+		return "TG_WRONG_CHAT";
+	case PRESS_NOT_ALLOWED:
+		return "TG_NOT_ALLOWED";
+	case PRESS_UNKNOWN_REQUEST:
+		return "TG_UNKNOWN_REQUEST";
+	case PRESS_FORGED:
+		return "TG_FORGED";
+	case PRESS_DECIDED:
+		return "TG_ALREADY_DECIDED";
+	case PRESS_EXPIRED:
+		return "TG_EXPIRED";
+	case PRESS_OWNER:
+		return "TG_APPROVER_IS_OWNER";
+	case PRESS_VOTED:
+		return "TG_ALREADY_VOTED";
 	}
 	return "TG_UNKNOWN";
 }
@@ -95,11 +105,12 @@ press_answer(enum press_verdict v, const struct cb_data *cb, const char *approve
 		snprintf(out, outlen, "Too late: the request expired.");
 		break;
 	case PRESS_OWNER:
-		snprintf(out, outlen, "Refused: you own worker %s and cannot decide on its requests.",
-		    t->worker_id);
+		snprintf(out, outlen,
+		    "Refused: you own worker %s and cannot decide on its requests.", t->worker_id);
 		break;
 	case PRESS_VOTED:
-		snprintf(out, outlen, "You already voted on this request; each approver counts once.");
+		snprintf(out, outlen,
+		    "You already voted on this request; each approver counts once.");
 		break;
 	}
 }

@@ -12,16 +12,16 @@
 #include "button.h"
 
 enum press_verdict {
-	PRESS_FORWARD,         /* counts: forwarded as a signed human decision */
-	PRESS_BAD_DATA,        /* callback_data missing or malformed */
-	PRESS_WRONG_CHAT,      /* not the configured chat */
-	PRESS_NOT_ALLOWED,     /* from.id not allowlisted */
+	PRESS_FORWARD, /* counts: forwarded as a signed human decision */
+	PRESS_BAD_DATA, /* callback_data missing or malformed */
+	PRESS_WRONG_CHAT, /* not the configured chat */
+	PRESS_NOT_ALLOWED, /* from.id not allowlisted */
 	PRESS_UNKNOWN_REQUEST, /* no request behind the handle */
-	PRESS_FORGED,          /* tag does not verify for that request */
-	PRESS_DECIDED,         /* the request is no longer pending */
-	PRESS_EXPIRED,         /* past expires_at */
-	PRESS_OWNER,           /* the approver owns the requesting worker */
-	PRESS_VOTED,           /* this approver already voted */
+	PRESS_FORGED, /* tag does not verify for that request */
+	PRESS_DECIDED, /* the request is no longer pending */
+	PRESS_EXPIRED, /* past expires_at */
+	PRESS_OWNER, /* the approver owns the requesting worker */
+	PRESS_VOTED, /* this approver already voted */
 };
 
 /* Stable code for logs and audit rows: TG_FORWARDED, TG_FORGED, ... */
@@ -45,8 +45,8 @@ struct press_target {
 	int64_t expires_ms;
 	int approvers_required;
 	int approves_forwarded; /* approvals the bot forwarded so far */
-	int reject_forwarded;   /* the bot forwarded a reject */
-	int voted;              /* this approver already has a forwarded vote */
+	int reject_forwarded; /* the bot forwarded a reject */
+	int voted; /* this approver already has a forwarded vote */
 };
 
 /* First half, no I/O: data shape, chat, allowlist. *approver borrowed from cfg. */

@@ -27,8 +27,7 @@ put(struct wbuf *b, const char *s)
 	(void)wbuf_append(b, s, strlen(s));
 }
 
-static void __attribute__((format(printf, 2, 3)))
-putf(struct wbuf *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) putf(struct wbuf *b, const char *fmt, ...)
 {
 	char buf[256];
 	va_list ap;
@@ -80,11 +79,21 @@ escape_bounded(struct wbuf *b, const char *s, size_t n, size_t budget)
 		size_t len = 1, replen;
 
 		switch (u[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&#39;";
+			break;
 		default:
 			if (u[i] < 0x20 || u[i] == 0x7f) {
 				rep = " ";
@@ -127,7 +136,8 @@ put_names(struct wbuf *b, const json_t *names, const char *none)
 		put(b, none);
 		return;
 	}
-	json_array_foreach(names, i, name) {
+	json_array_foreach(names, i, name)
+	{
 		if (i > 0)
 			put(b, ", ");
 		put_esc(b, json_is_string(name) ? json_string_value(name) : "?");
@@ -179,7 +189,8 @@ render_commands(struct wbuf *b, const json_t *prompt)
 	size_t i;
 
 	put(b, "Commands (exactly what will run):\n");
-	json_array_foreach(json_object_get(prompt, "commands"), i, cmd) {
+	json_array_foreach(json_object_get(prompt, "commands"), i, cmd)
+	{
 		putf(b, "%zu. <code>", i + 1);
 		put_esc(b, json_string_value(cmd) ? json_string_value(cmd) : "");
 		put(b, "</code>\n");
@@ -195,25 +206,29 @@ render_votes(struct wbuf *b, const json_t *prompt, int with_reasons)
 	put(b, "Votes:\n");
 	if (json_array_size(json_object_get(prompt, "votes")) == 0)
 		put(b, "- none\n");
-	json_array_foreach(json_object_get(prompt, "votes"), i, vote) {
+	json_array_foreach(json_object_get(prompt, "votes"), i, vote)
+	{
 		struct wbuf reasons;
 
 		put(b, "- ");
 		put_esc(b, msg_str(vote, "voter"));
 		put(b, ": risk ");
 		put_esc(b, msg_str(vote, "risk"));
-		put(b, json_is_true(json_object_get(vote, "abstain")) ? ", abstains" :
-		    json_is_true(json_object_get(vote, "approve")) ? ", approves" : ", does not approve");
+		put(b,
+		    json_is_true(json_object_get(vote, "abstain"))       ? ", abstains"
+		        : json_is_true(json_object_get(vote, "approve")) ? ", approves"
+		                                                         : ", does not approve");
 		if (with_reasons && json_array_size(json_object_get(vote, "reasons")) > 0) {
 			wbuf_init(&reasons, RENDER_BUF_MAX);
-			json_array_foreach(json_object_get(vote, "reasons"), j, r) {
+			json_array_foreach(json_object_get(vote, "reasons"), j, r)
+			{
 				if (j > 0)
 					put(&reasons, "; ");
 				put(&reasons, json_string_value(r) ? json_string_value(r) : "");
 			}
 			put(b, " \xe2\x80\x94 ");
 			if (escape_bounded(b, reasons.data ? reasons.data : "", reasons.len,
-			    VOTE_REASONS_MAX) < reasons.len)
+			        VOTE_REASONS_MAX) < reasons.len)
 				put(b, TRUNCATED);
 			wbuf_free(&reasons);
 		}
@@ -243,7 +258,8 @@ render_tail(struct wbuf *b, const struct bot_view *v)
 int
 bot_render(const struct bot_view *v, char **text, int *complete)
 {
-	static const char notice[] = "Commands: <b>too long to show here</b>. No buttons: "
+	static const char notice[] =
+	    "Commands: <b>too long to show here</b>. No buttons: "
 	    "read them with <code>wingman pending</code> and decide with <code>wingman "
 	    "approve|reject</code>.\n";
 	static const char instr_open[] = "Instruction: <i>", instr_close[] = "</i>";

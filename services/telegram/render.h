@@ -11,9 +11,9 @@
 #define TG_TEXT_MAX 4096
 
 struct bot_view {
-	const json_t *prompt;     /* the approval_prompt */
-	const char *state;        /* pending, approved, rejected, expired */
-	const json_t *approvals;  /* names */
+	const json_t *prompt; /* the approval_prompt */
+	const char *state; /* pending, approved, rejected, expired */
+	const json_t *approvals; /* names */
 	const json_t *decided_by; /* names */
 	const char *reason;
 };

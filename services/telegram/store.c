@@ -112,9 +112,11 @@ tgstore_prompt_insert(struct tgstore *s, const json_t *prompt, long long chat_id
 	{
 		const char *p[] = { rid, handle, text, msg_str(prompt, "worker_id"), required,
 			msg_str(prompt, "expires_at"), chat, approvals };
-		r = query(s, "INSERT INTO telegram_prompts (request_id, handle, prompt, worker_id,"
+		r = query(s,
+		    "INSERT INTO telegram_prompts (request_id, handle, prompt, worker_id,"
 		    " approvers_required, expires_at, chat_id, approvals)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING", 8, p);
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+		    8, p);
 	}
 	free(text);
 	free(approvals);
@@ -141,8 +143,10 @@ tgstore_prompt_sent(struct tgstore *s, const char *request_id, long long message
 	PGresult *r;
 
 	snprintf(mid, sizeof(mid), "%lld", message_id);
-	r = query(s, "UPDATE telegram_prompts SET message_id = $2, updated_at = now()"
-	    " WHERE request_id = $1", 2, p);
+	r = query(s,
+	    "UPDATE telegram_prompts SET message_id = $2, updated_at = now()"
+	    " WHERE request_id = $1",
+	    2, p);
 	if (r == NULL)
 		return TGS_DOWN;
 	PQclear(r);
@@ -169,7 +173,8 @@ tgstore_prompt_update(struct tgstore *s, const json_t *update, struct tg_prompt_
 		 */
 		const char *p[] = { rid, msg_str(update, "state"), approvals, decided_by,
 			msg_str(update, "reason") };
-		r = query(s, "UPDATE telegram_prompts SET state = $2, approvals = $3, decided_by = $4,"
+		r = query(s,
+		    "UPDATE telegram_prompts SET state = $2, approvals = $3, decided_by = $4,"
 		    " reason = $5, updated_at = now() WHERE request_id = $1 AND state = 'pending' AND"
 		    " ($2 <> 'pending' OR json_array_length($3::json) >= json_array_length(approvals::json))",
 		    5, p);
@@ -205,7 +210,8 @@ tgstore_press_lock(struct tgstore *s, const char *handle, const char *approver,
 	    "  v.decision = 'reject'),"
 	    " EXISTS (SELECT 1 FROM telegram_votes v WHERE v.request_id = t.request_id AND"
 	    "  v.approver = $2)"
-	    " FROM telegram_prompts t WHERE handle = $1 FOR UPDATE", 2, p);
+	    " FROM telegram_prompts t WHERE handle = $1 FOR UPDATE",
+	    2, p);
 	if (r == NULL) {
 		tgstore_rollback(s);
 		return TGS_DOWN;
@@ -234,8 +240,10 @@ tgstore_press_vote(struct tgstore *s, const char *request_id, const char *approv
 	PGresult *r;
 
 	snprintf(from, sizeof(from), "%lld", from_id);
-	r = query(s, "INSERT INTO telegram_votes (request_id, approver, decision, from_id)"
-	    " VALUES ($1, $2, $3, $4) ON CONFLICT (request_id, approver) DO NOTHING", 4, p);
+	r = query(s,
+	    "INSERT INTO telegram_votes (request_id, approver, decision, from_id)"
+	    " VALUES ($1, $2, $3, $4) ON CONFLICT (request_id, approver) DO NOTHING",
+	    4, p);
 	if (r == NULL)
 		return TGS_DOWN;
 	PQclear(r);
@@ -283,9 +291,11 @@ tgstore_offset_set(struct tgstore *s, const char *bot_id, long long offset)
 
 	snprintf(off, sizeof(off), "%lld", offset);
 	/* Only forward: an older offset never replaces a newer one. */
-	r = query(s, "INSERT INTO telegram_offsets (bot_id, next_offset) VALUES ($1, $2)"
+	r = query(s,
+	    "INSERT INTO telegram_offsets (bot_id, next_offset) VALUES ($1, $2)"
 	    " ON CONFLICT (bot_id) DO UPDATE SET next_offset = greatest(telegram_offsets.next_offset,"
-	    " excluded.next_offset), updated_at = now()", 2, p);
+	    " excluded.next_offset), updated_at = now()",
+	    2, p);
 	if (r == NULL)
 		return TGS_DOWN;
 	PQclear(r);

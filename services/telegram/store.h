@@ -23,7 +23,7 @@ struct tg_prompt_row {
 	char state[16];
 	long long chat_id;
 	long long message_id; /* 0: not sent yet */
-	json_t *prompt;       /* new references */
+	json_t *prompt; /* new references */
 	json_t *approvals;
 	json_t *decided_by;
 	char reason[MSG_REASON_MAX];
@@ -42,8 +42,7 @@ enum tgstore_rc tgstore_prompt_get(struct tgstore *s, const char *request_id,
  * not tell the two apart, so the prompt is refused, never shown.
  */
 enum tgstore_rc tgstore_prompt_insert(struct tgstore *s, const json_t *prompt, long long chat_id);
-enum tgstore_rc tgstore_prompt_sent(struct tgstore *s, const char *request_id,
-    long long message_id);
+enum tgstore_rc tgstore_prompt_sent(struct tgstore *s, const char *request_id, long long message_id);
 /*
  * Applies an approval_update: a final state is never left, approvals never
  * shrink. *row receives the row as it is afterwards.
@@ -57,8 +56,8 @@ enum tgstore_rc tgstore_prompt_update(struct tgstore *s, const json_t *update,
  */
 enum tgstore_rc tgstore_press_lock(struct tgstore *s, const char *handle, const char *approver,
     struct press_target *t);
-enum tgstore_rc tgstore_press_vote(struct tgstore *s, const char *request_id,
-    const char *approver, const char *decision, long long from_id);
+enum tgstore_rc tgstore_press_vote(struct tgstore *s, const char *request_id, const char *approver,
+    const char *decision, long long from_id);
 int tgstore_commit(struct tgstore *s);
 void tgstore_rollback(struct tgstore *s);
 /* The next getUpdates offset (0 when none was stored). */

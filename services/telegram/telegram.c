@@ -40,8 +40,9 @@ tg_token_valid(const char *token)
 	if (n > TG_TOKEN_MAX || digits == 0 || digits > 20 || token[digits] != ':')
 		return 0;
 	token += digits + 1;
-	return *token != '\0' && strspn(token,
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == strlen(token);
+	return *token != '\0' &&
+	    strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+	    strlen(token);
 }
 
 void
@@ -70,17 +71,20 @@ tg_open(const char *base_url, const char *token, volatile sig_atomic_t *running,
 	size_t n = strlen(base_url);
 
 	if (strncmp(base_url, "https://", 8) != 0 && strncmp(base_url, "http://", 7) != 0) {
-		snprintf(err, errlen, "TELEGRAM_CONFIG: the API base URL must start with https:// or http://");
+		snprintf(err, errlen,
+		    "TELEGRAM_CONFIG: the API base URL must start with https:// or http://");
 		return NULL;
 	}
 	if (!tg_token_valid(token)) {
-		snprintf(err, errlen, "TELEGRAM_CONFIG: the bot token does not look like DIGITS:SECRET");
+		snprintf(err, errlen,
+		    "TELEGRAM_CONFIG: the bot token does not look like DIGITS:SECRET");
 		return NULL;
 	}
 	while (n > 0 && base_url[n - 1] == '/')
 		n--;
 	if ((c = calloc(1, sizeof(*c))) == NULL || n >= sizeof(c->base)) {
-		snprintf(err, errlen, "TELEGRAM_CONFIG: %s", c ? "the API base URL is too long" : "out of memory");
+		snprintf(err, errlen, "TELEGRAM_CONFIG: %s",
+		    c ? "the API base URL is too long" : "out of memory");
 		goto fail;
 	}
 	memcpy(c->base, base_url, n);
@@ -123,8 +127,7 @@ on_body(char *p, size_t size, size_t nmemb, void *opaque)
 
 /* Aborts a transfer (a long poll, typically) when the process is stopping. */
 static int
-on_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-    curl_off_t ulnow)
+on_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	volatile sig_atomic_t *running = opaque;
 
@@ -147,14 +150,17 @@ set_error(struct tg_client *c, struct tg_error *e, enum tg_status st, const char
 static enum tg_status
 parse_answer(struct tg_client *c, const struct wbuf *body, json_t **result, struct tg_error *e)
 {
-	json_t *a = json_loadb(body->data ? body->data : "", body->len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *a = json_loadb(body->data ? body->data : "", body->len, JSON_REJECT_DUPLICATES,
+	    NULL);
 	const json_t *ok = json_object_get(a, "ok"), *params;
 	enum tg_status st;
 
 	if (!json_is_object(a) || !json_is_boolean(ok)) {
 		json_decref(a);
-		return set_error(c, e, TG_RETRY, "TELEGRAM_GARBAGE: HTTP %ld with an answer that is not "
-		    "the Bot API envelope (%zu bytes)", e->http, body->len);
+		return set_error(c, e, TG_RETRY,
+		    "TELEGRAM_GARBAGE: HTTP %ld with an answer that is not "
+		    "the Bot API envelope (%zu bytes)",
+		    e->http, body->len);
 	}
 	if (json_is_true(ok)) {
 		if (json_object_get(a, "result") == NULL) {
@@ -165,19 +171,22 @@ parse_answer(struct tg_client *c, const struct wbuf *body, json_t **result, stru
 		json_decref(a);
 		return TG_OK;
 	}
-	e->code = json_is_integer(json_object_get(a, "error_code")) ?
-	    (long)json_integer_value(json_object_get(a, "error_code")) : 0;
+	e->code = json_is_integer(json_object_get(a, "error_code"))
+	    ? (long)json_integer_value(json_object_get(a, "error_code"))
+	    : 0;
 	params = json_object_get(a, "parameters");
 	if (json_is_integer(json_object_get(params, "retry_after"))) {
 		json_int_t ra = json_integer_value(json_object_get(params, "retry_after"));
 		e->retry_after = ra < 0 ? 0 : ra > 86400 ? 86400 : (int)ra;
 	}
 	/* Too many requests, server trouble, or another poller (409): later. */
-	st = (e->code == 429 || e->http == 429 || e->code >= 500 || e->http >= 500 ||
-	    e->code == 409) ? TG_RETRY : TG_FAIL;
+	st = (e->code == 429 || e->http == 429 || e->code >= 500 || e->http >= 500 || e->code == 409)
+	    ? TG_RETRY
+	    : TG_FAIL;
 	set_error(c, e, st, "TELEGRAM_ERROR: %ld %.200s", e->code ? e->code : e->http,
-	    json_is_string(json_object_get(a, "description")) ?
-	    json_string_value(json_object_get(a, "description")) : "(no description)");
+	    json_is_string(json_object_get(a, "description"))
+	        ? json_string_value(json_object_get(a, "description"))
+	        : "(no description)");
 	json_decref(a);
 	return st;
 }
@@ -252,7 +261,8 @@ tg_call_retry(struct tg_client *c, const char *method, const json_t *params, lon
 	for (int i = 0; i < tries && (c->running == NULL || *c->running); i++) {
 		if ((st = tg_call(c, method, params, timeout_ms, result, e)) != TG_RETRY)
 			break;
-		log_warnx("event=telegram_retry method=%s try=%d reason=\"%s\"", method, i + 1, e->desc);
+		log_warnx("event=telegram_retry method=%s try=%d reason=\"%s\"", method, i + 1,
+		    e->desc);
 		if (i + 1 == tries)
 			break;
 		if (e->retry_after > TG_RETRY_AFTER_MAX_S)

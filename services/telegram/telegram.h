@@ -21,14 +21,14 @@
 enum tg_status {
 	TG_OK,
 	TG_RETRY, /* worth trying again: transport error, timeout, 429, 5xx, 409, garbage */
-	TG_FAIL,  /* the API refused the call (4xx): trying again will not help */
+	TG_FAIL, /* the API refused the call (4xx): trying again will not help */
 };
 
 struct tg_error {
-	long http;       /* HTTP status, 0 when no answer */
-	long code;       /* error_code of the answer, 0 when none */
+	long http; /* HTTP status, 0 when no answer */
+	long code; /* error_code of the answer, 0 when none */
 	int retry_after; /* seconds, from parameters.retry_after, 0 when none */
-	char desc[256];  /* what went wrong, token redacted */
+	char desc[256]; /* what went wrong, token redacted */
 };
 
 struct tg_client;
@@ -38,8 +38,8 @@ struct tg_client;
  * tg_token_valid. running: a stop flag that aborts a transfer in progress
  * (long polling) and the waits between retries. NULL on error, with err.
  */
-struct tg_client *tg_open(const char *base_url, const char *token,
-    volatile sig_atomic_t *running, char *err, size_t errlen);
+struct tg_client *tg_open(const char *base_url, const char *token, volatile sig_atomic_t *running,
+    char *err, size_t errlen);
 void tg_close(struct tg_client *c);
 
 /*

@@ -44,7 +44,7 @@ main(int argc, char **argv)
 		.name = "wingman-token",
 		.process = SVC_TOKEN,
 		.summary = "Mints one short-lived, single-use EdDSA capability token per approved "
-		    "command and publishes a signed order.",
+		           "command and publishes a signed order.",
 		.keys = "token.key (private: signs tokens and orders), approval.pub",
 		.topics = topics,
 		.handle = token_handle,

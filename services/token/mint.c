@@ -37,8 +37,8 @@ valid_jti(const char *jti)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = jti[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		        c == '-' || c == '_'))
 			return 0;
 	}
 	return 1;
@@ -77,7 +77,8 @@ check_claims(const char *kid, const struct mint_claims *c, char *err, size_t err
 	}
 	if (c->iat < 0 || c->nbf < c->iat || c->exp <= c->iat ||
 	    c->exp - c->iat > JWS_MAX_LIFETIME_S) {
-		mint_err(err, errlen, "MINT_BAD_CLAIMS: iat/nbf/exp do not give a lifetime in (0, %d] s",
+		mint_err(err, errlen,
+		    "MINT_BAD_CLAIMS: iat/nbf/exp do not give a lifetime in (0, %d] s",
 		    JWS_MAX_LIFETIME_S);
 		return -1;
 	}
@@ -120,8 +121,7 @@ fail:
 }
 
 char *
-jws_mint(EVP_PKEY *key, const char *kid, const struct mint_claims *claims, char *err,
-    size_t errlen)
+jws_mint(EVP_PKEY *key, const char *kid, const struct mint_claims *claims, char *err, size_t errlen)
 {
 	json_t *header = NULL, *payload = NULL;
 	char *header_json = NULL, *payload_json = NULL;
@@ -146,13 +146,15 @@ jws_mint(EVP_PKEY *key, const char *kid, const struct mint_claims *claims, char 
 	}
 	/* json_string() refuses invalid UTF-8, so a NULL member lands here too. */
 	if ((payload = build_payload(claims)) == NULL) {
-		mint_err(err, errlen, "MINT_BAD_CLAIMS: a claim is not valid UTF-8 (or out of memory)");
+		mint_err(err, errlen,
+		    "MINT_BAD_CLAIMS: a claim is not valid UTF-8 (or out of memory)");
 		goto fail;
 	}
 	if ((header_json = json_dumps(header, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL ||
 	    (payload_json = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL ||
 	    (header_b64 = b64url_encode((unsigned char *)header_json, strlen(header_json))) == NULL ||
-	    (payload_b64 = b64url_encode((unsigned char *)payload_json, strlen(payload_json))) == NULL) {
+	    (payload_b64 = b64url_encode((unsigned char *)payload_json, strlen(payload_json))) ==
+	        NULL) {
 		mint_err(err, errlen, "MINT_INTERNAL: out of memory");
 		goto fail;
 	}
@@ -162,8 +164,8 @@ jws_mint(EVP_PKEY *key, const char *kid, const struct mint_claims *claims, char 
 	inlen = hlen + 1 + plen;
 	total = inlen + 1 + slen;
 	if (total > JWS_MAX_LEN) {
-		mint_err(err, errlen, "MINT_TOO_LONG: token would be %zu bytes, limit %d",
-		    total, JWS_MAX_LEN);
+		mint_err(err, errlen, "MINT_TOO_LONG: token would be %zu bytes, limit %d", total,
+		    JWS_MAX_LEN);
 		goto fail;
 	}
 	if ((token = malloc(total + 1)) == NULL) {

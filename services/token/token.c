@@ -37,8 +37,8 @@ token_ctx_init_secret(struct token_ctx *ctx)
 }
 
 void
-token_jti(const struct token_ctx *ctx, const char *request_id, const char *decided_at,
-    size_t index, const char *cmd, char out[32])
+token_jti(const struct token_ctx *ctx, const char *request_id, const char *decided_at, size_t index,
+    const char *cmd, char out[32])
 {
 	unsigned char mac[32];
 	unsigned int maclen = sizeof(mac);
@@ -71,8 +71,8 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 	size_t i, n_approved;
 	enum handler_rc rc = HANDLER_TEMPFAIL;
 
-	if ((d = msg_accept(in, "decision", &ctx->approval_key, ctx->audit, reason,
-	    reasonlen)) == NULL)
+	if ((d = msg_accept(in, "decision", &ctx->approval_key, ctx->audit, reason, reasonlen)) ==
+	    NULL)
 		return HANDLER_PERMFAIL;
 	rid = msg_str(d, "request_id");
 	if (parse_ts_ms(msg_str(d, "decided_at"), &decided_ms) != 0) {
@@ -85,7 +85,8 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 	for (i = 0; i < n_approved; i++)
 		approved_by[i] = json_string_value(json_array_get(approved, i));
 	commands = json_array();
-	json_array_foreach(json_object_get(d, "commands"), i, cmd) {
+	json_array_foreach(json_object_get(d, "commands"), i, cmd)
+	{
 		char jti[32], err[256], hash[65];
 		struct mint_claims c = {
 			.sub = msg_str(d, "worker_id"),
@@ -97,7 +98,8 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 			.jti = jti,
 			.iat = decided_ms / 1000,
 			.nbf = decided_ms / 1000,
-			.exp = decided_ms / 1000 + json_integer_value(json_object_get(d, "token_ttl_s")),
+			.exp = decided_ms / 1000 +
+			    json_integer_value(json_object_get(d, "token_ttl_s")),
 		};
 		char *token;
 
@@ -111,10 +113,13 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 		}
 		sha256_hex(token, strlen(token), hash);
 		/* The token itself never reaches a log: its id and hash do. */
-		log_info("event=token_minted request_id=%s jti=%s exp=%lld", rid, jti, (long long)c.exp);
-		audit_record(ctx->audit, rid, "token_minted", json_pack("{s:s, s:s, s:s, s:I}", "jti", jti,
-		    "sha256", hash, "cmd", c.cmd, "exp", (json_int_t)c.exp));
-		json_array_append_new(commands, json_pack("{s:s, s:s}", "cmd", c.cmd, "token", token));
+		log_info("event=token_minted request_id=%s jti=%s exp=%lld", rid, jti,
+		    (long long)c.exp);
+		audit_record(ctx->audit, rid, "token_minted",
+		    json_pack("{s:s, s:s, s:s, s:I}", "jti", jti, "sha256", hash, "cmd", c.cmd,
+		        "exp", (json_int_t)c.exp));
+		json_array_append_new(commands,
+		    json_pack("{s:s, s:s}", "cmd", c.cmd, "token", token));
 		OPENSSL_cleanse(token, strlen(token));
 		free(token);
 	}

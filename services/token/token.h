@@ -12,9 +12,9 @@
 #define TOKEN_KID "token"
 
 struct token_ctx {
-	EVP_PKEY *sign_key;           /* token.key: signs tokens and orders */
+	EVP_PKEY *sign_key; /* token.key: signs tokens and orders */
 	unsigned char jti_secret[32]; /* derived from the key, wiped at exit */
-	struct keyring approval_key;  /* approval.pub */
+	struct keyring approval_key; /* approval.pub */
 	struct audit *audit;
 };
 

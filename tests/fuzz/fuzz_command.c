@@ -33,7 +33,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cmd.action == ACTION_EXEC && cmd.argc == 0)
 			abort();
 		for (size_t i = 0; i < strlen(s); i++)
-			if (s[i] != '\t' && (s[i] < 0x20 || s[i] > 0x7e || strchr(";&|`$<>()'\"\\*?[]~!#%^{}", s[i])))
+			if (s[i] != '\t' &&
+			    (s[i] < 0x20 || s[i] > 0x7e ||
+			        strchr(";&|`$<>()'\"\\*?[]~!#%^{}", s[i])))
 				abort();
 		if ((j = command_to_json(&cmd)) == NULL)
 			abort();

@@ -25,8 +25,38 @@ static EVP_PKEY *signer;
 
 /* RFC 8037 A.1's private key: fixed, so any crash reproduces. */
 static const unsigned char seed_key[32] = {
-	0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,
-	0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x70, 0x3b, 0xf7, 0x03, 0x1c, 0xae, 0x7f, 0x60, 0x19,
+	0x9d,
+	0x61,
+	0xb1,
+	0x9d,
+	0xef,
+	0xfd,
+	0x5a,
+	0x60,
+	0xba,
+	0x84,
+	0x4a,
+	0xf4,
+	0x92,
+	0xec,
+	0x2c,
+	0xc4,
+	0x44,
+	0x49,
+	0xc5,
+	0x69,
+	0x7b,
+	0x32,
+	0x69,
+	0x70,
+	0x3b,
+	0xf7,
+	0x03,
+	0x1c,
+	0xae,
+	0x7f,
+	0x60,
+	0x19,
 };
 
 int
@@ -70,7 +100,8 @@ check(const char *token, size_t len)
 static void
 check_signed(const uint8_t *hdr, size_t hlen, const uint8_t *payload, size_t plen)
 {
-	char *h = b64url_encode(hdr, hlen), *p = b64url_encode(payload, plen), *s = NULL, *tok = NULL;
+	char *h = b64url_encode(hdr, hlen), *p = b64url_encode(payload, plen), *s = NULL,
+	     *tok = NULL;
 	unsigned char sig[64];
 	size_t n;
 
@@ -98,7 +129,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char header[] = "{\"alg\":\"EdDSA\",\"kid\":\"token\",\"typ\":\"JWT\"}";
-	static const char claims[] = "{\"iss\":\"wingman-token\",\"aud\":\"wingman-executor\","
+	static const char claims[] =
+	    "{\"iss\":\"wingman-token\",\"aud\":\"wingman-executor\","
 	    "\"sub\":\"agent-7\",\"jti\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"iat\":1795000000,"
 	    "\"nbf\":1795000000,\"exp\":1795000060,\"env\":\"test\",\"request_id\":\"r1\","
 	    "\"cmd\":\"docker restart wingman-test-api\",\"approved_by\":[\"alice\"]}";

@@ -37,7 +37,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const types[] = { "request", "assessment", "approval_prompt",
-	    "human_decision", "decision", "order", "result", "dead_letter" };
+		"human_decision", "decision", "order", "result", "dead_letter" };
 	const char *payload = (const char *)data;
 	char err[512], rid[80], kid[80];
 	json_t *m;

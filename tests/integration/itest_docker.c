@@ -274,7 +274,7 @@ static void
 test_inspect_allowlist(void **state)
 {
 	static const char *const shown[] = { "Id", "Name", "Created", "Image", "RestartCount",
-	    "State" };
+		"State" };
 	struct docker_result res;
 	json_t *root, *st, *v;
 	const char *key;
@@ -289,7 +289,8 @@ test_inspect_allowlist(void **state)
 	assert_null(strstr(res.output, "swordfish"));
 	root = json_loads(res.output, 0, NULL);
 	assert_non_null(root);
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		for (i = 0; i < ARRAY_LEN(shown); i++)
 			if (strcmp(key, shown[i]) == 0)
 				break;
@@ -325,7 +326,8 @@ test_logs_demux(void **state)
 
 	expect_ok("docker logs --tail 1 " NAME, &res);
 	assert_int_equal(count_char(res.output, '\n'), 1);
-	assert_true(strcmp(res.output, "hello-out\n") == 0 || strcmp(res.output, "hello-err\n") == 0);
+	assert_true(
+	    strcmp(res.output, "hello-out\n") == 0 || strcmp(res.output, "hello-err\n") == 0);
 	docker_result_free(&res);
 
 	expect_ok("docker logs --tail=all " NAME, &res);
@@ -334,7 +336,7 @@ test_logs_demux(void **state)
 
 	/* Nothing was logged after a time in the future. */
 	assert_true(xsnprintf(s, sizeof(s), "docker logs --since %lld " NAME,
-	    (long long)now_unix() + 3600) > 0);
+	                (long long)now_unix() + 3600) > 0);
 	expect_ok(s, &res);
 	assert_string_equal(res.output, "");
 	assert_int_equal(res.output_size, 0);
@@ -565,9 +567,9 @@ test_bogus_socket(void **state)
 /* ---- fake engines on a local unix socket ---- */
 
 enum fake_mode {
-	FAKE_HANG,     /* accepts, reads, never answers */
-	FAKE_500,      /* HTTP 500 with an engine-style message */
-	FAKE_HUGE,     /* a 2 MiB JSON answer */
+	FAKE_HANG, /* accepts, reads, never answers */
+	FAKE_500, /* HTTP 500 with an engine-style message */
+	FAKE_HUGE, /* a 2 MiB JSON answer */
 	FAKE_REDIRECT, /* 301 to somewhere else */
 	FAKE_TTY_LOGS, /* logs of a TTY container: raw, unframed */
 	FAKE_MUX_SPLIT, /* framed logs written in pieces that cut headers apart */
@@ -599,10 +601,11 @@ send_all(int fd, const char *p, size_t n)
 static void
 fake_send_split(int fd)
 {
-	static const char frames[] =
-	    "\x01\0\0\0\0\0\0\x06" "hello "
-	    "\x02\0\0\0\0\0\0\x06" "world\n"
-	    "\x01\0\0\0\0\0\0\0";
+	static const char frames[] = "\x01\0\0\0\0\0\0\x06"
+	                             "hello "
+	                             "\x02\0\0\0\0\0\0\x06"
+	                             "world\n"
+	                             "\x01\0\0\0\0\0\0\0";
 	static const size_t cuts[] = { 3, 8, 10, 14, 15, 20, 28 };
 	size_t from = 0, len = sizeof(frames) - 1;
 
@@ -637,9 +640,11 @@ fake_answer(struct fake *f, int fd)
 		return;
 	case FAKE_500:
 		body = "{\"message\":\"boom\\u0007\"}";
-		(void)xsnprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server Error\r\n"
+		(void)xsnprintf(head, sizeof(head),
+		    "HTTP/1.1 500 Internal Server Error\r\n"
 		    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-		    "Connection: close\r\n\r\n", strlen(body));
+		    "Connection: close\r\n\r\n",
+		    strlen(body));
 		break;
 	case FAKE_HUGE:
 		blen = 2 * 1024 * 1024;
@@ -649,24 +654,29 @@ fake_answer(struct fake *f, int fd)
 		big[blen - 1] = ']';
 		big[blen] = '\0';
 		body = big;
-		(void)xsnprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n"
+		(void)xsnprintf(head, sizeof(head),
+		    "HTTP/1.1 200 OK\r\n"
 		    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-		    "Connection: close\r\n\r\n", blen);
+		    "Connection: close\r\n\r\n",
+		    blen);
 		break;
 	case FAKE_REDIRECT:
 		body = "";
-		(void)xsnprintf(head, sizeof(head), "HTTP/1.1 301 Moved Permanently\r\n"
+		(void)xsnprintf(head, sizeof(head),
+		    "HTTP/1.1 301 Moved Permanently\r\n"
 		    "Location: http://example.com/\r\nContent-Length: 0\r\n"
 		    "Connection: close\r\n\r\n");
 		break;
 	case FAKE_TTY_LOGS:
 		body = "tty line 1\r\ntty line 2\r\n";
-		(void)xsnprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n"
+		(void)xsnprintf(head, sizeof(head),
+		    "HTTP/1.1 200 OK\r\n"
 		    "Content-Type: application/vnd.docker.raw-stream\r\n"
 		    "Connection: close\r\n\r\n");
 		break;
 	case FAKE_MUX_SPLIT:
-		(void)xsnprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n"
+		(void)xsnprintf(head, sizeof(head),
+		    "HTTP/1.1 200 OK\r\n"
 		    "Content-Type: application/vnd.docker.raw-stream\r\n"
 		    "Connection: close\r\n\r\n");
 		send_all(fd, head, strlen(head));
@@ -711,7 +721,7 @@ fake_start(struct fake *f, enum fake_mode mode)
 	memset(f, 0, sizeof(*f));
 	f->mode = mode;
 	assert_true(xsnprintf(f->path, sizeof(f->path), "/tmp/wingman-itest-docker-%ld-%d.sock",
-	    (long)getpid(), (int)mode) > 0);
+	                (long)getpid(), (int)mode) > 0);
 	(void)unlink(f->path);
 	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(f->lfd >= 0);
@@ -766,8 +776,8 @@ test_hung_engine_times_out(void **state)
 	assert_int_equal(docker_run(d, &c, &res), DOCKER_UNKNOWN);
 	elapsed = monotonic_ms() - t0;
 	assert_true(starts_with(res.reason, "DOCKER_TIMEOUT:"));
-	assert_true(elapsed >= SHORT_TIMEOUT_MS + 1000 - 50 &&
-	    elapsed < SHORT_TIMEOUT_MS + 1000 + 1500);
+	assert_true(
+	    elapsed >= SHORT_TIMEOUT_MS + 1000 - 50 && elapsed < SHORT_TIMEOUT_MS + 1000 + 1500);
 	docker_result_free(&res);
 
 	assert_int_equal(docker_ping(d, err, sizeof(err)), -1);

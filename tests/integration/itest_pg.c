@@ -34,7 +34,8 @@ expect_bounded(PGconn *c)
 	const char *timeout = NULL;
 
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	r = PQexec(c, "SELECT current_setting('statement_timeout')::interval = "
+	r = PQexec(c,
+	    "SELECT current_setting('statement_timeout')::interval = "
 	    "interval '" PG_STATEMENT_TIMEOUT_MS " milliseconds'");
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
 	assert_string_equal(PQgetvalue(r, 0, 0), "t");

@@ -27,7 +27,8 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: jws_tool keygen DIR NAME\n"
+	fprintf(stderr,
+	    "usage: jws_tool keygen DIR NAME\n"
 	    "       jws_tool mint PRIVATE_KEY_PATH KID < claims.json\n"
 	    "       jws_tool verify KEYS_DIR KID ENV NOW CMD [REQUEST_ID] < token\n");
 	exit(2);
@@ -81,9 +82,9 @@ cmd_mint(const char *keypath, const char *kid)
 	}
 	memset(&mc, 0, sizeof(mc));
 	list = json_object_get(in, "approved_by");
-	if (json_unpack_ex(in, &jerr, 0, "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
-	    "sub", &mc.sub, "env", &mc.env, "request_id", &mc.request_id, "cmd", &mc.cmd,
-	    "jti", &mc.jti, "iat", &iat, "nbf", &nbf, "exp", &exp) != 0) {
+	if (json_unpack_ex(in, &jerr, 0, "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "sub", &mc.sub,
+	        "env", &mc.env, "request_id", &mc.request_id, "cmd", &mc.cmd, "jti", &mc.jti, "iat",
+	        &iat, "nbf", &nbf, "exp", &exp) != 0) {
 		fprintf(stderr, "jws_tool: claims: %s\n", jerr.text);
 		goto fail;
 	}
@@ -95,7 +96,8 @@ cmd_mint(const char *keypath, const char *kid)
 		    MAX_APPROVERS);
 		goto fail;
 	}
-	json_array_foreach(list, i, v) {
+	json_array_foreach(list, i, v)
+	{
 		if ((approvers[i] = json_string_value(v)) == NULL) {
 			fprintf(stderr, "jws_tool: approved_by holds a non-string\n");
 			goto fail;

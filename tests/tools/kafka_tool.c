@@ -51,8 +51,8 @@ produce(const char *topic, const char *key)
 		rc = kafka_publish(p, topic, key, value, err, sizeof(err));
 	} else {
 		rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-		    RD_KAFKA_V_VALUE(b.data ? b.data : "", b.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_END);
+		    RD_KAFKA_V_VALUE(b.data ? b.data : "", b.len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
 		rc = rd_kafka_flush(p, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
 		snprintf(err, sizeof(err), "flush failed");
 	}
@@ -94,7 +94,8 @@ consume(const char *topic, const char *key, int timeout_s, int count)
 	rd_kafka_topic_destroy(t);
 	parts = rd_kafka_topic_partition_list_new(n);
 	for (int i = 0; i < n; i++)
-		rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(parts, topic, i)->offset =
+		    RD_KAFKA_OFFSET_BEGINNING;
 	rd_kafka_assign(rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
 	deadline = monotonic_ms() + (int64_t)timeout_s * 1000;
@@ -102,8 +103,9 @@ consume(const char *topic, const char *key, int timeout_s, int count)
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		if (m == NULL)
 			continue;
-		if (!m->err && (key == NULL || (m->key_len == strlen(key) &&
-		    memcmp(m->key, key, m->key_len) == 0))) {
+		if (!m->err &&
+		    (key == NULL ||
+		        (m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0))) {
 			fwrite(m->payload, 1, m->len, stdout);
 			putchar('\n');
 			fflush(stdout);
@@ -155,6 +157,7 @@ main(int argc, char **argv)
 		}
 		return consume(argv[2], key, timeout, count);
 	}
-	fprintf(stderr, "usage: kafka_tool produce TOPIC KEY | consume TOPIC [KEY] [--timeout S] [--count N]\n");
+	fprintf(stderr,
+	    "usage: kafka_tool produce TOPIC KEY | consume TOPIC [KEY] [--timeout S] [--count N]\n");
 	return 2;
 }

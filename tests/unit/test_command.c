@@ -283,7 +283,8 @@ test_size_limits(void **state)
 	expect_reject("docker exec x a b c d e f g h i j k l m n o p q", "CMD_ARGS");
 	/* Far too many words. */
 	expect_reject("docker exec x a b c d e f g h i j k l m n o p q r s t u v w x y z "
-	    "a b c d e f g h i j k l m n o p", "CMD_ARGS");
+	              "a b c d e f g h i j k l m n o p",
+	    "CMD_ARGS");
 
 	/* An argument of COMMAND_ARG_MAX bytes is fine, one more is not. */
 	memset(arg, 'a', COMMAND_ARG_MAX);
@@ -456,8 +457,8 @@ test_action_names(void **state)
 {
 	(void)state;
 	enum command_action a;
-	static const char *const names[] = { "ps", "inspect", "logs", "restart",
-		"start", "stop", "exec" };
+	static const char *const names[] = { "ps", "inspect", "logs", "restart", "start", "stop",
+		"exec" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		assert_int_equal(command_action_from_name(names[i], &a), 0);

@@ -46,9 +46,9 @@ teardown(void **state)
 static json_t *
 request(const char *env, const char *cmd1, const char *cmd2)
 {
-	json_t *r = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:[s], s:s}", "v", 1, "type", "request",
-	    "request_id", "r-1", "worker_id", "agent-7", "environment", env, "instruction", "",
-	    "commands", cmd1, "ts", "2026-11-26T12:00:00.000Z");
+	json_t *r = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:[s], s:s}", "v", 1, "type",
+	    "request", "request_id", "r-1", "worker_id", "agent-7", "environment", env,
+	    "instruction", "", "commands", cmd1, "ts", "2026-11-26T12:00:00.000Z");
 	if (cmd2)
 		json_array_append_new(json_object_get(r, "commands"), json_string(cmd2));
 	return r;
@@ -62,8 +62,9 @@ assess(const char *env, const char *cmd1, const char *cmd2)
 
 	json_decref(req);
 	/* Whatever consensus builds must pass its own decoder (minus the signature). */
-	json_object_set_new(a, "sig", json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", "consensus",
-	    "value", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	json_object_set_new(a, "sig",
+	    json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", "consensus", "value",
+	        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	if (msg_validate(a, "assessment", err, sizeof(err)) != 0)
 		fail_msg("assessment does not validate: %s", err);
 	return a;
@@ -269,8 +270,9 @@ test_policy_execute(void **state)
 	struct policy p;
 
 	fputs("{\"environments\": {\"shadow\": {\"containers\": [\"x\"], \"actions\": {},"
-	    " \"approvers_required\": 1, \"approval_timeout_s\": 1, \"token_ttl_s\": 1,"
-	    " \"execute\": false}}}", f);
+	      " \"approvers_required\": 1, \"approval_timeout_s\": 1, \"token_ttl_s\": 1,"
+	      " \"execute\": false}}}",
+	    f);
 	fclose(f);
 	assert_int_equal(policy_load(path, &p, err, sizeof(err)), 0);
 	unlink(path);
@@ -287,12 +289,14 @@ test_result_output_limit(void **state)
 
 	memset(big, 'a', 65537);
 	big[65537] = '\0';
-	r = result_new("r-1", "executed", "", json_pack("[{s:s, s:s, s:i, s:s}]", "cmd", "docker ps",
-	    "status", "ok", "exit_code", 0, "output", big));
+	r = result_new("r-1", "executed", "",
+	    json_pack("[{s:s, s:s, s:i, s:s}]", "cmd", "docker ps", "status", "ok", "exit_code", 0,
+	        "output", big));
 	assert_int_equal(msg_validate(r, "result", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "MSG_TOO_LONG"));
 	big[65536] = '\0';
-	json_object_set_new(json_array_get(json_object_get(r, "commands"), 0), "output", json_string(big));
+	json_object_set_new(json_array_get(json_object_get(r, "commands"), 0), "output",
+	    json_string(big));
 	assert_int_equal(msg_validate(r, "result", err, sizeof(err)), 0);
 	json_decref(r);
 	free(big);

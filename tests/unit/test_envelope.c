@@ -43,7 +43,8 @@ teardown(void **state)
 	EVP_PKEY_free(approval);
 	EVP_PKEY_free(evil);
 	for (int i = 0; i < 4; i++) {
-		static const char *const names[] = { "approval.key", "approval.pub", "evil.key", "evil.pub" };
+		static const char *const names[] = { "approval.key", "approval.pub", "evil.key",
+			"evil.pub" };
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		unlink(path);
 	}
@@ -78,8 +79,8 @@ test_missing_and_malformed(void **state)
 	assert_int_equal(envelope_verify(m, &ring, NULL, 0), SIG_MISSING);
 	json_object_set_new(m, "sig", json_string("x"));
 	assert_int_equal(envelope_verify(m, &ring, NULL, 0), SIG_MALFORMED);
-	json_object_set_new(m, "sig", json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", "approval",
-	    "value", "AAAA"));
+	json_object_set_new(m, "sig",
+	    json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", "approval", "value", "AAAA"));
 	assert_int_equal(envelope_verify(m, &ring, NULL, 0), SIG_MALFORMED);
 	json_decref(m);
 }
@@ -90,7 +91,8 @@ test_altered_after_signing(void **state)
 	json_t *m = sample();
 
 	assert_int_equal(envelope_sign(m, "approval", approval), 0);
-	json_array_set_new(json_object_get(m, "commands"), 0, json_string("docker restart wingman-test-db"));
+	json_array_set_new(json_object_get(m, "commands"), 0,
+	    json_string("docker restart wingman-test-db"));
 	assert_int_equal(envelope_verify(m, &ring, NULL, 0), SIG_BAD);
 	json_decref(m);
 	m = sample();

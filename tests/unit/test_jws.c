@@ -33,8 +33,10 @@
 #define RFC_D "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
 #define RFC_X "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
 #define RFC_INPUT "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc"
-#define RFC_SIG "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
-#define RFC_SIG_WRONG "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPVERcggaNCJuH8zUgAw"
+#define RFC_SIG \
+	"hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+#define RFC_SIG_WRONG \
+	"hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPVERcggaNCJuH8zUgAw"
 
 #define KID "wingman-token"
 #define HDR "{\"alg\":\"EdDSA\",\"kid\":\"" KID "\",\"typ\":\"JWT\"}"
@@ -46,8 +48,8 @@
 
 struct fx {
 	char dir[256];
-	EVP_PKEY *key;      /* RFC 8037 key, in the ring as KID */
-	EVP_PKEY *rotated;  /* a second ring key, "rotated" */
+	EVP_PKEY *key; /* RFC 8037 key, in the ring as KID */
+	EVP_PKEY *rotated; /* a second ring key, "rotated" */
 	EVP_PKEY *outsider; /* not in the ring */
 	unsigned char pub_raw[32];
 	char *pub_pem;
@@ -120,7 +122,7 @@ setup(void **state)
 
 	assert_non_null(f);
 	assert_true(xsnprintf(f->dir, sizeof(f->dir), "%s/wingman-test-jws.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp") > 0);
+	                tmp != NULL && *tmp != '\0' ? tmp : "/tmp") > 0);
 	assert_non_null(mkdtemp(f->dir));
 
 	f->key = rfc_key();
@@ -234,10 +236,10 @@ token_raw(const char *hdr, size_t hlen, const char *payload, size_t plen, EVP_PK
 static json_t *
 default_claims(void)
 {
-	json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:[s]}",
-	    "iss", JWS_ISSUER, "aud", JWS_AUDIENCE, "sub", "agent-7", "jti", JTI,
-	    "iat", (json_int_t)NOW, "nbf", (json_int_t)NOW, "exp", (json_int_t)(NOW + 300),
-	    "env", ENV, "request_id", REQ, "cmd", CMD, "approved_by", "alice");
+	json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:[s]}", "iss",
+	    JWS_ISSUER, "aud", JWS_AUDIENCE, "sub", "agent-7", "jti", JTI, "iat", (json_int_t)NOW,
+	    "nbf", (json_int_t)NOW, "exp", (json_int_t)(NOW + 300), "env", ENV, "request_id", REQ,
+	    "cmd", CMD, "approved_by", "alice");
 
 	assert_non_null(c);
 	return c;
@@ -301,8 +303,7 @@ verify(struct fx *f, const char *tok)
 	return verify_len(f, tok, strlen(tok), CMD, REQ);
 }
 
-#define assert_verdict(got, want) \
-	assert_string_equal(jws_verdict_code(got), jws_verdict_code(want))
+#define assert_verdict(got, want) assert_string_equal(jws_verdict_code(got), jws_verdict_code(want))
 
 /* Verifies and frees. */
 static void
@@ -395,9 +396,16 @@ static struct mint_claims
 mint_defaults(void)
 {
 	struct mint_claims c = {
-		.sub = "agent-7", .env = ENV, .request_id = REQ, .cmd = CMD,
-		.approved_by = approvers, .n_approved_by = 2, .jti = JTI,
-		.iat = NOW, .nbf = NOW, .exp = NOW + 300,
+		.sub = "agent-7",
+		.env = ENV,
+		.request_id = REQ,
+		.cmd = CMD,
+		.approved_by = approvers,
+		.n_approved_by = 2,
+		.jti = JTI,
+		.iat = NOW,
+		.nbf = NOW,
+		.exp = NOW + 300,
 	};
 	return c;
 }
@@ -413,8 +421,8 @@ test_mint_verify_round_trip(void **state)
 	char *tok, *tok2;
 
 	assert_non_null(tok = jws_mint(f->key, KID, &mc, err, sizeof(err)));
-	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, &claims, detail,
-	    sizeof(detail)), TOKEN_OK);
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, &claims, detail, sizeof(detail)),
+	    TOKEN_OK);
 	assert_non_null(claims);
 	assert_string_equal(json_string_value(json_object_get(claims, "cmd")), CMD);
 	assert_string_equal(json_string_value(json_object_get(claims, "jti")), JTI);
@@ -423,8 +431,9 @@ test_mint_verify_round_trip(void **state)
 	assert_string_equal(json_string_value(json_object_get(claims, "aud")), JWS_AUDIENCE);
 	assert_int_equal(json_integer_value(json_object_get(claims, "exp")), NOW + 300);
 	assert_int_equal(json_array_size(json_object_get(claims, "approved_by")), 2);
-	assert_string_equal(json_string_value(json_array_get(
-	    json_object_get(claims, "approved_by"), 1)), "bob");
+	assert_string_equal(json_string_value(
+	                        json_array_get(json_object_get(claims, "approved_by"), 1)),
+	    "bob");
 	json_decref(claims);
 
 	/* Ed25519 is deterministic: the same decision, the same token. */
@@ -464,12 +473,13 @@ test_mint_exact_layout(void **state)
 	assert_int_equal(b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &p, &plen), 0);
 	assert_int_equal(hlen, strlen(HDR));
 	assert_memory_equal(h, HDR, hlen);
-	assert_true(xsnprintf(want, sizeof(want),
-	    "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"agent-7\",\"jti\":\"%s\","
-	    "\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld,\"env\":\"%s\",\"request_id\":\"%s\","
-	    "\"cmd\":\"%s\",\"approved_by\":[\"alice\",\"bob\"]}",
-	    JWS_ISSUER, JWS_AUDIENCE, JTI, (long long)NOW, (long long)NOW,
-	    (long long)(NOW + 300), ENV, REQ, CMD) > 0);
+	assert_true(
+	    xsnprintf(want, sizeof(want),
+	        "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"agent-7\",\"jti\":\"%s\","
+	        "\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld,\"env\":\"%s\",\"request_id\":\"%s\","
+	        "\"cmd\":\"%s\",\"approved_by\":[\"alice\",\"bob\"]}",
+	        JWS_ISSUER, JWS_AUDIENCE, JTI, (long long)NOW, (long long)NOW,
+	        (long long)(NOW + 300), ENV, REQ, CMD) > 0);
 	assert_int_equal(plen, strlen(want));
 	assert_memory_equal(p, want, plen);
 	free(h);
@@ -557,8 +567,8 @@ test_check_time_matches_verify(void **state)
 	struct fx *f = *state;
 	struct jws_expect ex = { .env = ENV, .cmd = CMD, .request_id = REQ, .ignore_time = 1 };
 	char *tok = token_claims(default_claims(), f->key);
-	const int64_t at[] = { NOW - JWS_LEEWAY_S - 1, NOW - JWS_LEEWAY_S, NOW, NOW + 300 + JWS_LEEWAY_S,
-		NOW + 300 + JWS_LEEWAY_S + 1 };
+	const int64_t at[] = { NOW - JWS_LEEWAY_S - 1, NOW - JWS_LEEWAY_S, NOW,
+		NOW + 300 + JWS_LEEWAY_S, NOW + 300 + JWS_LEEWAY_S + 1 };
 	json_t *claims = NULL;
 
 	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, &claims, NULL, 0), TOKEN_OK);
@@ -587,10 +597,12 @@ test_ignore_time_only_skips_time(void **state)
 	ex.now = NOW + 100000;
 	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_OK);
 	ex.cmd = "docker restart wingman-test-other";
-	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_CMD_MISMATCH);
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0),
+	    TOKEN_CMD_MISMATCH);
 	ex.cmd = CMD;
 	tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
-	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_BAD_SIGNATURE);
+	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0),
+	    TOKEN_BAD_SIGNATURE);
 	ex.ignore_time = 0;
 	tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
 	assert_verdict(jws_verify(tok, strlen(tok), &f->ring, &ex, NULL, NULL, 0), TOKEN_EXPIRED);
@@ -660,7 +672,7 @@ test_segments(void **state)
 	assert_true(xsnprintf(buf, n + 16, "%s==", tok) > 0);
 	assert_verdict(verify(f, buf), TOKEN_MALFORMED);
 	assert_true(xsnprintf(buf, n + 16, "%.*s=%s", (int)(strchr(tok, '.') - tok), tok,
-	    strchr(tok, '.')) > 0);
+	                strchr(tok, '.')) > 0);
 	assert_verdict(verify(f, buf), TOKEN_MALFORMED);
 	/* Standard base64 characters. */
 	memcpy(buf, tok, n + 1);
@@ -746,8 +758,8 @@ test_alg_hs256_public_key_as_secret(void **state)
 
 	assert_non_null(p);
 	input = signing_input(hdr, strlen(hdr), p, strlen(p));
-	assert_non_null(HMAC(EVP_sha256(), f->pub_raw, sizeof(f->pub_raw),
-	    (unsigned char *)input, strlen(input), mac, &maclen));
+	assert_non_null(HMAC(EVP_sha256(), f->pub_raw, sizeof(f->pub_raw), (unsigned char *)input,
+	    strlen(input), mac, &maclen));
 	assert_int_equal(maclen, 32);
 	expect_verdict(f, append_sig(input, mac, maclen), TOKEN_BAD_ALG);
 
@@ -759,8 +771,8 @@ test_alg_hs256_public_key_as_secret(void **state)
 	/* A 64-byte HMAC-SHA512 has the Ed25519 size: alg stops it before length does. */
 	input = signing_input("{\"alg\":\"HS512\",\"kid\":\"" KID "\"}",
 	    strlen("{\"alg\":\"HS512\",\"kid\":\"" KID "\"}"), p, strlen(p));
-	assert_non_null(HMAC(EVP_sha512(), f->pub_raw, sizeof(f->pub_raw),
-	    (unsigned char *)input, strlen(input), mac, &maclen));
+	assert_non_null(HMAC(EVP_sha512(), f->pub_raw, sizeof(f->pub_raw), (unsigned char *)input,
+	    strlen(input), mac, &maclen));
 	assert_int_equal(maclen, 64);
 	expect_verdict(f, append_sig(input, mac, maclen), TOKEN_BAD_ALG);
 
@@ -797,8 +809,7 @@ test_alg_variants(void **state)
 	expect_verdict(f, token_header("{\"alg\":\"EdDS\\u0041\",\"kid\":\"" KID "\"}", f->key),
 	    TOKEN_OK);
 	/* Without typ is fine; typ is optional. */
-	expect_verdict(f, token_header("{\"alg\":\"EdDSA\",\"kid\":\"" KID "\"}", f->key),
-	    TOKEN_OK);
+	expect_verdict(f, token_header("{\"alg\":\"EdDSA\",\"kid\":\"" KID "\"}", f->key), TOKEN_OK);
 }
 
 static void
@@ -1042,8 +1053,8 @@ static void
 test_claims_missing(void **state)
 {
 	struct fx *f = *state;
-	static const char *const names[] = { "iss", "aud", "sub", "jti", "iat", "nbf",
-	    "exp", "env", "request_id", "cmd", "approved_by" };
+	static const char *const names[] = { "iss", "aud", "sub", "jti", "iat", "nbf", "exp", "env",
+		"request_id", "cmd", "approved_by" };
 
 	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
 		json_t *c = default_claims();
@@ -1081,10 +1092,10 @@ test_claims_types(void **state)
 		{ "approved_by", "[\"\"]" },
 		{ "approved_by", "[null]" },
 		{ "approved_by", "{}" },
-		{ "jti", "\"q3Zr8vN1xT0yW5bK7mP2s\"" },    /* 21 characters */
-		{ "jti", "\"q3Zr8vN1xT0yW5bK7mP2s+A\"" },  /* not base64url */
+		{ "jti", "\"q3Zr8vN1xT0yW5bK7mP2s\"" }, /* 21 characters */
+		{ "jti", "\"q3Zr8vN1xT0yW5bK7mP2s+A\"" }, /* not base64url */
 		{ "jti", "\"q3Zr8vN1xT0yW5bK7mP2sA==\"" },
-		{ "admin", "true" },                       /* unknown claim */
+		{ "admin", "true" }, /* unknown claim */
 		{ "scope", "\"*\"" },
 	};
 
@@ -1123,8 +1134,8 @@ test_claims_raw(void **state)
 {
 	struct fx *f = *state;
 	static const struct {
-		const char *omit;  /* member left out of the defaults */
-		const char *tail;  /* appended before the closing brace */
+		const char *omit; /* member left out of the defaults */
+		const char *tail; /* appended before the closing brace */
 		enum jws_verdict want;
 	} cases[] = {
 		{ NULL, "", TOKEN_OK },
@@ -1192,11 +1203,11 @@ test_order_of_checks(void **state)
 static void
 test_verdict_codes(void **state)
 {
-	static const char *const names[] = { "TOKEN_OK", "TOKEN_MALFORMED",
-	    "TOKEN_BAD_HEADER", "TOKEN_BAD_ALG", "TOKEN_UNKNOWN_KID", "TOKEN_BAD_SIGNATURE",
-	    "TOKEN_BAD_CLAIMS", "TOKEN_WRONG_ISSUER", "TOKEN_WRONG_AUDIENCE",
-	    "TOKEN_WRONG_ENV", "TOKEN_EXPIRED", "TOKEN_NOT_YET_VALID", "TOKEN_LIFETIME",
-	    "TOKEN_CMD_MISMATCH", "TOKEN_REQUEST_MISMATCH" };
+	static const char *const names[] = { "TOKEN_OK", "TOKEN_MALFORMED", "TOKEN_BAD_HEADER",
+		"TOKEN_BAD_ALG", "TOKEN_UNKNOWN_KID", "TOKEN_BAD_SIGNATURE", "TOKEN_BAD_CLAIMS",
+		"TOKEN_WRONG_ISSUER", "TOKEN_WRONG_AUDIENCE", "TOKEN_WRONG_ENV", "TOKEN_EXPIRED",
+		"TOKEN_NOT_YET_VALID", "TOKEN_LIFETIME", "TOKEN_CMD_MISMATCH",
+		"TOKEN_REQUEST_MISMATCH" };
 
 	(void)state;
 	assert_int_equal(TOKEN_REQUEST_MISMATCH + 1, ARRAY_LEN(names));

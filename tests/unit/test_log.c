@@ -44,8 +44,8 @@ static const char *peer = "late\" approver=\"mallory\" counted=\"yes\\";
 static void
 emit_forgery(void)
 {
-	log_warnx("event=refused request_id=%s reason=\"%s\" n=%d size=%zu big=%lld", "r-1", peer, 7,
-	    (size_t)42, 1LL << 40);
+	log_warnx("event=refused request_id=%s reason=\"%s\" n=%d size=%zu big=%lld", "r-1", peer,
+	    7, (size_t)42, 1LL << 40);
 }
 
 static void
@@ -54,7 +54,8 @@ test_quoted_values_are_escaped(void **state)
 	const char *line = captured(emit_forgery);
 
 	(void)state;
-	assert_non_null(strstr(line, "reason=\"late\\\" approver=\\\"mallory\\\" counted=\\\"yes\\\\\" "));
+	assert_non_null(
+	    strstr(line, "reason=\"late\\\" approver=\\\"mallory\\\" counted=\\\"yes\\\\\" "));
 	assert_null(strstr(line, " approver=\"mallory\""));
 	assert_non_null(strstr(line, "request_id=r-1 "));
 	assert_non_null(strstr(line, "n=7 size=42 big=1099511627776\n"));

@@ -18,8 +18,8 @@
 #include "msg.h"
 #include "util.h"
 
-static const char *const types[] = { "request", "assessment", "approval_prompt",
-	"approval_update", "human_decision", "decision", "order", "result", "dead_letter" };
+static const char *const types[] = { "request", "assessment", "approval_prompt", "approval_update",
+	"human_decision", "decision", "order", "result", "dead_letter" };
 
 static const char good_request[] =
     "{\"v\":1,\"type\":\"request\",\"request_id\":\"7d0c9f5e-3b1a-4c51-9b7e-2f4a9d0c1e22\","

@@ -37,7 +37,9 @@ test_keyword_value(void **state)
 
 	(void)state;
 	assert_int_equal(pg_params_build(&p,
-	    "host=/var/tmp/wingman/pg port=5433 dbname=wingman user=wingman_service", NULL, NULL), 0);
+	                     "host=/var/tmp/wingman/pg port=5433 dbname=wingman user=wingman_service",
+	                     NULL, NULL),
+	    0);
 	assert_string_equal(value_of(&p, "host"), "/var/tmp/wingman/pg");
 	assert_string_equal(value_of(&p, "port"), "5433");
 	assert_string_equal(value_of(&p, "dbname"), "wingman");
@@ -55,7 +57,9 @@ test_uri(void **state)
 
 	(void)state;
 	assert_int_equal(pg_params_build(&p,
-	    "postgresql://wingman:s3cret@db.example:6543/wingman?sslmode=require", NULL, NULL), 0);
+	                     "postgresql://wingman:s3cret@db.example:6543/wingman?sslmode=require",
+	                     NULL, NULL),
+	    0);
 	assert_string_equal(value_of(&p, "host"), "db.example");
 	assert_string_equal(value_of(&p, "port"), "6543");
 	assert_string_equal(value_of(&p, "dbname"), "wingman");
@@ -74,7 +78,9 @@ test_user_settings_win(void **state)
 	(void)state;
 	/* The user's own timeouts stay; other options are kept and extended. */
 	assert_int_equal(pg_params_build(&p,
-	    "dbname=w connect_timeout=2 options='-c statement_timeout=1s'", NULL, NULL), 0);
+	                     "dbname=w connect_timeout=2 options='-c statement_timeout=1s'", NULL,
+	                     NULL),
+	    0);
 	assert_string_equal(value_of(&p, "connect_timeout"), "2");
 	assert_string_equal(value_of(&p, "options"), "-c statement_timeout=1s");
 	pg_params_free(&p);
@@ -82,7 +88,9 @@ test_user_settings_win(void **state)
 	assert_string_equal(value_of(&p, "options"), "-c search_path=x " BOUND);
 	pg_params_free(&p);
 	assert_int_equal(pg_params_build(&p,
-	    "postgresql:///w?connect_timeout=3&options=-c%20work_mem%3D4MB", NULL, NULL), 0);
+	                     "postgresql:///w?connect_timeout=3&options=-c%20work_mem%3D4MB", NULL,
+	                     NULL),
+	    0);
 	assert_string_equal(value_of(&p, "connect_timeout"), "3");
 	assert_string_equal(value_of(&p, "options"), "-c work_mem=4MB " BOUND);
 	pg_params_free(&p);
@@ -92,7 +100,8 @@ test_user_settings_win(void **state)
 	assert_string_equal(value_of(&p, "options"), "-c lock_timeout=5s " BOUND);
 	pg_params_free(&p);
 	assert_int_equal(pg_params_build(&p, "dbname=w connect_timeout=1 options=-cfoo=1",
-	    "-c statement_timeout=0", "7"), 0);
+	                     "-c statement_timeout=0", "7"),
+	    0);
 	assert_string_equal(value_of(&p, "connect_timeout"), "1");
 	assert_string_equal(value_of(&p, "options"), "-cfoo=1 " BOUND);
 	pg_params_free(&p);

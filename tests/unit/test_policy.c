@@ -127,7 +127,8 @@ test_check_command(void **state)
 		why[0] = '\0';
 		if (policy_check_command(e, &cmd, &mode, why, sizeof(why)) != cases[i].verdict ||
 		    mode != cases[i].mode || strcmp(why, cases[i].why) != 0)
-			fail_msg("%s in %s: mode %d, why \"%s\"", cases[i].cmd, cases[i].env, mode, why);
+			fail_msg("%s in %s: mode %d, why \"%s\"", cases[i].cmd, cases[i].env, mode,
+			    why);
 	}
 }
 
@@ -162,16 +163,22 @@ test_bad_files(void **state)
 	assert_int_equal(load("{\"environments\": {}}", p, err, sizeof(err)), -1);
 	assert_true(strncmp(err, "POLICY_INVALID", 14) == 0);
 	assert_int_equal(load("{\"environments\": {\"test\": {\"containers\": [\"x-*\"],"
-	    " \"actions\": {\"ps\": \"sometimes\"}, \"approvers_required\": 1,"
-	    " \"approval_timeout_s\": 60, \"token_ttl_s\": 60}}}", p, err, sizeof(err)), -1);
+	                      " \"actions\": {\"ps\": \"sometimes\"}, \"approvers_required\": 1,"
+	                      " \"approval_timeout_s\": 60, \"token_ttl_s\": 60}}}",
+	                     p, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "must be auto, human or deny"));
 	assert_int_equal(load("{\"environments\": {\"test\": {\"containers\": [\"x-*\"],"
-	    " \"actions\": {\"fly\": \"auto\"}, \"approvers_required\": 1,"
-	    " \"approval_timeout_s\": 60, \"token_ttl_s\": 60}}}", p, err, sizeof(err)), -1);
+	                      " \"actions\": {\"fly\": \"auto\"}, \"approvers_required\": 1,"
+	                      " \"approval_timeout_s\": 60, \"token_ttl_s\": 60}}}",
+	                     p, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "is not an action"));
 	assert_int_equal(load("{\"environments\": {\"test\": {\"containers\": [\"x-*\"],"
-	    " \"actions\": {}, \"approvers_required\": 1, \"approval_timeout_s\": 60,"
-	    " \"token_ttl_s\": 60}}, \"approvers\": {\"bad name\": {}}}", p, err, sizeof(err)), -1);
+	                      " \"actions\": {}, \"approvers_required\": 1, \"approval_timeout_s\": 60,"
+	                      " \"token_ttl_s\": 60}}, \"approvers\": {\"bad name\": {}}}",
+	                     p, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "is not valid"));
 	assert_int_equal(load("not json", p, err, sizeof(err)), -1);
 	assert_true(strncmp(err, "POLICY_INVALID", 14) == 0);

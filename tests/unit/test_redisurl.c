@@ -57,9 +57,17 @@ static void
 test_bad(void **state)
 {
 	static const char *const bad[] = {
-		"http://h:1/0", "redis://", "redis://:1/0", "redis://h:0/0", "redis://h:99999/0",
-		"redis://h:1/16", "redis://h:x/0", "redis://hunter2@h:1/0", "redis://:@h:1/0",
-		"redis://:hunter2@:1/0", "redis://:hunter2@h:1/x",
+		"http://h:1/0",
+		"redis://",
+		"redis://:1/0",
+		"redis://h:0/0",
+		"redis://h:99999/0",
+		"redis://h:1/16",
+		"redis://h:x/0",
+		"redis://hunter2@h:1/0",
+		"redis://:@h:1/0",
+		"redis://:hunter2@:1/0",
+		"redis://:hunter2@h:1/x",
 	};
 	struct redis_url u;
 	char err[256];

@@ -74,8 +74,10 @@ static const char *const topics[] = { IN_TOPIC, NULL };
 static int
 run(struct probe *p, const char *input, json_t **lines)
 {
-	static const struct stage proto = { .name = "wingman-test", .group = "test",
-		.topics = topics, .handle = probe_handle };
+	static const struct stage proto = { .name = "wingman-test",
+		.group = "test",
+		.topics = topics,
+		.handle = probe_handle };
 	struct stage st = proto;
 	volatile sig_atomic_t running = 1;
 	char *outbuf = NULL, *line, *save = NULL;
@@ -114,16 +116,21 @@ test_ok_publishes_outbox(void **state)
 	json_t *lines, *v;
 
 	(void)state;
-	assert_int_equal(run(&p, "{\"topic\":\"" IN_TOPIC "\",\"key\":\"k1\",\"value\":{\"do\":\"ok\"}}\n",
-	    &lines), 0);
+	assert_int_equal(run(&p,
+	                     "{\"topic\":\"" IN_TOPIC
+	                     "\",\"key\":\"k1\",\"value\":{\"do\":\"ok\"}}\n",
+	                     &lines),
+	    0);
 	assert_int_equal(p.calls, 1);
 	assert_string_equal(p.last_key, "k1");
 	assert_int_equal(p.last_offset, 1);
 	assert_int_equal(json_array_size(lines), 1);
 	assert_string_equal(rec_topic(lines, 0), OUT_TOPIC);
 	v = json_object_get(json_array_get(lines, 0), "value");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "echo"), "do")), "ok");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "key")), "k1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "echo"), "do")),
+	    "ok");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "key")),
+	    "k1");
 	json_decref(lines);
 }
 
@@ -135,8 +142,11 @@ test_permfail_dead_letter(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(run(&p, "{\"topic\":\"" IN_TOPIC "\",\"key\":\"k2\",\"value\":"
-	    "{\"do\":\"perm\",\"request_id\":\"7d0c9f5e-3b1a-4c51-9b7e-2f4a9d0c1e22\"}}\n", &lines), 0);
+	assert_int_equal(run(&p,
+	                     "{\"topic\":\"" IN_TOPIC "\",\"key\":\"k2\",\"value\":"
+	                     "{\"do\":\"perm\",\"request_id\":\"7d0c9f5e-3b1a-4c51-9b7e-2f4a9d0c1e22\"}}\n",
+	                     &lines),
+	    0);
 	assert_int_equal(json_array_size(lines), 1);
 	assert_string_equal(rec_topic(lines, 0), TOPIC_DLQ);
 	dl = json_object_get(json_array_get(lines, 0), "value");
@@ -160,8 +170,11 @@ test_permfail_keeps_outbox(void **state)
 	json_t *lines;
 
 	(void)state;
-	assert_int_equal(run(&p, "{\"topic\":\"" IN_TOPIC "\",\"key\":\"k\",\"value\":"
-	    "{\"do\":\"perm_with_output\"}}\n", &lines), 0);
+	assert_int_equal(run(&p,
+	                     "{\"topic\":\"" IN_TOPIC "\",\"key\":\"k\",\"value\":"
+	                     "{\"do\":\"perm_with_output\"}}\n",
+	                     &lines),
+	    0);
 	assert_int_equal(json_array_size(lines), 2);
 	assert_string_equal(rec_topic(lines, 0), OUT_TOPIC);
 	assert_string_equal(rec_topic(lines, 1), TOPIC_DLQ);
@@ -176,8 +189,11 @@ test_tempfail_retried_without_stale_output(void **state)
 
 	(void)state;
 	p.tempfails_left = 1;
-	assert_int_equal(run(&p, "{\"topic\":\"" IN_TOPIC "\",\"key\":\"k\",\"value\":{\"do\":\"temp\"}}\n",
-	    &lines), 0);
+	assert_int_equal(run(&p,
+	                     "{\"topic\":\"" IN_TOPIC
+	                     "\",\"key\":\"k\",\"value\":{\"do\":\"temp\"}}\n",
+	                     &lines),
+	    0);
 	assert_int_equal(p.calls, 2);
 	assert_int_equal(json_array_size(lines), 1);
 	v = json_object_get(json_array_get(lines, 0), "value");
@@ -189,14 +205,17 @@ test_tempfail_retried_without_stale_output(void **state)
 static void
 test_pass_through_and_bad_records(void **state)
 {
-	static const char other[] = "{\"topic\":\"wingman.results\",\"key\":\"x\",\"value\":{\"a\":1}}";
+	static const char other[] =
+	    "{\"topic\":\"wingman.results\",\"key\":\"x\",\"value\":{\"a\":1}}";
 	struct probe p = { 0 };
 	json_t *lines, *expect = json_loads(other, 0, NULL);
 	char input[512];
 
 	(void)state;
-	snprintf(input, sizeof(input), "%s\n\nnot json\n{\"topic\":\"" IN_TOPIC "\"}\n"
-	    "{\"topic\":\"" IN_TOPIC "\",\"value\":{\"do\":\"ok\"}}\n", other);
+	snprintf(input, sizeof(input),
+	    "%s\n\nnot json\n{\"topic\":\"" IN_TOPIC "\"}\n"
+	    "{\"topic\":\"" IN_TOPIC "\",\"value\":{\"do\":\"ok\"}}\n",
+	    other);
 	/* Bad records make the run fail (1), but the rest is still handled. */
 	assert_int_equal(run(&p, input, &lines), 1);
 	assert_int_equal(p.calls, 1);

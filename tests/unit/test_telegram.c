@@ -34,7 +34,8 @@ setup(void **state)
 	snprintf(path, sizeof(path), "%s/config/policy.json", src ? src : ".");
 	assert_int_equal(policy_load(path, &cfg.policy, err, sizeof(err)), 0);
 	assert_int_equal(allowlist_parse("1001=alice,1002=bob,1003=demo", &cfg.policy, &cfg.allow,
-	    err, sizeof(err)), 0);
+	                     err, sizeof(err)),
+	    0);
 	cfg.chat_id = -100777;
 	for (size_t i = 0; i < sizeof(cfg.secret); i++)
 		cfg.secret[i] = (unsigned char)(i * 7 + 3);
@@ -86,10 +87,12 @@ test_cb_every_alteration_refused(void **state)
 			memcpy(bad, data, sizeof(bad));
 			bad[i] = repl[k];
 			tries++;
-			if (cb_parse(bad, strlen(bad), &cb) != 0 || !cb_verify(cfg.secret, &cb, "7d0c9f5e-3b1a"))
+			if (cb_parse(bad, strlen(bad), &cb) != 0 ||
+			    !cb_verify(cfg.secret, &cb, "7d0c9f5e-3b1a"))
 				refused++;
 			else
-				fail_msg("altered byte %zu to 0x%02x was accepted", i, (unsigned char)repl[k]);
+				fail_msg("altered byte %zu to 0x%02x was accepted", i,
+				    (unsigned char)repl[k]);
 		}
 	}
 	assert_int_equal(refused, tries);
@@ -141,7 +144,8 @@ test_cb_forgeries_refused(void **state)
 	{
 		/* 22 base64url chars carry 132 bits: the last 4 must be zero. */
 		char last = data[44];
-		const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+		const char *alphabet =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 		int idx = (int)(strchr(alphabet, last) - alphabet);
 
 		memcpy(forged, data, sizeof(forged));
@@ -159,17 +163,33 @@ test_allowlist(void **state)
 	char err[256];
 
 	assert_int_equal(allowlist_parse("123456789=alice,987654321=bob", &cfg.policy, &al, err,
-	    sizeof(err)), 0);
+	                     sizeof(err)),
+	    0);
 	assert_int_equal(al.n, 2);
 	assert_string_equal(allowlist_name(&al, 987654321), "bob");
 	assert_null(allowlist_name(&al, 1));
 	assert_null(allowlist_name(&al, -123456789));
 
 	static const char *const bad[] = {
-		"", "alice", "@alice=alice", "alice=1001", "1001=", "=alice", "1001=mallory",
-		"1001=alice,1001=bob", "1001=alice,1002=alice", "1001=alice,", ",1001=alice",
-		"1001=alice, 1002=bob", " 1001=alice", "-1001=alice", "+1001=alice",
-		"1234567890123456=alice", "0=alice", "1001=al ice", "1001=alice=bob",
+		"",
+		"alice",
+		"@alice=alice",
+		"alice=1001",
+		"1001=",
+		"=alice",
+		"1001=mallory",
+		"1001=alice,1001=bob",
+		"1001=alice,1002=alice",
+		"1001=alice,",
+		",1001=alice",
+		"1001=alice, 1002=bob",
+		" 1001=alice",
+		"-1001=alice",
+		"+1001=alice",
+		"1234567890123456=alice",
+		"0=alice",
+		"1001=al ice",
+		"1001=alice=bob",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (allowlist_parse(bad[i], &cfg.policy, &al, err, sizeof(err)) == 0)
@@ -220,17 +240,21 @@ test_press_verdicts(void **state)
 	cb_encode(cfg.secret, 'r', "req-1", reject);
 	cb_encode(cfg.secret, 'a', "req-2", other);
 
-	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)), PRESS_FORWARD);
+	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)),
+	    PRESS_FORWARD);
 	assert_string_equal(who, "bob");
 	assert_non_null(strstr(text, "approval (as bob) was sent"));
 	assert_int_equal(decide(1002, -100777, reject, &t, &who, text, sizeof(text)), PRESS_FORWARD);
 	assert_non_null(strstr(text, "rejection"));
 
 	/* Who and where come first: a stranger learns nothing about the request. */
-	assert_int_equal(decide(666, -100777, approve, &t, &who, text, sizeof(text)), PRESS_NOT_ALLOWED);
+	assert_int_equal(decide(666, -100777, approve, &t, &who, text, sizeof(text)),
+	    PRESS_NOT_ALLOWED);
 	assert_non_null(strstr(text, "allowlist"));
-	assert_int_equal(decide(1002, -100999, approve, &t, &who, text, sizeof(text)), PRESS_WRONG_CHAT);
-	assert_int_equal(decide(1002, 1002, approve, &t, &who, text, sizeof(text)), PRESS_WRONG_CHAT);
+	assert_int_equal(decide(1002, -100999, approve, &t, &who, text, sizeof(text)),
+	    PRESS_WRONG_CHAT);
+	assert_int_equal(decide(1002, 1002, approve, &t, &who, text, sizeof(text)),
+	    PRESS_WRONG_CHAT);
 	{
 		struct press p = { 1, 1002, 0, 0, approve, strlen(approve) };
 		struct cb_data cb;
@@ -261,20 +285,24 @@ test_press_verdicts(void **state)
 	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)), PRESS_VOTED);
 	t.voted = 0;
 	t.reject_forwarded = 1;
-	assert_int_equal(decide(1003, -100777, approve, &t, &who, text, sizeof(text)), PRESS_DECIDED);
+	assert_int_equal(decide(1003, -100777, approve, &t, &who, text, sizeof(text)),
+	    PRESS_DECIDED);
 	t.reject_forwarded = 0;
 	t.approves_forwarded = 1;
 	assert_int_equal(decide(1003, -100777, reject, &t, &who, text, sizeof(text)), PRESS_DECIDED);
 	t.approvers_required = 2;
-	assert_int_equal(decide(1003, -100777, approve, &t, &who, text, sizeof(text)), PRESS_FORWARD);
+	assert_int_equal(decide(1003, -100777, approve, &t, &who, text, sizeof(text)),
+	    PRESS_FORWARD);
 	t.approves_forwarded = 0;
 
 	snprintf(t.state, sizeof(t.state), "approved");
-	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)), PRESS_DECIDED);
+	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)),
+	    PRESS_DECIDED);
 	assert_string_equal(text, "Already decided: approved.");
 	snprintf(t.state, sizeof(t.state), "pending");
 	t.expires_ms = 1900000000000LL;
-	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)), PRESS_EXPIRED);
+	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)),
+	    PRESS_EXPIRED);
 	assert_string_equal(press_code(PRESS_EXPIRED), "TG_EXPIRED");
 }
 
@@ -283,21 +311,21 @@ test_press_verdicts(void **state)
 static json_t *
 prompt(const char *instruction, size_t n_cmds, size_t cmd_len)
 {
-	json_t *p = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:s, s:[{s:s, s:s, s:b, s:[s, s]},"
-	    " {s:s, s:s, s:b, s:[], s:b}], s:[s], s:i, s:[], s:s}",
-	    "v", 1, "type", "approval_prompt", "request_id", "req-1", "ts", "2026-11-26T12:00:00.000Z",
-	    "environment", "prd", "worker_id", "agent-7", "instruction", instruction, "commands",
-	    "risk", "high",
-	    "votes", "voter", "rules", "risk", "medium", "approve", 0, "reasons",
-	    "restart is <medium> risk", "a & b",
-	    "voter", "llm", "risk", "high", "approve", 0, "reasons", "abstain", 1,
-	    "dissent", "rules", "approvers_required", 2, "approvals", "expires_at",
-	    "2026-11-26T12:15:00.000Z");
+	json_t *p =
+	    json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:s, s:[{s:s, s:s, s:b, s:[s, s]},"
+	              " {s:s, s:s, s:b, s:[], s:b}], s:[s], s:i, s:[], s:s}",
+	        "v", 1, "type", "approval_prompt", "request_id", "req-1", "ts",
+	        "2026-11-26T12:00:00.000Z", "environment", "prd", "worker_id", "agent-7",
+	        "instruction", instruction, "commands", "risk", "high", "votes", "voter", "rules",
+	        "risk", "medium", "approve", 0, "reasons", "restart is <medium> risk", "a & b",
+	        "voter", "llm", "risk", "high", "approve", 0, "reasons", "abstain", 1, "dissent",
+	        "rules", "approvers_required", 2, "approvals", "expires_at",
+	        "2026-11-26T12:15:00.000Z");
 
 	for (size_t i = 0; i < n_cmds; i++) {
 		char cmd[600];
-		snprintf(cmd, sizeof(cmd), "docker restart wingman-prd-%0*zu", (int)(cmd_len > 26 ?
-		    cmd_len - 26 : 1), i);
+		snprintf(cmd, sizeof(cmd), "docker restart wingman-prd-%0*zu",
+		    (int)(cmd_len > 26 ? cmd_len - 26 : 1), i);
 		json_array_append_new(json_object_get(p, "commands"), json_string(cmd));
 	}
 	return p;
@@ -307,7 +335,8 @@ prompt(const char *instruction, size_t n_cmds, size_t cmd_len)
 static void
 assert_html_clean(const char *s)
 {
-	static const char *const tags[] = { "<b>", "</b>", "<i>", "</i>", "<code>", "</code>", NULL };
+	static const char *const tags[] = { "<b>", "</b>", "<i>", "</i>", "<code>", "</code>",
+		NULL };
 	static const char *const ents[] = { "&amp;", "&lt;", "&gt;", "&quot;", "&#39;", NULL };
 
 	for (; *s; s++) {
@@ -350,15 +379,18 @@ test_render_escapes_and_shows_everything(void **state)
 	assert_non_null(strstr(text, "Risk: <b>high</b>"));
 	assert_non_null(strstr(text, "1. <code>docker restart wingman-prd-"));
 	/* Commands exactly: only the HTML specials are escaped, spaces kept. */
-	assert_non_null(strstr(text, "3. <code>docker exec wingman-prd-x ls  /app&lt;&amp;&gt;</code>"));
-	assert_non_null(strstr(text, "- rules: risk medium, does not approve \xe2\x80\x94 "
+	assert_non_null(
+	    strstr(text, "3. <code>docker exec wingman-prd-x ls  /app&lt;&amp;&gt;</code>"));
+	assert_non_null(strstr(text,
+	    "- rules: risk medium, does not approve \xe2\x80\x94 "
 	    "restart is &lt;medium&gt; risk; a &amp; b"));
 	assert_non_null(strstr(text, "- llm: risk high, abstains"));
 	assert_non_null(strstr(text, "Dissent: rules"));
 	assert_non_null(strstr(text, "Approvals: 1 of 2 (bob)"));
 	assert_non_null(strstr(text, "Expires: 2026-11-26T12:15:00.000Z"));
 	/* The agent's newline cannot start a line of its own. */
-	assert_non_null(strstr(text, "Instruction: <i>Restart &lt;b&gt;now&lt;/b&gt; &amp; "
+	assert_non_null(strstr(text,
+	    "Instruction: <i>Restart &lt;b&gt;now&lt;/b&gt; &amp; "
 	    "&quot;quickly&quot; Status: APPROVED by everyone</i>"));
 	free(text);
 
@@ -376,7 +408,8 @@ test_render_escapes_and_shows_everything(void **state)
 	v.decided_by = none;
 	v.reason = "REJECTED: by bob: <not> now";
 	assert_int_equal(bot_render(&v, &text, &complete), 0);
-	assert_non_null(strstr(text, "Status: <b>REJECTED</b> by bob\nReason: REJECTED: by bob: &lt;not&gt; now"));
+	assert_non_null(strstr(text,
+	    "Status: <b>REJECTED</b> by bob\nReason: REJECTED: by bob: &lt;not&gt; now"));
 	free(text);
 	v.state = "expired";
 	assert_int_equal(bot_render(&v, &text, &complete), 0);
@@ -391,16 +424,26 @@ static void
 test_render_hidden_characters(void **state)
 {
 	/* RLO, zero-width space, BOM, LRI, ALM, a tab and DEL. */
-	json_t *p = prompt("a\xe2\x80\xae" "b\xe2\x80\x8b" "c\xef\xbb\xbf" "d\xe2\x81\xa6"
-	    "e\xd8\x9c" "f\tg\x7fh \xc3\xa9t\xc3\xa9 \xf0\x9f\x9a\x80", 1, 40);
+	json_t *p = prompt("a\xe2\x80\xae"
+	                   "b\xe2\x80\x8b"
+	                   "c\xef\xbb\xbf"
+	                   "d\xe2\x81\xa6"
+	                   "e\xd8\x9c"
+	                   "f\tg\x7fh \xc3\xa9t\xc3\xa9 \xf0\x9f\x9a\x80",
+	    1, 40);
 	json_t *none = json_array();
 	struct bot_view v = { p, "pending", none, none, "" };
 	char *text = NULL;
 	int complete;
 
 	assert_int_equal(bot_render(&v, &text, &complete), 0);
-	assert_non_null(strstr(text, "<i>a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd"
-	    "d\xef\xbf\xbd" "e\xef\xbf\xbd" "f g h \xc3\xa9t\xc3\xa9 \xf0\x9f\x9a\x80</i>"));
+	assert_non_null(strstr(text,
+	    "<i>a\xef\xbf\xbd"
+	    "b\xef\xbf\xbd"
+	    "c\xef\xbf\xbd"
+	    "d\xef\xbf\xbd"
+	    "e\xef\xbf\xbd"
+	    "f g h \xc3\xa9t\xc3\xa9 \xf0\x9f\x9a\x80</i>"));
 	free(text);
 	json_decref(none);
 	json_decref(p);
@@ -469,7 +512,8 @@ test_buttons(void **state)
 static void
 test_token(void **state)
 {
-	char s[] = "POST https://api.telegram.org/bot123:AAsecret-_x/getUpdates failed; 123:AAsecret-_x";
+	char s[] =
+	    "POST https://api.telegram.org/bot123:AAsecret-_x/getUpdates failed; 123:AAsecret-_x";
 
 	assert_true(tg_token_valid("123456789:AAtestTOKENsecret_value-xyz"));
 	assert_false(tg_token_valid(""));
@@ -493,8 +537,9 @@ test_approval_update_message(void **state)
 	char err[256];
 
 	u = approval_update_new("req-1", "pending", approvals, 2, NULL, "");
-	json_object_set_new(u, "sig", json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", "approval",
-	    "value", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	json_object_set_new(u, "sig",
+	    json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", "approval", "value",
+	        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	if (msg_validate(u, "approval_update", err, sizeof(err)) != 0)
 		fail_msg("approval_update does not validate: %s", err);
 	assert_int_equal(json_array_size(json_object_get(u, "decided_by")), 0);
@@ -503,8 +548,9 @@ test_approval_update_message(void **state)
 	json_decref(u);
 	u = approval_update_new("req-1", "rejected", approvals, 2, json_pack("[s]", "bob"),
 	    "REJECTED: by bob: no");
-	json_object_set_new(u, "sig", json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", "approval",
-	    "value", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	json_object_set_new(u, "sig",
+	    json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", "approval", "value",
+	        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	assert_int_equal(msg_validate(u, "approval_update", err, sizeof(err)), 0);
 	json_decref(u);
 	json_decref(approvals);

@@ -106,8 +106,8 @@ human(const char *rid, const char *approver, const char *channel, const char *de
     const char *cmd, const char *d, const char *kid)
 {
 	json_t *h = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s]}", "v", 1, "type",
-	    "human_decision", "request_id", rid, "ts", "2026-11-26T12:01:00.000Z", "approver", approver,
-	    "decision", decision, "reason", "", "channel", channel, "commands", cmd);
+	    "human_decision", "request_id", rid, "ts", "2026-11-26T12:01:00.000Z", "approver",
+	    approver, "decision", decision, "reason", "", "channel", channel, "commands", cmd);
 
 	sign_as(h, d, kid);
 	return h;
@@ -145,10 +145,12 @@ test_auto_needs_consensus_signature(void **state)
 {
 	(void)state;
 	assert_int_equal(check("r1", "agent-7", "test", INSPECT,
-	    assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL), EVIDENCE_OK);
+	                     assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL),
+	    EVIDENCE_OK);
 	/* Another key named consensus. */
 	assert_int_equal(check("r1", "agent-7", "test", INSPECT,
-	    assessment(request("r1", "agent-7", "test", INSPECT), evil), NULL), EVIDENCE_UNSIGNED);
+	                     assessment(request("r1", "agent-7", "test", INSPECT), evil), NULL),
+	    EVIDENCE_UNSIGNED);
 }
 
 static void
@@ -157,13 +159,17 @@ test_evidence_of_something_else(void **state)
 	(void)state;
 	/* A genuine assessment of an inspect, borrowed for a restart, another id, worker, env. */
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL), EVIDENCE_MISMATCH);
+	                     assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL),
+	    EVIDENCE_MISMATCH);
 	assert_int_equal(check("r2", "agent-7", "test", INSPECT,
-	    assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL), EVIDENCE_MISMATCH);
+	                     assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL),
+	    EVIDENCE_MISMATCH);
 	assert_int_equal(check("r1", "agent-8", "test", INSPECT,
-	    assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL), EVIDENCE_MISMATCH);
+	                     assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL),
+	    EVIDENCE_MISMATCH);
 	assert_int_equal(check("r1", "agent-7", "prd", INSPECT,
-	    assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL), EVIDENCE_MISMATCH);
+	                     assessment(request("r1", "agent-7", "test", INSPECT), dir), NULL),
+	    EVIDENCE_MISMATCH);
 }
 
 /* Issue 9's first attack: consensus labels a stop "ps" and approves it. */
@@ -178,8 +184,9 @@ test_mislabeled_human_action_needs_humans(void **state)
 	json_decref(req);
 	json_object_set_new(action, "action", json_string("ps"));
 	json_object_set_new(action, "container", json_string(""));
-	json_object_set_new(a, "votes", json_pack("[{s:s, s:s, s:b, s:[s]}]", "voter", "rules",
-	    "risk", "low", "approve", 1, "reasons", "looks harmless"));
+	json_object_set_new(a, "votes",
+	    json_pack("[{s:s, s:s, s:b, s:[s]}]", "voter", "rules", "risk", "low", "approve", 1,
+	        "reasons", "looks harmless"));
 	json_object_set_new(a, "approving_votes", json_integer(1));
 	sign_as(a, dir, "consensus");
 	assert_int_equal(check("r1", "agent-7", "test", STOP, a, NULL), EVIDENCE_NO_QUORUM);
@@ -190,36 +197,45 @@ test_human_decisions(void **state)
 {
 	(void)state;
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", RESTART), dir), NULL), EVIDENCE_NO_QUORUM);
+	                     assessment(request("r1", "agent-7", "test", RESTART), dir), NULL),
+	    EVIDENCE_NO_QUORUM);
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", RESTART), dir),
-	    human("r1", "bob", "cli", "approve", RESTART, dir, "approver-bob"), NULL), EVIDENCE_OK);
+	                     assessment(request("r1", "agent-7", "test", RESTART), dir),
+	                     human("r1", "bob", "cli", "approve", RESTART, dir, "approver-bob"),
+	                     NULL),
+	    EVIDENCE_OK);
 	/* bob's approval of other commands, of another request, a reject. */
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", RESTART), dir),
-	    human("r1", "bob", "cli", "approve", INSPECT, dir, "approver-bob"), NULL),
+	                     assessment(request("r1", "agent-7", "test", RESTART), dir),
+	                     human("r1", "bob", "cli", "approve", INSPECT, dir, "approver-bob"),
+	                     NULL),
 	    EVIDENCE_BAD_DECISION);
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", RESTART), dir),
-	    human("r2", "bob", "cli", "approve", RESTART, dir, "approver-bob"), NULL),
+	                     assessment(request("r1", "agent-7", "test", RESTART), dir),
+	                     human("r2", "bob", "cli", "approve", RESTART, dir, "approver-bob"),
+	                     NULL),
 	    EVIDENCE_BAD_DECISION);
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", RESTART), dir),
-	    human("r1", "bob", "cli", "reject", RESTART, dir, "approver-bob"), NULL),
+	                     assessment(request("r1", "agent-7", "test", RESTART), dir),
+	                     human("r1", "bob", "cli", "reject", RESTART, dir, "approver-bob"),
+	                     NULL),
 	    EVIDENCE_BAD_DECISION);
 	/* bob's name with alice's key; bob's name with a key of the same name elsewhere. */
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", RESTART), dir),
-	    human("r1", "bob", "cli", "approve", RESTART, dir, "approver-alice"), NULL),
+	                     assessment(request("r1", "agent-7", "test", RESTART), dir),
+	                     human("r1", "bob", "cli", "approve", RESTART, dir, "approver-alice"),
+	                     NULL),
 	    EVIDENCE_BAD_DECISION);
 	assert_int_equal(check("r1", "agent-7", "test", RESTART,
-	    assessment(request("r1", "agent-7", "test", RESTART), dir),
-	    human("r1", "bob", "cli", "approve", RESTART, evil, "approver-bob"), NULL),
+	                     assessment(request("r1", "agent-7", "test", RESTART), dir),
+	                     human("r1", "bob", "cli", "approve", RESTART, evil, "approver-bob"),
+	                     NULL),
 	    EVIDENCE_BAD_DECISION);
 	/* alice owns agent-alice: her approval never counts for it. */
 	assert_int_equal(check("r1", "agent-alice", "test", RESTART,
-	    assessment(request("r1", "agent-alice", "test", RESTART), dir),
-	    human("r1", "alice", "cli", "approve", RESTART, dir, "approver-alice"), NULL),
+	                     assessment(request("r1", "agent-alice", "test", RESTART), dir),
+	                     human("r1", "alice", "cli", "approve", RESTART, dir, "approver-alice"),
+	                     NULL),
 	    EVIDENCE_BAD_DECISION);
 }
 
@@ -242,20 +258,26 @@ test_two_person_rule(void **state)
 	(void)state;
 	/* Two approvers, both relayed by the bot: the bot alone is not two people. */
 	assert_int_equal(check("p1", "agent-7", "prd", PRD_RESTART,
-	    assessment(signed_request("p1", "agent-7", "prd", PRD_RESTART, dir), dir),
-	    human("p1", "bob", "telegram", "approve", PRD_RESTART, dir, "telegram"),
-	    human("p1", "demo", "telegram", "approve", PRD_RESTART, dir, "telegram"), NULL),
+	                     assessment(signed_request("p1", "agent-7", "prd", PRD_RESTART, dir),
+	                         dir),
+	                     human("p1", "bob", "telegram", "approve", PRD_RESTART, dir, "telegram"),
+	                     human("p1", "demo", "telegram", "approve", PRD_RESTART, dir, "telegram"),
+	                     NULL),
 	    EVIDENCE_NO_QUORUM);
 	/* The same approver twice counts once. */
 	assert_int_equal(check("p1", "agent-7", "prd", PRD_RESTART,
-	    assessment(signed_request("p1", "agent-7", "prd", PRD_RESTART, dir), dir),
-	    human("p1", "bob", "cli", "approve", PRD_RESTART, dir, "approver-bob"),
-	    human("p1", "bob", "telegram", "approve", PRD_RESTART, dir, "telegram"), NULL),
+	                     assessment(signed_request("p1", "agent-7", "prd", PRD_RESTART, dir),
+	                         dir),
+	                     human("p1", "bob", "cli", "approve", PRD_RESTART, dir, "approver-bob"),
+	                     human("p1", "bob", "telegram", "approve", PRD_RESTART, dir, "telegram"),
+	                     NULL),
 	    EVIDENCE_NO_QUORUM);
 	assert_int_equal(check("p1", "agent-7", "prd", PRD_RESTART,
-	    assessment(signed_request("p1", "agent-7", "prd", PRD_RESTART, dir), dir),
-	    human("p1", "bob", "telegram", "approve", PRD_RESTART, dir, "telegram"),
-	    human("p1", "demo", "cli", "approve", PRD_RESTART, dir, "approver-demo"), NULL),
+	                     assessment(signed_request("p1", "agent-7", "prd", PRD_RESTART, dir),
+	                         dir),
+	                     human("p1", "bob", "telegram", "approve", PRD_RESTART, dir, "telegram"),
+	                     human("p1", "demo", "cli", "approve", PRD_RESTART, dir, "approver-demo"),
+	                     NULL),
 	    EVIDENCE_OK);
 }
 
@@ -265,27 +287,38 @@ test_signed_requests(void **state)
 	(void)state;
 	/* prd takes only requests signed by their worker. */
 	assert_int_equal(check("p1", "agent-7", "prd", "docker inspect wingman-prd-api",
-	    assessment(request("p1", "agent-7", "prd", "docker inspect wingman-prd-api"), dir), NULL),
+	                     assessment(request("p1", "agent-7", "prd",
+	                                    "docker inspect wingman-prd-api"),
+	                         dir),
+	                     NULL),
 	    EVIDENCE_REQUEST);
 	/* (The rules voter finds an inspect in prd medium risk: humans decide.) */
 	assert_int_equal(check("p1", "agent-7", "prd", "docker inspect wingman-prd-api",
-	    assessment(signed_request("p1", "agent-7", "prd", "docker inspect wingman-prd-api", dir),
-	    dir), human("p1", "bob", "cli", "approve", "docker inspect wingman-prd-api", dir,
-	    "approver-bob"), human("p1", "demo", "cli", "approve", "docker inspect wingman-prd-api",
-	    dir, "approver-demo"), NULL), EVIDENCE_OK);
+	                     assessment(signed_request("p1", "agent-7", "prd",
+	                                    "docker inspect wingman-prd-api", dir),
+	                         dir),
+	                     human("p1", "bob", "cli", "approve", "docker inspect wingman-prd-api",
+	                         dir, "approver-bob"),
+	                     human("p1", "demo", "cli", "approve", "docker inspect wingman-prd-api",
+	                         dir, "approver-demo"),
+	                     NULL),
+	    EVIDENCE_OK);
 	/* agent-8's key cannot speak for agent-7; nor can a key from elsewhere. */
 	{
 		json_t *r = request("p1", "agent-7", "prd", "docker inspect wingman-prd-api");
 		sign_as(r, dir, "worker-agent-8");
 		assert_int_equal(check("p1", "agent-7", "prd", "docker inspect wingman-prd-api",
-		    assessment(r, dir), NULL), EVIDENCE_REQUEST);
+		                     assessment(r, dir), NULL),
+		    EVIDENCE_REQUEST);
 	}
 	assert_int_equal(check("t1", "agent-7", "test", INSPECT,
-	    assessment(signed_request("t1", "agent-7", "test", INSPECT, evil), dir), NULL),
+	                     assessment(signed_request("t1", "agent-7", "test", INSPECT, evil), dir),
+	                     NULL),
 	    EVIDENCE_REQUEST);
 	/* Where not required, an unsigned request is fine. */
 	assert_int_equal(check("t1", "agent-7", "test", INSPECT,
-	    assessment(request("t1", "agent-7", "test", INSPECT), dir), NULL), EVIDENCE_OK);
+	                     assessment(request("t1", "agent-7", "test", INSPECT), dir), NULL),
+	    EVIDENCE_OK);
 }
 
 static void
@@ -294,15 +327,25 @@ test_policy_still_decides(void **state)
 	(void)state;
 	/* Denied and outside the environment, whatever the humans say. */
 	assert_int_equal(check("p1", "agent-7", "prd", "docker exec wingman-prd-api id",
-	    assessment(signed_request("p1", "agent-7", "prd", "docker exec wingman-prd-api id", dir), dir),
-	    human("p1", "bob", "cli", "approve", "docker exec wingman-prd-api id", dir, "approver-bob"),
-	    human("p1", "demo", "cli", "approve", "docker exec wingman-prd-api id", dir, "approver-demo"),
-	    NULL), EVIDENCE_DENIED);
+	                     assessment(signed_request("p1", "agent-7", "prd",
+	                                    "docker exec wingman-prd-api id", dir),
+	                         dir),
+	                     human("p1", "bob", "cli", "approve", "docker exec wingman-prd-api id",
+	                         dir, "approver-bob"),
+	                     human("p1", "demo", "cli", "approve", "docker exec wingman-prd-api id",
+	                         dir, "approver-demo"),
+	                     NULL),
+	    EVIDENCE_DENIED);
 	assert_int_equal(check("t1", "agent-7", "test", "docker inspect wingman-prd-api",
-	    assessment(request("t1", "agent-7", "test", "docker inspect wingman-prd-api"), dir), NULL),
+	                     assessment(request("t1", "agent-7", "test",
+	                                    "docker inspect wingman-prd-api"),
+	                         dir),
+	                     NULL),
 	    EVIDENCE_INVALID);
 	assert_int_equal(check("t1", "agent-7", "test", "docker inspect deadbeef",
-	    assessment(request("t1", "agent-7", "test", "docker inspect deadbeef"), dir), NULL),
+	                     assessment(request("t1", "agent-7", "test", "docker inspect deadbeef"),
+	                         dir),
+	                     NULL),
 	    EVIDENCE_INVALID);
 }
 

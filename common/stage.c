@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "failpoint.h"
 #include "log.h"
 #include "msg.h"
 #include "util.h"
@@ -313,6 +314,8 @@ consumer_new(const struct stage *st, const char *brokers, char *err, size_t errl
 	    set_conf(conf, "enable.auto.offset.store", "false", err, errlen) ||
 	    set_conf(conf, "auto.offset.reset", "earliest", err, errlen) ||
 	    set_conf(conf, "max.poll.interval.ms", "600000", err, errlen) ||
+	    /* A member that died hands its partitions on after 10 s, not 45. */
+	    set_conf(conf, "session.timeout.ms", "10000", err, errlen) ||
 	    set_conf(conf, "fetch.message.max.bytes", "1048576", err, errlen)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -674,6 +677,7 @@ batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, st
 		batch_produce(producer, b, stop);
 		if (await_deliveries(producer, &b->d, running) != 0)
 			return;
+		(void)FAILPOINT("stage.after_publish_before_commit");
 		done = stop < b->d.first_failed ? stop : b->d.first_failed;
 		if (b->d.first_failed < b->n)
 			log_warnx("event=publish_failed offset=%lld error=\"delivery failed: %s\"",

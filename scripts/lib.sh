@@ -154,9 +154,11 @@ ensure_packages() {
   apt-get install -y -q "${missing[@]}" || die "apt-get install failed for: ${missing[*]}"
 }
 
-# build: configure and compile into $BUILD (sanitizers per WINGMAN_SANITIZE).
+# build: configure and compile into $BUILD (sanitizers per WINGMAN_SANITIZE,
+# failpoints per WINGMAN_FAILPOINTS).
 build() {
-  say "building into $BUILD (WINGMAN_SANITIZE=${WINGMAN_SANITIZE:-OFF})"
-  cmake -S "$REPO" -B "$BUILD" -DWINGMAN_SANITIZE="${WINGMAN_SANITIZE:-OFF}" &&
+  say "building into $BUILD (WINGMAN_SANITIZE=${WINGMAN_SANITIZE:-OFF}, WINGMAN_FAILPOINTS=${WINGMAN_FAILPOINTS:-OFF})"
+  cmake -S "$REPO" -B "$BUILD" -DWINGMAN_SANITIZE="${WINGMAN_SANITIZE:-OFF}" \
+    -DWINGMAN_FAILPOINTS="${WINGMAN_FAILPOINTS:-OFF}" &&
     cmake --build "$BUILD" -j2
 }

@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "envelope.h"
+#include "failpoint.h"
 #include "log.h"
 #include "msg.h"
 #include "util.h"
@@ -554,6 +555,9 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 		    approval_update_new(rid, "approved", names, req.approvers_required,
 		        json_deep_copy(names), ""),
 		    sig_value);
+		/* Stored as approved, its decision not yet published. */
+		if (rc == HANDLER_OK)
+			(void)FAILPOINT("approval.after_store");
 	} else if (ev != EVIDENCE_NO_QUORUM) {
 		/* The policy changed under a pending request: it no longer allows it. */
 		rc = finish_locked(ctx, out, rid, "rejected", why, TOPIC_RESULTS,
@@ -596,10 +600,18 @@ approval_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
     size_t reasonlen)
 {
 	struct approval_ctx *ctx = ctxp;
+	enum handler_rc rc = strcmp(in->topic, TOPIC_HUMAN_DECISIONS) == 0
+	    ? on_human_decision(ctx, in, out, reason, reasonlen)
+	    : on_assessment(ctx, in, out, reason, reasonlen);
 
-	if (strcmp(in->topic, TOPIC_HUMAN_DECISIONS) == 0)
-		return on_human_decision(ctx, in, out, reason, reasonlen);
-	return on_assessment(ctx, in, out, reason, reasonlen);
+	/*
+	 * Its state is committed: its audit rows are written now, not with the
+	 * batch. A redelivery finds the state and does not audit it again, so
+	 * a crash before the batch's commit would leave it unaudited. (A failed
+	 * write fails the batch's commit too: the batch is redone.)
+	 */
+	audit_flush(ctx->audit);
+	return rc;
 }
 
 /* A dead letter for a kept decision that will not be counted. */

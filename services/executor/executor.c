@@ -15,6 +15,7 @@
 
 #include "command.h"
 #include "envelope.h"
+#include "failpoint.h"
 #include "jws.h"
 #include "log.h"
 #include "msg.h"
@@ -236,6 +237,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	case LEDGER_CLAIMED:
 		break;
 	}
+	(void)FAILPOINT("executor.after_claim");
 	if (env->execute) {
 		log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
 		    command_action_name(cmd.action), cmd.container);
@@ -269,12 +271,15 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	        : reason,
 	    dr.output_size);
 	sha256_hex(output ? output : "", output ? strlen(output) : 0, hash);
+	(void)FAILPOINT("executor.after_docker");
 	if (ledger_finish(ctx->ledger, jti, *result, *verdict, detail, sizeof(detail)) != 0)
 		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti,
 		    detail);
 	audit_record(ctx->audit, rid, "execution_result",
 	    json_pack("{s:s, s:s, s:i, s:s, s:s}", "jti", jti, "status", status, "exit_code",
 	        dr.exit_code, "output_sha256", hash, "reason", reason));
+	/* The ledger has the result: so must the audit log, before a crash can intervene. */
+	audit_flush(ctx->audit);
 	if (output != dr.output)
 		free(output);
 	if (dr.status == DOCKER_UNAVAILABLE || dr.status == DOCKER_UNKNOWN)
@@ -488,6 +493,7 @@ publish:
 	    exec_verdict_name(status), first_reason);
 	audit_record(ctx->audit, rid, "result",
 	    json_pack("{s:s, s:s}", "status", exec_verdict_name(status), "reason", first_reason));
+	(void)FAILPOINT("executor.before_result");
 	outbox_add(out, TOPIC_RESULTS, rid, result);
 	json_decref(order);
 	return HANDLER_OK;

@@ -13,6 +13,7 @@
 #include <openssl/hmac.h>
 
 #include "envelope.h"
+#include "failpoint.h"
 #include "log.h"
 #include "mint.h"
 #include "msg.h"
@@ -133,6 +134,7 @@ token_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char 
 		snprintf(reason, reasonlen, "SIGN_FAILED: cannot sign the order");
 		goto done;
 	}
+	(void)FAILPOINT("token.after_mint");
 	outbox_add(out, TOPIC_ORDERS, rid, order);
 	order = NULL;
 	rc = HANDLER_OK;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Crashes at the steps where an interruption changes what must happen next
+# (common/failpoint.h; the test build has them compiled in). Each scenario
+# arms one failpoint in one daemon, sends an approved `docker restart`, lets
+# the daemon die there (SIGKILL, as kill -9), starts it again unarmed, and
+# then checks from outside the daemons:
+#   - the request has a terminal result, and every result it got says the
+#     same (a redelivery may answer twice, never differently);
+#   - the engine's own events count the restarts: none ran twice, none ran
+#     that the result says did not;
+#   - the audit chain holds.
+. "$(dirname "$0")/lib.sh"
+
+C=wingman-test-api
+CMD="docker restart -t 0 $C"
+declare -A PID
+
+# start SERVICE [FAILPOINTS]: one daemon, armed or not.
+start() {
+	WINGMAN_FAILPOINTS=${2:-} as_service "$1" "$build/services/$1/wingman-$1" </dev/null \
+	    >>"$T/$1.log" 2>&1 9>&- &
+	PID[$1]=$!
+	DAEMON_PIDS+=($!)
+}
+
+# died SERVICE: waits (60 s at most) for the armed daemon to kill itself.
+died() {
+	local i
+	for i in $(seq 1 600); do
+		kill -0 "${PID[$1]}" 2>/dev/null || { wait "${PID[$1]}" 2>/dev/null || true; return 0; }
+		sleep 0.1
+	done
+	fail "wingman-$1 did not reach its failpoint (is the build made with WINGMAN_FAILPOINTS=ON?)"
+}
+
+# restarts SINCE: the engine's restart events of $C since SINCE (unix seconds).
+restarts() {
+	local filters
+	filters=$(jq -rn --arg c "$C" '{container: [$c], event: ["restart"]} | @uri')
+	docker_api "/events?since=$1&until=$(date +%s)&filters=$filters" | jq -s length
+}
+
+# approved_restart: submits the restart, approves it (bob), prints the id.
+approved_restart() {
+	local id
+	id=$("$W" submit --env test --worker agent-7 --text "fault scenario" --cmd "$CMD")
+	first_on wingman.approval-prompts "$id" 30 >/dev/null || fail "no approval prompt for $id"
+	"$W" approve "$id" --as bob --no-wait >/dev/null 2>&1 || fail "approve $id failed"
+	echo "$id"
+}
+
+# results ID STATUS [N]: every result of ID says STATUS, and there are at
+# least N (default 1; waits up to 40 s for N).
+results() {
+	local n=${3:-1}
+	"$KT" consume wingman.results "$1" --timeout $((n > 1 ? 40 : 5)) --count "$n" \
+	    >"$T/results-$1" || true
+	[ "$(wc -l <"$T/results-$1")" -ge "$n" ] || fail "$1: $(wc -l <"$T/results-$1") result(s), want $n"
+	[ "$(jq -r .status "$T/results-$1" | sort -u)" = "$2" ] ||
+	    fail "$1: results $(jq -r .status "$T/results-$1" | paste -sd,), want all $2"
+}
+
+for s in consensus approval token executor; do start "$s"; done
+
+say "warm-up: one approved restart runs once"
+t0=$(date +%s)
+sleep 1
+id=$(approved_restart)
+"$W" wait "$id" --timeout 60 >/dev/null || fail "warm-up restart did not execute"
+sleep 1
+[ "$(restarts "$t0")" = 1 ] || fail "warm-up: $(restarts "$t0") restarts"
+ok "warm-up executed, one restart"
+
+# scenario NAME SERVICE FAILPOINT STATUS RUNS [RESULTS]: one crash and its
+# recovery; RESULTS is how many results the request must get (default 1).
+scenario() {
+	local name=$1 svc=$2 fp=$3 status=$4 runs=$5 nresults=${6:-1} id t
+	say "$name: wingman-$svc crashes at $fp"
+	stop_pid "${PID[$svc]}"
+	start "$svc" "$fp=crash"
+	t=$(date +%s)
+	sleep 1
+	id=$(approved_restart)
+	died "$svc"
+	start "$svc"
+	"$W" wait "$id" --timeout 90 >"$T/wait-$id" 2>&1 || true
+	[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = "$status" ] ||
+	    fail "$name: $(cat "$T/wait-$id"), want $status"
+	results "$id" "$status" "$nresults"
+	sleep 1
+	[ "$(restarts "$t")" = "$runs" ] || fail "$name: the engine restarted $C $(restarts "$t") times, want $runs"
+	ok "$name: $status, $(wc -l <"$T/results-$id") result(s) all $status, $runs restart(s) by the engine"
+}
+
+# The Docker call ran, the ledger was not told: nobody can say it did not
+# act, so it is `interrupted`, and it is never run again.
+scenario "after the Docker call" executor executor.after_docker interrupted 1
+# Claimed, not run: the claim stays spent; `interrupted` (the executor
+# cannot know that it died before the call), and nothing runs.
+scenario "after the claim" executor executor.after_claim interrupted 0
+# Ran and recorded, the result never published: the redelivered order is
+# answered from the ledger.
+scenario "before the result" executor executor.before_result executed 1
+# Minted, not published: the decision comes again and is minted again.
+scenario "token after minting" token token.after_mint executed 1
+# The order was published, the decision's offset not committed: the decision
+# comes again, the same token is minted again, the executor runs it once.
+scenario "token between publish and commit" token stage.after_publish_before_commit executed 1 2
+# The outcome was stored, not published: the redelivered decision gets the
+# stored outcome again.
+scenario "approval after its store" approval approval.after_store executed 1
+
+say "after every crash"
+for s in consensus approval token executor; do
+	kill -0 "${PID[$s]}" 2>/dev/null || fail "wingman-$s (restarted unarmed) is not running"
+done
+out=$("$W" audit verify) || fail "audit verify: $out"
+ok "the hash chain holds: $(head -n 1 <<<"$out")"

@@ -90,14 +90,13 @@ audit_row_hash(const char *prev_hash, const char *content, char out[65])
 }
 
 /*
- * Appends rows (an array of {row, request_id, event}) in one transaction
- * holding the chain lock once: a batch pays for one lock, one head lookup
- * and one commit, however many rows it has.
+ * Appends rows (an array of {row, request_id, event}) on c, inside the
+ * transaction open there, holding the chain lock until that transaction
+ * ends: however many rows, one lock, one head lookup. Returns 0 or -1.
  */
 static int
-audit_pg_append(struct audit *a, json_t *rows)
+append_rows(PGconn *c, const char *service, json_t *rows)
 {
-	PGconn *c = pg_link_conn(&a->db);
 	PGresult *r = NULL;
 	char prev[65] = AUDIT_GENESIS, hash[65], seqbuf[32];
 	long long seq = 1;
@@ -105,11 +104,8 @@ audit_pg_append(struct audit *a, json_t *rows)
 	json_t *item;
 	int rc = -1;
 
-	if (c == NULL)
+	if (!pg_exec_ok(c, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_ID ")"))
 		return -1;
-	if (!pg_exec_ok(c, "BEGIN") ||
-	    !pg_exec_ok(c, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_ID ")"))
-		goto fail;
 	r = PQexec(c, "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		goto fail;
@@ -132,7 +128,7 @@ audit_pg_append(struct audit *a, json_t *rows)
 		json_object_set_new(row, "row_hash", json_string(hash));
 		snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
 		{
-			const char *params[] = { seqbuf, a->service,
+			const char *params[] = { seqbuf, service,
 				json_string_value(json_object_get(item, "request_id")),
 				json_string_value(json_object_get(item, "event")), content, prev,
 				hash };
@@ -149,15 +145,69 @@ audit_pg_append(struct audit *a, json_t *rows)
 		memcpy(prev, hash, sizeof(prev));
 		seq++;
 	}
-	if (!pg_exec_ok(c, "COMMIT"))
-		goto fail;
 	rc = 0;
 fail:
-	if (rc != 0 && c != NULL) {
+	if (rc != 0)
 		log_warnx("event=audit_write_failed error=\"%s\"", PQerrorMessage(c));
-		pg_exec_ok(c, "ROLLBACK");
-	}
 	PQclear(r);
+	return rc;
+}
+
+/* Appends rows in a transaction of their own on the audit's connection. */
+static int
+audit_pg_append(struct audit *a, json_t *rows)
+{
+	PGconn *c = pg_link_conn(&a->db);
+
+	if (c == NULL)
+		return -1;
+	if (pg_exec_ok(c, "BEGIN") && append_rows(c, a->service, rows) == 0 &&
+	    pg_exec_ok(c, "COMMIT"))
+		return 0;
+	pg_exec_ok(c, "ROLLBACK");
+	return -1;
+}
+
+/* Copies rows to the JSONL file, one write(2) each. Returns 0 or -1. */
+static int
+jsonl_write(struct audit *a, json_t *rows)
+{
+	size_t i;
+	json_t *item;
+	int rc = 0;
+
+	if (a->jsonl < 0)
+		return 0;
+	json_array_foreach(rows, i, item)
+	{
+		char *line = json_dumps(json_object_get(item, "row"), JSON_COMPACT | JSON_SORT_KEYS);
+		size_t len = line ? strlen(line) : 0;
+		/* The terminating NUL becomes the newline: the line goes in one write. */
+		if (line != NULL)
+			line[len] = '\n';
+		if (line == NULL || write(a->jsonl, line, len + 1) != (ssize_t)(len + 1))
+			rc = -1;
+		free(line);
+	}
+	return rc;
+}
+
+int
+audit_flush_within(struct audit *a, PGconn *c)
+{
+	json_t *rows;
+	int rc = 0;
+
+	if (a == NULL)
+		return -1;
+	if ((rows = a->pending) == NULL)
+		return 0;
+	a->pending = NULL;
+	if ((a->use_pg && append_rows(c, a->service, rows) != 0) || jsonl_write(a, rows) != 0) {
+		a->batch_failed = a->batching;
+		rc = -1;
+	}
+	json_decref(rows);
 	return rc;
 }
 
@@ -165,8 +215,6 @@ fail:
 static int
 audit_write(struct audit *a, json_t *rows)
 {
-	size_t i;
-	json_t *item;
 	int rc = 0;
 
 	if (json_array_size(rows) == 0) {
@@ -175,20 +223,8 @@ audit_write(struct audit *a, json_t *rows)
 	}
 	if (a->use_pg && audit_pg_append(a, rows) != 0)
 		rc = -1;
-	if (a->jsonl >= 0) {
-		json_array_foreach(rows, i, item)
-		{
-			char *line = json_dumps(json_object_get(item, "row"),
-			    JSON_COMPACT | JSON_SORT_KEYS);
-			size_t len = line ? strlen(line) : 0;
-			/* The terminating NUL becomes the newline: the line goes in one write. */
-			if (line != NULL)
-				line[len] = '\n';
-			if (line == NULL || write(a->jsonl, line, len + 1) != (ssize_t)(len + 1))
-				rc = -1;
-			free(line);
-		}
-	}
+	if (jsonl_write(a, rows) != 0)
+		rc = -1;
 	json_decref(rows);
 	return rc;
 }

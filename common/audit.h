@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -41,6 +42,14 @@ int audit_record(struct audit *a, const char *request_id, const char *event, jso
 void audit_batch_begin(struct audit *a);
 int audit_flush(struct audit *a);
 int audit_batch_commit(struct audit *a);
+/*
+ * Writes what is queued on c, inside the transaction the caller has open
+ * there (same database, a role allowed to write audit rows), so that state
+ * and the audit rows saying so commit together or not at all. The chain
+ * lock is held until the caller's transaction ends. A failure returns -1 and
+ * fails the batch, as audit_flush does; the caller rolls back.
+ */
+int audit_flush_within(struct audit *a, PGconn *c);
 
 /* The chain hash of a row: SHA-256(prev_hash "\n" content), hex. */
 void audit_row_hash(const char *prev_hash, const char *content, char out[65]);

@@ -195,16 +195,16 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	}
 	if (policy_check_command(env, &cmd, &mode, why, whylen) != POLICY_ALLOWED)
 		goto refused;
-	/* Fail closed: what cannot be audited does not run (written now, not with the batch). */
+	/* Fail closed: what cannot be audited does not run (the claim writes this row). */
 	if (audit_record(ctx->audit, rid, "execution_intent",
 	        json_pack("{s:s, s:s, s:I}", "jti", jti, "cmd", cmdline, "index",
-	            (json_int_t)index)) != 0 ||
-	    audit_flush(ctx->audit) != 0) {
+	            (json_int_t)index)) != 0) {
 		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
 		json_decref(claims);
 		return RUN_TEMPFAIL;
 	}
-	lc = ledger_claim(ctx->ledger, jti, rid, index, cmdline, exp, &stored, verdict, why, whylen);
+	lc = ledger_claim(ctx->ledger, ctx->audit, jti, rid, index, cmdline, exp, &stored, verdict,
+	    why, whylen);
 	switch (lc) {
 	case LEDGER_UNAVAILABLE:
 	case LEDGER_BUSY:
@@ -272,14 +272,14 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	    dr.output_size);
 	sha256_hex(output ? output : "", output ? strlen(output) : 0, hash);
 	(void)FAILPOINT("executor.after_docker");
-	if (ledger_finish(ctx->ledger, jti, *result, *verdict, detail, sizeof(detail)) != 0)
-		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti,
-		    detail);
+	/* Queued first: the ledger stores the result and this row in one transaction. */
 	audit_record(ctx->audit, rid, "execution_result",
 	    json_pack("{s:s, s:s, s:i, s:s, s:s}", "jti", jti, "status", status, "exit_code",
 	        dr.exit_code, "output_sha256", hash, "reason", reason));
-	/* The ledger has the result: so must the audit log, before a crash can intervene. */
-	audit_flush(ctx->audit);
+	if (ledger_finish(ctx->ledger, ctx->audit, jti, *result, *verdict, detail,
+	        sizeof(detail)) != 0)
+		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti,
+		    detail);
 	if (output != dr.output)
 		free(output);
 	if (dr.status == DOCKER_UNAVAILABLE || dr.status == DOCKER_UNKNOWN)

@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "log.h"
 #include "pg.h"
 #include "redisurl.h"
@@ -357,8 +358,8 @@ enum intent_rc {
  * A void row's result is *voided, its verdict *verdict.
  */
 static enum intent_rc
-write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, const char *cmd,
-    json_t **voided, enum exec_verdict *verdict, char *why, size_t whylen)
+write_intent(PGconn *c, struct audit *audit, const char *jti, const char *request_id, size_t index,
+    const char *cmd, json_t **voided, enum exec_verdict *verdict, char *why, size_t whylen)
 {
 	char idx[16], *text = NULL;
 	PGresult *r = NULL;
@@ -412,6 +413,12 @@ write_intent(PGconn *c, const char *jti, const char *request_id, size_t index, c
 		PQclear(r);
 		r = NULL;
 	}
+	/* The intent's audit row commits with the intent row, or neither does. */
+	if ((rc == INTENT_WRITTEN || rc == INTENT_VOID) && audit != NULL &&
+	    audit_flush_within(audit, c) != 0) {
+		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
+		goto fail;
+	}
 	if (!pg_exec_ok(c, "COMMIT"))
 		goto fail;
 	free(text);
@@ -422,15 +429,15 @@ fail:
 	free(text);
 	json_decref(*voided);
 	*voided = NULL;
-	if (ks != KILLSWITCH_UNREADABLE)
+	if (ks != KILLSWITCH_UNREADABLE && strncmp(why, "AUDIT_", 6) != 0)
 		snprintf(why, whylen, "LEDGER_UNAVAILABLE: cannot write the intent row");
 	return INTENT_FAILED;
 }
 
 enum ledger_claim
-ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t index,
-    const char *cmd, int64_t exp, json_t **stored, enum exec_verdict *verdict, char *err,
-    size_t errlen)
+ledger_claim(struct ledger *l, struct audit *audit, const char *jti, const char *request_id,
+    size_t index, const char *cmd, int64_t exp, json_t **stored, enum exec_verdict *verdict,
+    char *err, size_t errlen)
 {
 	char key[96], owner[37], pending[48], fenced[48];
 	long long ttl = exp - now_unix() + CLAIM_MARGIN_S;
@@ -502,7 +509,7 @@ ledger_claim(struct ledger *l, const char *jti, const char *request_id, size_t i
 	if (claimed == 2)
 		log_warnx("event=stale_claim_taken_over jti=%s request_id=%s", jti, request_id);
 	/* 3. Kill switch and intent row, committed before the Docker call. */
-	switch (write_intent(c, jti, request_id, index, cmd, stored, verdict, err, errlen)) {
+	switch (write_intent(c, audit, jti, request_id, index, cmd, stored, verdict, err, errlen)) {
 	case INTENT_WRITTEN:
 		/*
 		 * Fenced: should the row ever vanish, the key still refuses a
@@ -558,13 +565,13 @@ unlock:
 }
 
 int
-ledger_finish(struct ledger *l, const char *jti, const json_t *result, enum exec_verdict verdict,
-    char *err, size_t errlen)
+ledger_finish(struct ledger *l, struct audit *audit, const char *jti, const json_t *result,
+    enum exec_verdict verdict, char *err, size_t errlen)
 {
 	char *text = json_dumps(result, JSON_COMPACT);
 	const char *p[] = { jti, text, exec_verdict_name(verdict) };
 	PGconn *c = pg(l);
-	PGresult *r;
+	PGresult *r = NULL;
 	int rc = -1;
 
 	if (text == NULL || c == NULL) {
@@ -572,14 +579,29 @@ ledger_finish(struct ledger *l, const char *jti, const json_t *result, enum exec
 		free(text);
 		return -1;
 	}
+	if (!pg_exec_ok(c, "BEGIN"))
+		goto done;
 	r = PQexecParams(c,
 	    "UPDATE executions SET state = 'done', result = $2, verdict = $3,"
 	    " finished_at = now() WHERE jti = $1 AND state = 'running'",
 	    3, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		goto done;
+	/*
+	 * The audit rows go in the same transaction. Should they fail, the
+	 * result is still stored (what ran must not read as interrupted): the
+	 * rows are rolled back alone, and the batch fails, so they are redone.
+	 */
+	if (audit != NULL && pg_exec_ok(c, "SAVEPOINT audit_rows") &&
+	    audit_flush_within(audit, c) != 0)
+		pg_exec_ok(c, "ROLLBACK TO SAVEPOINT audit_rows");
+	if (pg_exec_ok(c, "COMMIT"))
 		rc = 0;
-	else
+done:
+	if (rc != 0) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: %s", PQerrorMessage(c));
+		pg_exec_ok(c, "ROLLBACK");
+	}
 	PQclear(r);
 	token_unlock(c, jti);
 	free(text);

@@ -26,6 +26,8 @@
 
 #include <jansson.h>
 
+#include "audit.h"
+
 struct ledger;
 
 /*
@@ -70,18 +72,21 @@ int ledger_lookup(struct ledger *l, const char *jti, json_t **stored, enum exec_
 /*
  * Decides whether the command may run, in this order: advisory lock on the
  * token, durable row, Redis claim, then kill switch and intent row in one
- * transaction. *stored (new reference) and *verdict are set for LEDGER_DONE
- * and LEDGER_VOID: a command result {"cmd","status","exit_code","output"}.
+ * transaction, with the audit rows audit has queued (the intent's among
+ * them: neither commits without the other). *stored (new reference) and
+ * *verdict are set for LEDGER_DONE and LEDGER_VOID: a command result
+ * {"cmd","status","exit_code","output"}.
  * err gets "CODE: words" for every outcome but LEDGER_CLAIMED and LEDGER_DONE.
  */
-enum ledger_claim ledger_claim(struct ledger *l, const char *jti, const char *request_id,
-    size_t index, const char *cmd, int64_t exp, json_t **stored, enum exec_verdict *verdict,
-    char *err, size_t errlen);
+enum ledger_claim ledger_claim(struct ledger *l, struct audit *audit, const char *jti,
+    const char *request_id, size_t index, const char *cmd, int64_t exp, json_t **stored,
+    enum exec_verdict *verdict, char *err, size_t errlen);
 /*
- * Stores the command's result and verdict on its intent row and releases
- * the token's lock.
+ * Stores the command's result and verdict on its intent row, with the audit
+ * rows audit has queued in the same transaction, and releases the token's
+ * lock.
  */
-int ledger_finish(struct ledger *l, const char *jti, const json_t *result,
+int ledger_finish(struct ledger *l, struct audit *audit, const char *jti, const json_t *result,
     enum exec_verdict verdict, char *err, size_t errlen);
 
 #endif

@@ -203,7 +203,11 @@ audit_flush_within(struct audit *a, PGconn *c)
 	if ((rows = a->pending) == NULL)
 		return 0;
 	a->pending = NULL;
-	if ((a->use_pg && append_rows(c, a->service, rows) != 0) || jsonl_write(a, rows) != 0) {
+	/* Outside a transaction the chain lock would end with its own statement. */
+	if ((a->use_pg &&
+	        (c == NULL || PQtransactionStatus(c) != PQTRANS_INTRANS ||
+	            append_rows(c, a->service, rows) != 0)) ||
+	    jsonl_write(a, rows) != 0) {
 		a->batch_failed = a->batching;
 		rc = -1;
 	}

@@ -245,7 +245,20 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 		json_decref(a);
 		return HANDLER_TEMPFAIL;
 	}
-	src = store_insert(ctx->store, a, state, &plan, topic, outcome, &prev_topic, &prev_outcome);
+	src = store_begin(ctx->store) != 0
+	    ? STORE_DOWN
+	    : store_insert(ctx->store, a, state, &plan, topic, outcome, &prev_topic, &prev_outcome);
+	if (src == STORE_OK) {
+		/* The request's state and the audit row saying so commit together. */
+		audit_record(ctx->audit, rid,
+		    plan.verdict == APPROVAL_AUTO ? "auto_approved" : state,
+		    json_pack("{s:s, s:s, s:i}", "state", state, "reason", plan.reason,
+		        "approvers_required", plan.approvers_required));
+		if (store_commit_audited(ctx->store, ctx->audit) != 0)
+			src = STORE_DOWN;
+	}
+	if (src != STORE_OK)
+		store_rollback(ctx->store);
 	if (src == STORE_DOWN) {
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record request %s", rid);
 		json_decref(outcome);
@@ -264,9 +277,6 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	}
 	log_info("event=assessment_handled request_id=%s state=%s reason=\"%s\"", rid, state,
 	    plan.reason);
-	audit_record(ctx->audit, rid, plan.verdict == APPROVAL_AUTO ? "auto_approved" : state,
-	    json_pack("{s:s, s:s, s:i}", "state", state, "reason", plan.reason,
-	        "approvers_required", plan.approvers_required));
 	outbox_add(out, topic, rid, outcome);
 	json_decref(a);
 	return HANDLER_OK;
@@ -286,13 +296,13 @@ finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, con
 	    envelope_sign(update, "approval", ctx->sign_key) != 0 ||
 	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg) !=
 	        STORE_OK ||
-	    store_commit(ctx->store) != 0) {
+	    audit_record(ctx->audit, rid, state, json_pack("{s:s}", "reason", reason)) != 0 ||
+	    store_commit_audited(ctx->store, ctx->audit) != 0) {
 		json_decref(outcome);
 		json_decref(update);
 		store_rollback(ctx->store);
 		return HANDLER_TEMPFAIL;
 	}
-	audit_record(ctx->audit, rid, state, json_pack("{s:s}", "reason", reason));
 	outbox_add(out, topic, rid, outcome);
 	outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, update);
 	return HANDLER_OK;
@@ -564,7 +574,8 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 		    result_new(rid, "rejected", why, NULL),
 		    approval_update_new(rid, "rejected", names, req.approvers_required, NULL, why),
 		    sig_value);
-	} else if (store_commit(ctx->store) != 0) {
+	} else if (store_commit_audited(ctx->store, ctx->audit) != 0) {
+		store_rollback(ctx->store);
 		rc = HANDLER_TEMPFAIL;
 	} else if (inserted) {
 		/* Counted, not enough yet: the human channel shows the progress. */
@@ -604,13 +615,6 @@ approval_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 	    ? on_human_decision(ctx, in, out, reason, reasonlen)
 	    : on_assessment(ctx, in, out, reason, reasonlen);
 
-	/*
-	 * Its state is committed: its audit rows are written now, not with the
-	 * batch. A redelivery finds the state and does not audit it again, so
-	 * a crash before the batch's commit would leave it unaudited. (A failed
-	 * write fails the batch's commit too: the batch is redone.)
-	 */
-	audit_flush(ctx->audit);
 	return rc;
 }
 

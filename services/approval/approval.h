@@ -121,7 +121,15 @@ enum store_rc store_vote(struct store *s, const char *request_id, const json_t *
 enum store_rc store_finish(struct store *s, const char *request_id, const char *state,
     const char *reason, const char *topic, const json_t *outcome, const json_t *update,
     const char *decided_msg);
+/* Opens a transaction for store_insert (store_lock opens its own). */
+int store_begin(struct store *s);
 int store_commit(struct store *s);
+/*
+ * Writes the audit rows queued in audit within the open transaction, then
+ * commits: the state and the rows that say so commit together or not at
+ * all (on -1 the caller rolls back).
+ */
+int store_commit_audited(struct store *s, struct audit *audit);
 void store_rollback(struct store *s);
 /* Request ids past their expiry still pending, at most max (new array). */
 json_t *store_expired(struct store *s, int max);

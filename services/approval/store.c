@@ -238,9 +238,23 @@ store_finish(struct store *s, const char *request_id, const char *state, const c
 }
 
 int
+store_begin(struct store *s)
+{
+	return exec_simple(s, "BEGIN");
+}
+
+int
 store_commit(struct store *s)
 {
 	return exec_simple(s, "COMMIT");
+}
+
+int
+store_commit_audited(struct store *s, struct audit *audit)
+{
+	if (audit_flush_within(audit, s->db.conn) != 0)
+		return -1;
+	return store_commit(s);
 }
 
 void

@@ -116,14 +116,17 @@ topic_partitions(rd_kafka_t *rk, const char *topic)
 static rd_kafka_t *
 reader_new(void)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char err[512], group[64], uuid[37];
+	rd_kafka_conf_t *conf = kafka_conf_new(brokers(), err, sizeof(err));
 	rd_kafka_t *rk;
 
+	if (conf == NULL) {
+		fprintf(stderr, "wingman: kafka: %s\n", err);
+		return NULL;
+	}
 	uuid_v4(uuid);
 	snprintf(group, sizeof(group), "wingman-cli-%s", uuid);
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) ||
 	    (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "wingman: kafka: %s\n", err);

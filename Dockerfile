@@ -45,8 +45,6 @@ RUN apt-get update \
  && useradd -u 10001 -g 10001 -M -d /nonexistent -s /usr/sbin/nologin wingman \
  && install -d -o wingman -g wingman -m 0750 /var/lib/wingman
 COPY --from=build /out/ /usr/local/bin/
-# The compose health check (docker-compose.yml x-wingman).
-COPY deploy/healthcheck /usr/local/bin/wingman-healthcheck
 # Default policy and voters; docker-compose.yml mounts the real ones over these.
 COPY config/ /etc/wingman/
 ENV WINGMAN_POLICY_FILE=/etc/wingman/policy.json \

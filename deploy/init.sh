@@ -8,7 +8,9 @@
 #                        copy), every public key, kafka.properties (its SCRAM
 #                        principal, WINGMAN_KAFKA_CONFIG), pgpass (its
 #                        PostgreSQL role); the executor's also redis.password
-#   /init/kafka/users    every Kafka principal's password (the broker's volume)
+#   /init/kafka/users    every Kafka principal's password (the broker's volume),
+#                        and admin.properties: the super user admin's, for
+#                        the kafka-setup job
 #   /init/postgres/roles every PostgreSQL role's password (the database's)
 #   /init/redis/password the Redis password (Redis's)
 #   /init/trusted        (host, read-only) public keys the operator trusts:
@@ -75,6 +77,9 @@ kafka_props() { # PRINCIPAL
 	[ -f /init/trusted/kafka-client.properties ] && cat /init/trusted/kafka-client.properties
 	return 0
 }
+
+kafka_props admin >/init/kafka/admin.properties
+chmod 0444 /init/kafka/admin.properties
 
 for s in $SERVICES; do
 	d=/init/keys/$s

@@ -14,8 +14,8 @@
 #             principal, ANONYMOUS, is a super user, which is safe only
 #             because nothing outside the container can reach it)
 # The SCRAM credentials come from /run/wingman/kafka/users (NAME PASSWORD
-# lines, written by deploy/init.sh) when the storage is formatted; later
-# changes are applied by deploy/kafka/setup.sh. Lines of
+# lines, written by deploy/init.sh) when the storage is formatted (a later
+# change of a password: docs/deploy.md). Lines of
 # $KAFKA_EXTRA_PROPERTIES (a file, optional) are appended last and win:
 # TLS (SASL_SSL listeners, keystores) goes there (docs/deploy.md).
 set -eu

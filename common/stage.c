@@ -762,9 +762,20 @@ batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, st
 			return;
 		(void)FAILPOINT("stage.after_publish_before_commit");
 		done = stop < b->d.first_failed ? stop : b->d.first_failed;
-		if (b->d.first_failed < b->n)
+		if (b->d.first_failed < b->n) {
+			char why[512];
+
 			log_warnx("event=publish_failed offset=%lld error=\"delivery failed: %s\"",
 			    (long long)b->msgs[b->d.first_failed]->offset, b->d.error);
+			/*
+			 * A fatal error (an idempotent producer refused its
+			 * producer id, say) never clears: retrying would spin
+			 * forever. Nothing failed was stored, so exiting loses
+			 * nothing; the supervisor starts a fresh producer.
+			 */
+			if (rd_kafka_fatal_error(producer, why, sizeof(why)))
+				fatalx("event=producer_fatal error=\"%s\"", why);
+		}
 		batch_store_offsets(consumer, b, from, done);
 		if (done == b->n)
 			return;

@@ -12,7 +12,11 @@
  *      PRINCIPAL consume TOPIC... group=GROUP | group-prefix=PREFIX
  *      PRINCIPAL produce TOPIC...
  *    consume is Read and Describe on the topics and the group (a prefixed
- *    group pattern for group-prefix=); produce is Write and Describe.
+ *    group pattern for group-prefix=); produce is Write and Describe, and
+ *    IdempotentWrite on the cluster: Kafka 3 implies it from Write on a
+ *    topic, but a producer that asks while the broker is still loading
+ *    was seen refused (CLUSTER_AUTHORIZATION_FAILED, fatal to an
+ *    idempotent producer), so it is granted explicitly.
  * Both steps are idempotent. ACLs that are no longer in the file are not
  * removed (docs/deploy.md). Exits 0 when everything was applied, 1
  * otherwise (each failure on standard error), 2 on a usage error.
@@ -39,6 +43,7 @@ static const char *const topics[] = { TOPIC_REQUESTS, TOPIC_ASSESSMENTS, TOPIC_H
 #define N_TOPICS (sizeof(topics) / sizeof(topics[0]))
 
 static rd_kafka_AclBinding_t *bindings[MAX_BINDINGS];
+static char *binding_keys[MAX_BINDINGS]; /* to make each ACL once */
 static size_t n_bindings;
 
 static void
@@ -54,8 +59,13 @@ static int
 add_binding(rd_kafka_ResourceType_t type, const char *name, rd_kafka_ResourcePatternType_t pattern,
     const char *who, rd_kafka_AclOperation_t op)
 {
-	char principal[256], err[256];
+	char principal[256], err[256], key[512];
 	rd_kafka_AclBinding_t *b;
+
+	snprintf(key, sizeof(key), "%d|%s|%d|%s|%d", (int)type, name, (int)pattern, who, (int)op);
+	for (size_t i = 0; i < n_bindings; i++)
+		if (strcmp(binding_keys[i], key) == 0)
+			return 0;
 
 	if (n_bindings == MAX_BINDINGS) {
 		fprintf(stderr, "wingman-kafka-setup: more than %d ACLs\n", MAX_BINDINGS);
@@ -66,6 +76,11 @@ add_binding(rd_kafka_ResourceType_t type, const char *name, rd_kafka_ResourcePat
 	    RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, err, sizeof(err));
 	if (b == NULL) {
 		fprintf(stderr, "wingman-kafka-setup: ACL %s on %s: %s\n", principal, name, err);
+		return -1;
+	}
+	if ((binding_keys[n_bindings] = strdup(key)) == NULL) {
+		rd_kafka_AclBinding_destroy(b);
+		fprintf(stderr, "wingman-kafka-setup: out of memory\n");
 		return -1;
 	}
 	bindings[n_bindings++] = b;
@@ -112,6 +127,11 @@ parse_line(char *line, const char *path, int lineno)
 			fprintf(stderr, "%s:%d: a group only with consume\n", path, lineno);
 			return -1;
 		}
+		if (n_res == 0 && op == RD_KAFKA_ACL_OPERATION_WRITE &&
+		    add_binding(RD_KAFKA_RESOURCE_BROKER, "kafka-cluster",
+		        RD_KAFKA_RESOURCE_PATTERN_LITERAL, who,
+		        RD_KAFKA_ACL_OPERATION_IDEMPOTENT_WRITE) != 0)
+			return -1;
 		if (add_binding(type, name, pattern, who, op) != 0 ||
 		    add_binding(type, name, pattern, who, RD_KAFKA_ACL_OPERATION_DESCRIBE) != 0)
 			return -1;
@@ -234,6 +254,46 @@ create_acls(rd_kafka_t *rk, rd_kafka_queue_t *q)
 	return rc;
 }
 
+/*
+ * Waits until the broker's authorizer lists at least every ACL made: the
+ * services start right after this job, and must not meet a broker that has
+ * not applied them yet.
+ */
+static int
+await_acls(rd_kafka_t *rk, rd_kafka_queue_t *q)
+{
+	char err[256];
+	rd_kafka_AclBindingFilter_t *all = rd_kafka_AclBindingFilter_new(RD_KAFKA_RESOURCE_ANY,
+	    NULL, RD_KAFKA_RESOURCE_PATTERN_ANY, NULL, NULL, RD_KAFKA_ACL_OPERATION_ANY,
+	    RD_KAFKA_ACL_PERMISSION_TYPE_ANY, err, sizeof(err));
+	size_t seen = 0;
+
+	if (all == NULL) {
+		fprintf(stderr, "wingman-kafka-setup: ACL filter: %s\n", err);
+		return -1;
+	}
+	for (int i = 0; i < 60; i++) {
+		rd_kafka_event_t *ev;
+
+		rd_kafka_DescribeAcls(rk, all, NULL, q);
+		if ((ev = await_result(q, "describe ACLs")) != NULL) {
+			rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev),
+			    &seen);
+			rd_kafka_event_destroy(ev);
+			if (seen >= n_bindings)
+				break;
+		}
+		usleep(500 * 1000);
+	}
+	rd_kafka_AclBinding_destroy(all);
+	if (seen < n_bindings) {
+		fprintf(stderr, "wingman-kafka-setup: the broker lists %zu ACLs of %zu\n", seen,
+		    n_bindings);
+		return -1;
+	}
+	return 0;
+}
+
 /* The broker answers metadata: it is up and these credentials log in. */
 static int
 wait_broker(rd_kafka_t *rk, int seconds)
@@ -303,11 +363,13 @@ main(int argc, char **argv)
 	q = rd_kafka_queue_new(rk);
 	if (create_topics(rk, q, partitions, rf, min_isr) != 0)
 		rc = 1;
-	if (create_acls(rk, q) != 0)
+	if (create_acls(rk, q) != 0 || await_acls(rk, q) != 0)
 		rc = 1;
 	rd_kafka_queue_destroy(q);
-	for (size_t i = 0; i < n_bindings; i++)
+	for (size_t i = 0; i < n_bindings; i++) {
 		rd_kafka_AclBinding_destroy(bindings[i]);
+		free(binding_keys[i]);
+	}
 	rd_kafka_destroy(rk);
 	return rc;
 }

@@ -14,9 +14,10 @@
 #   /init/postgres/roles every PostgreSQL role's password (the database's)
 #   /init/redis/password the Redis password (Redis's)
 #   /init/trusted        (host, read-only) public keys the operator trusts:
-#                        approver-NAME.pub, worker-ID.pub; and optionally
-#                        kafka-client.properties, appended to every
-#                        kafka.properties (TLS: docs/deploy.md)
+#                        approver-NAME.pub, worker-ID.pub; CA certificates
+#                        (*.pem); and optionally kafka-client.properties,
+#                        appended to every kafka.properties (TLS:
+#                        docs/deploy.md)
 #   /init/export         (host) every public key and kafka-agent.properties,
 #                        the agents' credentials for the published listener
 set -eu
@@ -67,7 +68,8 @@ for s in $SERVICES; do
 	k=$(key_name "$s")
 	[ -n "$k" ] && cp "/init/keys/$s/$k.pub" "$pubs/"
 done
-for p in /init/trusted/*.pub; do
+# Certificates (*.pem: the CAs of Kafka's or PostgreSQL's TLS) go along.
+for p in /init/trusted/*.pub /init/trusted/*.pem; do
 	[ -f "$p" ] && cp "$p" "$pubs/"
 done
 
@@ -85,11 +87,12 @@ for s in $SERVICES; do
 	d=/init/keys/$s
 	chmod 0755 "$d"
 	# Public keys no longer trusted go; the service's own files stay.
-	for p in "$d"/*.pub; do
+	for p in "$d"/*.pub "$d"/*.pem; do
 		[ -f "$p" ] && [ ! -f "$pubs/${p##*/}" ] && rm -f "$p"
 	done
-	cp "$pubs"/*.pub "$d/"
+	cp "$pubs"/* "$d/"
 	chmod 0444 "$d"/*.pub
+	for p in "$d"/*.pem; do [ -f "$p" ] && chmod 0444 "$p"; done
 	principal=$s
 	[ "$s" = admin ] && principal=operator
 	kafka_props "$principal" >"$d/kafka.properties"
@@ -104,7 +107,7 @@ done
 
 # For the agents and the operator outside the compose network.
 if [ -d /init/export ]; then
-	cp "$pubs"/*.pub /init/export/
+	cp "$pubs"/* /init/export/
 	kafka_props agent >/init/export/kafka-agent.properties
 	chmod 0644 /init/export/*.pub
 	chmod 0600 /init/export/kafka-agent.properties

@@ -215,13 +215,19 @@ WINGMAN_KAFKA_BROKERS=127.0.0.1:$PORT WINGMAN_KAFKA_CONFIG=$T/wrong.properties W
 ok "a wrong agent password does not log in"
 
 say "networks"
-reach() { dc exec -T "$1" bash -c "exec 3<>/dev/tcp/$2/$3" >/dev/null 2>&1; }
+# By name, and by address (a name that does not resolve proves little).
+reach() { dc exec -T "$1" timeout 10 bash -c "exec 3<>/dev/tcp/$2/$3" >/dev/null 2>&1; }
+ips() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "${P}_$1_1" | awk '{ print $1 }'; }
+redis_ip=$(ips redis) pg_ip=$(ips postgres)
 reach wingman-executor redis 6379 || fail "the executor cannot reach Redis"
-! reach wingman-consensus redis 6379 || fail "consensus reaches Redis"
-! reach wingman-approval redis 6379 || fail "approval reaches Redis"
-! reach kafka postgres 5432 || fail "Kafka reaches PostgreSQL"
-! reach kafka redis 6379 || fail "Kafka reaches Redis"
+reach wingman-executor "$redis_ip" 6379 || fail "the executor cannot reach Redis at $redis_ip"
 reach wingman-approval postgres 5432 || fail "approval cannot reach PostgreSQL"
+for who in wingman-consensus wingman-approval wingman-token wingman-auditor kafka; do
+	! reach "$who" redis 6379 || fail "$who reaches Redis"
+	! reach "$who" "$redis_ip" 6379 || fail "$who reaches Redis at $redis_ip"
+done
+! reach kafka postgres 5432 || fail "Kafka reaches PostgreSQL"
+! reach kafka "$pg_ip" 5432 || fail "Kafka reaches PostgreSQL at $pg_ip"
 [ "$(dc exec -T redis redis-cli ping 2>&1 | tr -d '\r')" != PONG ] || fail "Redis answers without its password"
 ok "Redis only from the executor and only with its password; PostgreSQL not from Kafka"
 

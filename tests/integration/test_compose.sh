@@ -60,6 +60,11 @@ cleanup() {
 	rm -rf "$T"
 	exit "$rc"
 }
+# One run at a time on this machine: the project, the port and the target
+# container are fixed names. Taken before the cleanup trap is set, so a run
+# that gives up never takes down the stack of the one that runs.
+exec 8>/var/tmp/wingman-compose-test.lock
+flock -w 300 8 || { rm -rf "$T"; echo "FAIL: another test_compose.sh still runs" >&2; exit 1; }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
@@ -107,10 +112,6 @@ expect_executed() { # ID...
 	done
 }
 
-# One run at a time on this machine: the project, the port and the target
-# container are fixed names.
-exec 8>/var/tmp/wingman-compose-test.lock
-flock -w 300 8 || fail "another test_compose.sh still runs"
 for tool in docker-compose debootstrap jq; do
 	command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/lib.sh WINGMAN_PACKAGES)"
 done

@@ -31,6 +31,8 @@ const struct cfg_def config_table[CFG_COUNT] = {
 	    "audit rows in PostgreSQL" },
 	[CFG_AUDIT_JSONL] = { "WINGMAN_AUDIT_JSONL", CFG_PATH, "", 0, 0, SVC_DAEMONS | SVC_CLI, 0,
 	    "JSONL copy of the audit log (empty: off)" },
+	[CFG_HTTP_ADDR] = { "WINGMAN_HTTP_ADDR", CFG_STRING, NULL, 0, 0, SVC_DAEMONS, 0,
+	    "HOST:PORT serving GET /healthz and GET /metrics (Prometheus); empty: off" },
 	[CFG_AUDIT_CHECKPOINT_S] = { "WINGMAN_AUDIT_CHECKPOINT_S", CFG_INT, "60", 1, 86400,
 	    SVC_AUDITOR | SVC_CLI, 0,
 	    "seconds between signed audit checkpoints (wingman audit "

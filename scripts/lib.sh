@@ -23,6 +23,7 @@ WINGMAN_PACKAGES=(
   maven openjdk-17-jre-headless
   python3 python3-jsonschema python3-yaml
   curl clang clang-format libclang-rt-14-dev jq python3-jwcrypto
+  prometheus # promtool, for tests/integration/test_metrics.sh
 )
 
 say()  { printf '==> %s\n' "$*" >&2; }

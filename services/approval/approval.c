@@ -15,6 +15,7 @@
 #include "envelope.h"
 #include "failpoint.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "util.h"
 
@@ -681,6 +682,22 @@ replay_early(struct approval_ctx *ctx, struct outbox *out)
 	json_decref(rows);
 }
 
+/* The gauges of requests waiting for humans, from the store; left as they were when it is down. */
+static void
+count_pending(struct approval_ctx *ctx)
+{
+	long long pending;
+	double soonest;
+
+	if (store_pending_stats(ctx->store, &pending, &soonest) != 0)
+		return;
+	metric_set(M_PENDING_REQUESTS, NULL, (double)pending);
+	if (pending > 0)
+		metric_set(M_PENDING_SOONEST_EXPIRY, NULL, soonest > 0 ? soonest : 0);
+	else
+		metric_clear(M_PENDING_SOONEST_EXPIRY);
+}
+
 void
 approval_tick(void *ctxp, struct outbox *out)
 {
@@ -707,4 +724,5 @@ approval_tick(void *ctxp, struct outbox *out)
 		pending_request_free(&req);
 	}
 	json_decref(ids);
+	count_pending(ctx);
 }

@@ -84,8 +84,9 @@ for bad in nonsense 127.0.0.1 127.0.0.1:0 127.0.0.1:65536 :9101 '[::1]9101' 'a:b
 	fi
 	grep -q 'CONFIG_INVALID: WINGMAN_HTTP_ADDR' "$T/n.out" || fail "$bad: $(cat "$T/n.out")"
 done
-WINGMAN_HTTP_ADDR=127.0.0.1:9101 as_service token "$build/services/token/wingman-token" -n |
-    grep -qx "configuration OK" || fail "a good WINGMAN_HTTP_ADDR was refused"
+out=$(WINGMAN_HTTP_ADDR=127.0.0.1:9101 as_service token "$build/services/token/wingman-token" -n 2>&1) ||
+    fail "a good WINGMAN_HTTP_ADDR was refused: $out"
+[ "$out" = "configuration OK" ] || fail "-n said: $out"
 ok "malformed addresses refused (CONFIG_INVALID), HOST:PORT accepted"
 
 say "no assignment, no health: an executor whose broker does not answer stays 503"
@@ -162,7 +163,7 @@ promtool check config "$PROM/prometheus.yml" >"$T/config.out" 2>&1 || fail "$(ca
 promtool test rules "$PROM/alerts_test.yml" >"$T/rules-test.out" 2>&1 || fail "$(cat "$T/rules-test.out")"
 # The rules name metrics the daemons really export.
 for m in $(grep -o 'wingman_[a-z_]*' "$PROM/alerts.yml" | sort -u); do
-	cat "$T"/*.after | grep -q "^# TYPE ${m%_bucket} " || fail "alerts.yml names $m, which no daemon exports"
+	grep -qh "^# TYPE $m " "$T"/*.after || fail "alerts.yml names $m, which no daemon exports"
 done
 ok "promtool check metrics (6), check rules, test rules, check config pass"
 

@@ -84,7 +84,7 @@ static void
 count_handled(const char *topic, enum handler_rc rc, double seconds, const char *dead_reason)
 {
 	static const char *const outcomes[] = { "ok", "tempfail", "permfail" };
-	const char *labels[] = { topic, outcomes[rc], NULL };
+	const char *labels[] = { topic, (unsigned)rc < 3 ? outcomes[rc] : "other", NULL };
 	char class[64];
 
 	metric_inc(M_MESSAGES_HANDLED, labels);

@@ -161,13 +161,16 @@ health(struct http_status *hs)
 	if (hs->checked_ms != 0 && now - hs->checked_ms < HTTP_HEALTH_CACHE_MS)
 		return hs->healthy;
 	hs->healthy = 0;
-	if (metric_get(M_ASSIGNMENT_KNOWN, NULL, &known) != 0 || known < 1) {
-		snprintf(hs->reason, sizeof(hs->reason),
-		    "kafka: the consumer group has not assigned this member its partitions");
-	} else if ((hs->pg_conninfo == NULL || pg_check(hs, hs->reason, sizeof(hs->reason)) == 0) &&
+	/* Stores first: a store down is the likelier cause of a missing assignment too. */
+	if ((hs->pg_conninfo == NULL || pg_check(hs, hs->reason, sizeof(hs->reason)) == 0) &&
 	    (hs->extra == NULL || hs->extra(hs->arg, hs->reason, sizeof(hs->reason)) == 0)) {
-		hs->healthy = 1;
-		snprintf(hs->reason, sizeof(hs->reason), "ok");
+		if (metric_get(M_ASSIGNMENT_KNOWN, NULL, &known) != 0 || known < 1) {
+			snprintf(hs->reason, sizeof(hs->reason),
+			    "kafka: the consumer group has not assigned this member its partitions");
+		} else {
+			hs->healthy = 1;
+			snprintf(hs->reason, sizeof(hs->reason), "ok");
+		}
 	}
 	/* A reason is one line, whatever a store said. */
 	hs->reason[strcspn(hs->reason, "\r\n")] = '\0';

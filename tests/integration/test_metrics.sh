@@ -105,6 +105,16 @@ metrics lonely >"$T/lonely.prom" || fail "/metrics not served without a broker"
 stop_pid "$lonely"
 ok "503 \"$(cat "$T/body")\" while no partition is assigned"
 
+say "no Docker engine: the executor's /healthz names it"
+WINGMAN_HTTP_ADDR=$SPARE WINGMAN_KAFKA_BROKERS=127.0.0.1:9 WINGMAN_DOCKER_SOCKET=$T/no-docker.sock \
+    as_service executor "$build/services/executor/wingman-executor" </dev/null >"$T/lonely.log" 2>&1 9>&- &
+lonely=$!
+for _ in $(seq 1 40); do [ "$(code lonely /healthz)" != 000 ] && break; sleep 0.25; done
+[ "$(code lonely /healthz)" = 503 ] || fail "/healthz without Docker: $(cat "$T/body")"
+grep -q '^docker: ' "$T/body" || fail "the reason does not name Docker: $(cat "$T/body")"
+stop_pid "$lonely"
+ok "503 \"$(cat "$T/body")\""
+
 say "the six daemons: 503 until assigned, then 200"
 for s in "${SERVICES[@]}"; do
 	case $s in

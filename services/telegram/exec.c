@@ -40,6 +40,8 @@ exec_code(enum exec_verdict v)
 		return "TG_EXEC_POLICY";
 	case EXEC_NAME_TOO_LONG:
 		return "TG_EXEC_NAME_TOO_LONG";
+	case EXEC_BUSY:
+		return "TG_EXEC_BUSY";
 	}
 	return "TG_UNKNOWN";
 }
@@ -226,6 +228,12 @@ exec_refusal_render(enum exec_verdict v, const struct bot_config *cfg, const str
 			put(&b, "</code>");
 		}
 		put(&b, ".");
+		break;
+	case EXEC_BUSY:
+		putf(&b,
+		    "Refused: %d of your requests still wait for a result. Wait for them (or "
+		    "have them decided) before asking for more.",
+		    EXEC_OPEN_MAX);
 		break;
 	case EXEC_BAD_COMMAND:
 	case EXEC_POLICY:

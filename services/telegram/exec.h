@@ -20,6 +20,8 @@
 
 /* An /exec older than this (a backlog read after downtime) makes no request. */
 #define EXEC_MAX_AGE_S 600
+/* At most this many /exec requests per person wait for a result (made in the last hour). */
+#define EXEC_OPEN_MAX 5
 
 enum exec_verdict {
 	EXEC_REQUEST, /* a request is made */
@@ -32,6 +34,7 @@ enum exec_verdict {
 	EXEC_BAD_COMMAND, /* outside the grammar (CMD_...: shell characters, verbs, ...) */
 	EXEC_POLICY, /* the environment refuses it (POLICY_OUTSIDE, POLICY_DENIED) */
 	EXEC_NAME_TOO_LONG, /* telegram-<name> would not be a worker id */
+	EXEC_BUSY, /* EXEC_OPEN_MAX requests of this person still wait for a result */
 };
 
 /* Stable code for logs and audit rows: TG_EXEC_REQUESTED, TG_EXEC_USAGE, ... */

@@ -89,6 +89,27 @@ exec_reply(struct bot_ctx *ctx, const struct exec_message *m, long long message_
 	return mid;
 }
 
+/* An /exec that makes no request: logged, audited, answered with why. */
+static enum press_rc
+exec_refuse(struct bot_ctx *ctx, const struct exec_message *m, long long message_id,
+    enum exec_verdict v, const struct exec_ask *ask, const char *why)
+{
+	char *answer;
+
+	log_info("event=exec_refused from_id=%lld chat_id=%lld requester=%s verdict=%s reason=\"%s\"",
+	    m->has_from ? m->from_id : 0, m->chat_id, ask->requester ? ask->requester : "-",
+	    exec_code(v), why);
+	audit_record(ctx->audit, "", "telegram_exec",
+	    json_pack("{s:I, s:I, s:s, s:s, s:s}", "from_id",
+	        (json_int_t)(m->has_from ? m->from_id : 0), "chat_id", (json_int_t)m->chat_id,
+	        "requester", ask->requester ? ask->requester : "", "verdict", exec_code(v),
+	        "reason", why));
+	answer = exec_refusal_render(v, ctx->cfg, m, why);
+	exec_reply(ctx, m, message_id, answer);
+	free(answer);
+	return PRESS_DONE;
+}
+
 /*
  * An /exec that passed: the signed request is recorded, then published
  * (a crash in between publishes the same request again when the update
@@ -98,13 +119,20 @@ static enum press_rc
 exec_request(struct bot_ctx *ctx, const struct exec_message *m, long long message_id,
     const struct exec_ask *ask)
 {
-	json_t *req = exec_request_new(ask, m);
+	json_t *req;
 	struct tg_exec_row row;
 	char err[512] = "cannot build the request";
+	long long open = 0;
 	const char *rid;
 	char *ack;
 
 	memset(&row, 0, sizeof(row));
+	/* A bound per person (not on a message handled again: it made its request already). */
+	if (tgstore_exec_open(ctx->store, m->from_id, m->chat_id, message_id, &open) != TGS_OK)
+		return PRESS_RETRY;
+	if (open >= EXEC_OPEN_MAX)
+		return exec_refuse(ctx, m, message_id, EXEC_BUSY, ask, "");
+	req = exec_request_new(ask, m);
 	if (req == NULL || envelope_sign(req, "telegram", ctx->sign_key) != 0 ||
 	    msg_validate(req, "request", err, sizeof(err)) != 0) {
 		/* Our own bug, not the person's: say so rather than retry forever. */
@@ -157,7 +185,6 @@ on_message(struct bot_ctx *ctx, const json_t *msg)
 	enum exec_verdict v;
 	long long message_id = 0, date = 0;
 	char why[512];
-	char *answer;
 
 	memset(&m, 0, sizeof(m));
 	m.has_from = int_member(json_object_get(msg, "from"), "id", &m.from_id);
@@ -181,18 +208,7 @@ on_message(struct bot_ctx *ctx, const json_t *msg)
 	}
 	if (v == EXEC_REQUEST)
 		return exec_request(ctx, &m, message_id, &ask);
-	log_info("event=exec_refused from_id=%lld chat_id=%lld requester=%s verdict=%s reason=\"%s\"",
-	    m.has_from ? m.from_id : 0, m.chat_id, ask.requester ? ask.requester : "-",
-	    exec_code(v), why);
-	audit_record(ctx->audit, "", "telegram_exec",
-	    json_pack("{s:I, s:I, s:s, s:s, s:s}", "from_id",
-	        (json_int_t)(m.has_from ? m.from_id : 0), "chat_id", (json_int_t)m.chat_id,
-	        "requester", ask.requester ? ask.requester : "", "verdict", exec_code(v), "reason",
-	        why));
-	answer = exec_refusal_render(v, ctx->cfg, &m, why);
-	exec_reply(ctx, &m, message_id, answer);
-	free(answer);
-	return PRESS_DONE;
+	return exec_refuse(ctx, &m, message_id, v, &ask, why);
 }
 
 enum press_rc

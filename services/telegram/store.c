@@ -379,6 +379,30 @@ tgstore_exec_get(struct tgstore *s, const char *request_id, struct tg_exec_row *
 }
 
 enum tgstore_rc
+tgstore_exec_open(struct tgstore *s, long long from_id, long long chat_id, long long message_id,
+    long long *count)
+{
+	char from[32], chat[32], mid[32];
+	const char *p[] = { from, chat, mid };
+	PGresult *r;
+
+	*count = 0;
+	snprintf(from, sizeof(from), "%lld", from_id);
+	snprintf(chat, sizeof(chat), "%lld", chat_id);
+	snprintf(mid, sizeof(mid), "%lld", message_id);
+	r = query(s,
+	    "SELECT count(*) FROM telegram_execs WHERE from_id = $1 AND result_status IS NULL"
+	    " AND created_at > now() - interval '1 hour' AND NOT (chat_id = $2 AND message_id = $3)",
+	    3, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	if (PQntuples(r) == 1)
+		*count = value_ll(r, 0, 0);
+	PQclear(r);
+	return TGS_OK;
+}
+
+enum tgstore_rc
 tgstore_exec_acked(struct tgstore *s, const char *request_id, long long ack_message_id)
 {
 	char mid[32];

@@ -79,6 +79,12 @@ enum tgstore_rc tgstore_exec_record(struct tgstore *s, const json_t *request, lo
     long long message_id, long long from_id, const char *requester, struct tg_exec_row *row);
 /* The /exec request behind request_id: TGS_OK, TGS_NOT_FOUND (not the bot's) or TGS_DOWN. */
 enum tgstore_rc tgstore_exec_get(struct tgstore *s, const char *request_id, struct tg_exec_row *row);
+/*
+ * How many /exec requests from_id made in the last hour still wait for a
+ * result, not counting the one of message (chat_id, message_id).
+ */
+enum tgstore_rc tgstore_exec_open(struct tgstore *s, long long from_id, long long chat_id,
+    long long message_id, long long *count);
 enum tgstore_rc tgstore_exec_acked(struct tgstore *s, const char *request_id,
     long long ack_message_id);
 enum tgstore_rc tgstore_exec_answered(struct tgstore *s, const char *request_id, const char *status,

@@ -269,6 +269,30 @@ wait_reply $CHAT "$m4" "allowlist" >/dev/null
 [ "$(replies_to $CHAT "$mid" | jq length)" = 2 ] || fail "replies to the repeated message: $(replies_to $CHAT "$mid" | jq -r '.[].html')"
 ok "a message handled twice: the same request id, one acknowledgement, one result"
 
+say "6. a bound per person: at most 5 requests waiting for a result"
+# Rows a failed earlier run may have left open for demo would count: close them.
+pgo "UPDATE telegram_execs SET result_status = 'test-reset' WHERE from_id = $DEMO AND result_status IS NULL" >/dev/null
+ids=()
+for i in 1 2 3 4 5; do
+	m=$(post $DEMO $CHAT "/exec test docker restart wingman-test-demo")
+	ack=$(wait_reply $CHAT "$m" "sent as worker <code>telegram-demo</code>")
+	ids+=("$(request_id_of "$ack")")
+done
+n_before=$(pgq "SELECT count(*) FROM telegram_execs")
+m=$(post $DEMO $CHAT "/exec test docker restart wingman-test-demo")
+wait_reply $CHAT "$m" "5 of your requests still wait for a result" >/dev/null
+[ "$(pgq "SELECT count(*) FROM telegram_execs")" = "$n_before" ] || fail "the sixth /exec made a request"
+# Decided by someone else: each gets its result in its thread, and demo may ask again.
+for r in "${ids[@]}"; do "$W" reject "$r" --as bob --reason "bound test" >/dev/null; done
+for r in "${ids[@]}"; do
+	mid_of=$(pgq "SELECT message_id FROM telegram_execs WHERE request_id = '$r'")
+	wait_reply $CHAT "$mid_of" "Result of <code>$r</code>: <b>REJECTED</b>" >/dev/null
+done
+m=$(post $DEMO $CHAT "/exec test docker inspect wingman-test-demo")
+ack=$(wait_reply $CHAT "$m" "sent as worker <code>telegram-demo</code>")
+wait_reply $CHAT "$m" "Result of <code>$(request_id_of "$ack")</code>: <b>EXECUTED</b>" >/dev/null
+ok "the sixth open /exec of one person is refused (TG_EXEC_BUSY); once the five are decided (rejected, shown in their threads) they may ask again"
+
 say "the bot ran clean"
 daemons_alive
 kill -0 "$BOT_PID" 2>/dev/null || fail "wingman-telegram died"

@@ -297,7 +297,7 @@ test_texts(void **state)
 
 	(void)state;
 	/* Every refusal says why and that nothing was asked for; HTML escaped. */
-	for (int v = EXEC_WRONG_CHAT; v <= EXEC_NAME_TOO_LONG; v++) {
+	for (int v = EXEC_WRONG_CHAT; v <= EXEC_BUSY; v++) {
 		t = exec_refusal_render((enum exec_verdict)v, &cfg, &m, "CMD_BAD_CHAR: <&>");
 		assert_non_null(t);
 		assert_non_null(strstr(t, "No request was made."));

@@ -290,8 +290,17 @@ policy_owns(const struct policy *p, const char *approver, const char *worker)
 }
 
 int
+policy_requested_by(const char *approver, const char *worker)
+{
+	size_t n = strlen(POLICY_TELEGRAM_WORKER_PREFIX);
+
+	return strncmp(worker, POLICY_TELEGRAM_WORKER_PREFIX, n) == 0 &&
+	    strcmp(worker + n, approver) == 0;
+}
+
+int
 policy_may_decide(const struct policy *p, const char *approver, const char *worker)
 {
 	return policy_is_approver(p, approver) && strcmp(approver, worker) != 0 &&
-	    !policy_owns(p, approver, worker);
+	    !policy_owns(p, approver, worker) && !policy_requested_by(approver, worker);
 }

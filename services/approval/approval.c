@@ -521,12 +521,14 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	}
 	/* Separation of duties: nobody decides a request they are responsible for. */
 	if (!policy_may_decide(&ctx->policy, approver, req.worker_id)) {
+		const char *refusal = policy_requested_by(approver, req.worker_id)
+		    ? "APPROVER_IS_REQUESTER: nobody decides a request they asked for"
+		    : "APPROVER_IS_OWNER: an approver cannot decide for their own worker";
+
 		store_rollback(ctx->store);
-		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid,
-		    approver);
-		audit_decision(ctx, d, "refused",
-		    json_pack("{s:s}", "reason",
-		        "APPROVER_IS_OWNER: an approver cannot decide for their own worker"));
+		log_warnx("event=refused request_id=%s approver=%s reason=%.*s", rid, approver,
+		    (int)strcspn(refusal, ":"), refusal);
+		audit_decision(ctx, d, "refused", json_pack("{s:s}", "reason", refusal));
 		goto done;
 	}
 	if (store_vote(ctx->store, rid, d, &inserted, &votes) != STORE_OK) {

@@ -37,6 +37,13 @@ struct policy_env {
 	 * `shadow`. Lets a team trial Wingman beside its current tooling.
 	 */
 	int execute;
+	/*
+	 * 1: allowlisted people may ask for commands with /exec (requests of
+	 * telegram-<name> workers, signed by the bot). Off by default: with
+	 * it on, a taken-over bot can ask as well as relay, so where one
+	 * relayed approval is a quorum it alone gets a `human` command run.
+	 */
+	int telegram_exec;
 	int approval_timeout_s;
 	int token_ttl_s;
 };

@@ -61,6 +61,14 @@ trust_check_request(const struct trust_keys *keys, const struct policy_env *env,
 	enum envelope_verdict v;
 	char kid[80], err[256];
 
+	/* The environment must have opted in to requests from the chat. */
+	if (from_bot && env != NULL && !env->telegram_exec) {
+		snprintf(why, whylen,
+		    "REQUEST_TELEGRAM_EXEC_OFF: environment %s takes no /exec requests "
+		    "(worker %s); set telegram_exec in its policy",
+		    env->name, worker);
+		return -1;
+	}
 	if (json_object_get(request, "sig") == NULL) {
 		/* Nobody else may speak as a person in the approvers' chat. */
 		if (from_bot) {

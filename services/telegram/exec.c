@@ -117,6 +117,12 @@ exec_check(const struct bot_config *cfg, const char *bot_username, const struct 
 	ask->environment[n] = '\0';
 	if ((env = policy_env(&cfg->policy, ask->environment)) == NULL)
 		return EXEC_UNKNOWN_ENV;
+	/* Approval and the executor refuse it too (trust_check_request). */
+	if (!env->telegram_exec) {
+		snprintf(why, whylen,
+		    "POLICY_TELEGRAM_EXEC_OFF: environment %s takes no /exec requests", env->name);
+		return EXEC_POLICY;
+	}
 	/* The command is the rest, as typed but for the blanks around it. */
 	while (pos < m->text_len && blank(m->text[pos]))
 		pos++;

@@ -129,6 +129,11 @@ test_request(void **state)
 	m = msg("/exec prd docker restart wingman-prd-api");
 	assert_int_equal(verdict(&m, &ask, why, sizeof(why)), EXEC_REQUEST);
 	assert_string_equal(ask.environment, "prd");
+	/* An environment that has not opted in: a clear refusal, no request. */
+	((struct policy_env *)policy_env(&cfg.policy, "prd"))->telegram_exec = 0;
+	assert_int_equal(verdict(&m, &ask, why, sizeof(why)), EXEC_POLICY);
+	assert_true(strncmp(why, "POLICY_TELEGRAM_EXEC_OFF: ", 26) == 0);
+	((struct policy_env *)policy_env(&cfg.policy, "prd"))->telegram_exec = 1;
 	assert_string_equal(exec_code(EXEC_REQUEST), "TG_EXEC_REQUESTED");
 }
 

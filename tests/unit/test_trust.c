@@ -385,6 +385,25 @@ test_telegram_requests(void **state)
 	assert_string_equal(why,
 	    "REQUEST_BAD_SIGNATURE: SIG_UNTRUSTED_KID: the request is not signed by telegram");
 	json_decref(r);
+	/* An environment that has not opted in to /exec refuses the bot's requests. */
+	{
+		struct policy_env *test_env = (struct policy_env *)policy_env(&policy, "test");
+
+		r = request("g5", "telegram-bob", "test", INSPECT);
+		sign_as(r, dir, "telegram");
+		test_env->telegram_exec = 0;
+		assert_int_equal(trust_check_request(&keys, test_env, r, why, sizeof(why)), -1);
+		assert_true(strncmp(why, "REQUEST_TELEGRAM_EXEC_OFF: ", 27) == 0);
+		assert_int_equal(check("g5", "telegram-bob", "test", INSPECT, assessment(r, dir),
+		                     NULL),
+		    EVIDENCE_REQUEST);
+		test_env->telegram_exec = 1;
+		r = request("g5", "telegram-bob", "test", INSPECT);
+		sign_as(r, dir, "telegram");
+		assert_int_equal(check("g5", "telegram-bob", "test", INSPECT, assessment(r, dir),
+		                     NULL),
+		    EVIDENCE_OK);
+	}
 	/* prd: the bot's signature is the signature prd demands; two people still decide. */
 	r = request("g4", "telegram-bob", "prd", PRD_RESTART);
 	sign_as(r, dir, "telegram");

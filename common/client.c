@@ -402,3 +402,86 @@ client_lookup(struct client *c, const char *request_id, json_t **result, json_t 
 	client_watch_close(&w);
 	return rc;
 }
+
+/* What each terminal status means to the agent, and whether anything ran. */
+static const struct {
+	const char *status;
+	int is_error;
+	const char *words;
+} statuses[] = {
+	{ "executed", 0, "EXECUTED: the commands ran." },
+	{ "shadow", 0,
+	    "SHADOW MODE: every check passed but NOTHING RAN (the environment has "
+	    "\"execute\": false)." },
+	{ "rejected", 1,
+	    "REJECTED: a human or the policy said no. Nothing ran. Do not send the same "
+	    "request again unchanged." },
+	{ "expired", 1, "EXPIRED: nobody decided in time. Nothing ran." },
+	{ "invalid", 1,
+	    "INVALID: refused before any vote (a command outside the grammar, an unknown "
+	    "environment, or a container outside it). Nothing ran." },
+	{ "failed", 1,
+	    "FAILED: an infrastructure error (Docker, Redis or PostgreSQL). Nothing ran." },
+	{ "interrupted", 1,
+	    "INTERRUPTED: the outcome is unknown (a crash between claim and completion). Check "
+	    "the container before asking again." },
+	{ "frozen", 1, "FROZEN: the kill switch is on. Nothing ran." },
+};
+
+static void __attribute__((format(printf, 2, 3))) appendf(struct wbuf *b, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		wbuf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+int
+client_result_is_error(const json_t *result)
+{
+	const char *st = msg_str(result, "status");
+
+	for (size_t i = 0; i < ARRAY_LEN(statuses); i++)
+		if (strcmp(statuses[i].status, st) == 0)
+			return statuses[i].is_error;
+	return 1;
+}
+
+char *
+client_result_text(const json_t *result)
+{
+	const char *st = msg_str(result, "status"), *words = "UNKNOWN STATUS.";
+	json_t *cmds = json_object_get(result, "commands"), *c;
+	struct wbuf b;
+	size_t i;
+	char *out;
+
+	for (i = 0; i < ARRAY_LEN(statuses); i++)
+		if (strcmp(statuses[i].status, st) == 0)
+			words = statuses[i].words;
+	wbuf_init(&b, 512 * 1024);
+	appendf(&b, "Request %s: %s\n", msg_str(result, "request_id"), words);
+	if (*msg_str(result, "reason") != '\0')
+		appendf(&b, "Reason: %s\n", msg_str(result, "reason"));
+	json_array_foreach(cmds, i, c)
+	{
+		const char *output = json_string_value(json_object_get(c, "output"));
+		json_t *code = json_object_get(c, "exit_code");
+
+		appendf(&b, "\n$ %s\n[%s", json_string_value(json_object_get(c, "cmd")),
+		    json_string_value(json_object_get(c, "status")));
+		if (json_is_integer(code))
+			appendf(&b, ", exit code %lld", (long long)json_integer_value(code));
+		appendf(&b, "]\n");
+		if (output != NULL)
+			wbuf_append(&b, output, strlen(output));
+	}
+	out = strdup(b.data != NULL ? b.data : "");
+	wbuf_free(&b);
+	return out;
+}

@@ -119,6 +119,15 @@ enum client_outcome client_lookup(struct client *c, const char *request_id, json
     json_t **prompt, char *err, size_t errlen);
 
 /*
+ * The text an agent reads for a verified terminal result: the status in
+ * words first (what it means, whether anything ran), the reason, then each
+ * command with its output. New string (free), or NULL without memory.
+ */
+char *client_result_text(const json_t *result);
+/* 1 when the result's status is a failure for the agent (nothing ran, or unknown). */
+int client_result_is_error(const json_t *result);
+
+/*
  * Kafka helpers the CLI shares. A consumer that joins no group and commits
  * nothing; the partitions of a topic (-1: no answer); a producer that
  * already has topic's metadata, so its first message leaves at once.

@@ -56,5 +56,6 @@ int cmd_token(int argc, char **argv);
 int cmd_freeze(int argc, char **argv);
 int cmd_thaw(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
+int cmd_hook(int argc, char **argv);
 
 #endif

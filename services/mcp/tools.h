@@ -30,14 +30,6 @@ struct tools_ctx {
 extern const struct mcp_tool mcp_tools[];
 extern const size_t mcp_n_tools;
 
-/*
- * The text an agent reads for a verified terminal result: the status in
- * words first (what it means, whether anything ran), the reason, then each
- * command with its output. New string (free).
- */
-char *tools_result_text(const json_t *result);
-/* 1 when the result's status is a failure for the caller (isError). */
-int tools_result_is_error(const json_t *result);
 /* One line about a verified approval prompt or update. */
 void tools_prompt_text(const json_t *prompt, char *out, size_t outlen);
 /* The command grammar (what common/command.c accepts) as JSON. New reference. */

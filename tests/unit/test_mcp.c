@@ -262,10 +262,10 @@ test_result_texts(void **state)
 	static const char *const refused[] = { "rejected", "expired", "invalid", "failed",
 		"interrupted", "frozen", "bogus" };
 	json_t *r = result_of("executed", "");
-	char *text = tools_result_text(r);
+	char *text = client_result_text(r);
 
 	(void)state;
-	assert_false(tools_result_is_error(r));
+	assert_false(client_result_is_error(r));
 	assert_non_null(strstr(text, "EXECUTED"));
 	assert_non_null(strstr(text,
 	    "$ docker restart wingman-test-api\n[ok, exit code 0]\n"
@@ -274,15 +274,15 @@ test_result_texts(void **state)
 	json_decref(r);
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		r = result_of(refused[i], "REJECTED: by bob: not now");
-		text = tools_result_text(r);
-		assert_true(tools_result_is_error(r));
+		text = client_result_text(r);
+		assert_true(client_result_is_error(r));
 		assert_non_null(strstr(text, "Reason: REJECTED: by bob: not now"));
 		free(text);
 		json_decref(r);
 	}
 	r = result_of("shadow", "");
-	text = tools_result_text(r);
-	assert_false(tools_result_is_error(r));
+	text = client_result_text(r);
+	assert_false(client_result_is_error(r));
 	assert_non_null(strstr(text, "NOTHING RAN"));
 	free(text);
 	json_decref(r);

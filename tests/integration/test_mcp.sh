@@ -30,6 +30,27 @@ say "the official Python SDK as the client, on the live pipeline"
 	fail "MCP SDK client test failed: $(tail -n 20 "$T/sdk.log")"
 ok "MCP SDK client: every tool on the live pipeline"
 
+say "forged results: request_status believes only the stage entitled to the status"
+victim=$(new_id)
+mkdir -p "$T/evil" && "$W" keygen --out "$T/evil" --name executor >/dev/null
+for signer in "$WINGMAN_KEYS_DIR consensus" "$WINGMAN_KEYS_DIR approval" "$T/evil executor" "none none"; do
+	set -- $signer
+	fake=$(jq -cn --arg id "$victim" '{v:1, type:"result", request_id:$id, ts:"2026-11-26T12:00:00.000Z",
+	    status:"executed", reason:"", commands:[]}')
+	[ "$1" = none ] || fake=$("$KT" sign "$1" "$2" <<<"$fake")
+	"$KT" produce wingman.results "$victim" <<<"$fake"
+done
+printf '%s\n' \
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}' \
+    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"request_status\",\"arguments\":{\"request_id\":\"$victim\"}}}" |
+	"$MCP" >"$T/forged.out" 2>"$T/forged.err" || fail "wingman-mcp exited non-zero"
+st=$(jq -r 'select(.id == 2) | .result.structuredContent.status' "$T/forged.out")
+[ "$st" = unknown ] || fail "a forged result was believed: $(cat "$T/forged.out")"
+[ "$(grep -c 'event=result_ignored' "$T/forged.err")" -ge 4 ] &&
+	grep -q RESULT_SIGNER_NOT_ENTITLED "$T/forged.err" && grep -q SIG_MISSING "$T/forged.err" &&
+	grep -q SIG_BAD "$T/forged.err" || fail "forgeries not logged with why: $(cat "$T/forged.err")"
+ok "forged 'executed' results (consensus, approval, another executor key, unsigned) ignored by wingman-mcp"
+
 say "raw stdio: malformed and out-of-order messages"
 MCP_RAW_LOG=$T/raw.log python3 "$src/tests/integration/mcp_raw.py" "$MCP" ||
 	fail "raw stdio test failed"

@@ -103,7 +103,7 @@ read_stdin(size_t *len)
  * Returns the hook's exit status (a deny carrying the result, in all cases).
  */
 static int
-route(const char *cmd, const char *worker, const char *env, int timeout_s)
+route(const char *cmd, const char *worker, const char *env, const char *why, int timeout_s)
 {
 	const char *key_file = config_str(cli_config(), CFG_WORKER_KEY_FILE);
 	json_t *cmds = json_pack("[s]", cmd), *req = NULL, *result = NULL;
@@ -123,8 +123,7 @@ route(const char *cmd, const char *worker, const char *env, int timeout_s)
 	}
 	if (client_open(&client, brokers(), config_str(cli_config(), CFG_KEYS_DIR), err,
 	        sizeof(err)) != 0 ||
-	    (req = client_request_new(NULL, worker, env, "requested by a coding agent's shell tool",
-	         cmds, key, err, sizeof(err))) == NULL ||
+	    (req = client_request_new(NULL, worker, env, why, cmds, key, err, sizeof(err))) == NULL ||
 	    client_submit(&client, req, &w, 0, err, sizeof(err)) != 0) {
 		rc = deny("Wingman: '%s' must go through Wingman, and Wingman could not be asked "
 		          "(%s). Nothing ran.",
@@ -176,7 +175,8 @@ pre_tool_use(int argc, char **argv)
 	const char *worker = config_str(cli_config(), CFG_WORKER_ID);
 	int timeout = (int)config_int(cli_config(), CFG_AGENT_WAIT_S), ch, rc;
 	json_t *in, *tool_input;
-	const char *event, *tool, *line;
+	const char *event, *tool, *line, *desc;
+	char why[MSG_INSTRUCTION_MAX + 1];
 	struct hook_check check;
 	struct command parsed;
 	char *raw, err[256];
@@ -223,7 +223,19 @@ pre_tool_use(int argc, char **argv)
 		return deny("Wingman hook: a Bash tool call without a command string; blocked.");
 	}
 	hook_check_shell(line, &check);
-	json_decref(in); /* line is not used past here */
+	/* What the agent said the command is for: the approvers read it. */
+	desc = json_string_value(json_object_get(tool_input, "description"));
+	snprintf(why, sizeof(why), "%s%s", desc != NULL && *desc != '\0' ? "coding agent: " : "",
+	    desc != NULL && *desc != '\0' ? desc : "requested by a coding agent's shell tool");
+	if (strlen(why) == sizeof(why) - 1) { /* cut: not inside a UTF-8 sequence */
+		size_t n = sizeof(why) - 1;
+		while (n > 0 && ((unsigned char)why[n - 1] & 0xC0) == 0x80)
+			n--;
+		if (n > 0 && ((unsigned char)why[n - 1] & 0x80))
+			n--;
+		why[n] = '\0';
+	}
+	json_decref(in); /* line and desc are not used past here */
 	switch (check.verdict) {
 	case HOOK_PASS:
 		return 0;
@@ -246,7 +258,7 @@ pre_tool_use(int argc, char **argv)
 	if (!valid_name(worker) || !valid_environment(env))
 		return deny("Wingman: the hook's configured agent id or environment is not valid. "
 		            "Nothing ran.");
-	rc = route(check.command, worker, env, timeout);
+	rc = route(check.command, worker, env, why, timeout);
 	return rc;
 }
 

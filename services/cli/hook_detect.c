@@ -531,13 +531,15 @@ skip_heredocs(struct scan *s, const char *p, size_t i, size_t len)
 		size_t start = i + 1;
 
 		for (;;) {
-			const char *nl = memchr(p + start, '\n', len - start);
-			size_t end = nl != NULL ? (size_t)(nl - p) : len, b = start;
+			const char *nl;
+			size_t end, b = start;
 
-			if (start >= len) {
+			if (start >= len) { /* no terminator: the body runs to the end */
 				i = len;
 				break;
 			}
+			nl = memchr(p + start, '\n', len - start);
+			end = nl != NULL ? (size_t)(nl - p) : len;
 			while (s->hd[h].strip_tabs && b < end && p[b] == '\t')
 				b++;
 			if (end - b == strlen(s->hd[h].delim) &&

@@ -136,6 +136,7 @@ main(int argc, char **argv)
 	m.tools = mcp_tools;
 	m.n_tools = mcp_n_tools;
 	m.ctx = &ctx;
+	m.running = &running;
 	m.instructions =
 	    "Wingman runs docker commands for you only after its policy, its voters and, where "
 	    "needed, humans approve them. Call allowed_commands first, then request_commands "

@@ -408,5 +408,5 @@ mcp_pump(struct mcp *m)
 		m->queue[(m->q_head + m->q_len) % MCP_QUEUE_MAX] = line;
 		m->q_len++;
 	}
-	return m->cancelled || m->eof;
+	return m->cancelled || m->eof || (m->running != NULL && !*m->running);
 }

@@ -12,6 +12,7 @@
 #ifndef WINGMAN_MCP_H
 #define WINGMAN_MCP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,8 @@ struct mcp {
 	int discarding; /* inside a line longer than MCP_LINE_MAX */
 	struct mcp_line queue[MCP_QUEUE_MAX];
 	size_t q_head, q_len;
+	/* Cleared by a signal handler: a waiting tool stops too. NULL: none. */
+	volatile sig_atomic_t *running;
 	/* The tools/call running now, and whether the client cancelled it. */
 	json_t *current_id;
 	int cancelled;
@@ -94,8 +97,8 @@ int mcp_next_line(struct mcp *m, int wait_ms, struct mcp_line *line);
 /*
  * For a tool that waits: reads ahead without blocking, answers ping at
  * once, notes notifications/cancelled for the running call and queues the
- * rest. Returns 1 when the running call should stop (cancelled, or the
- * client went away).
+ * rest. Returns 1 when the running call should stop (cancelled, the
+ * client went away, or the server is stopping).
  */
 int mcp_pump(struct mcp *m);
 

@@ -56,8 +56,8 @@ rid=$(reason | grep -o 'Request [0-9a-f-]\{36\}' | head -n 1 | cut -d' ' -f2)
 [ "$(jq -r '.commands[0].cmd' "$T/wait.json")" = "docker inspect wingman-test-api" ] ||
 	fail "routed command: $(jq -c .commands "$T/wait.json")"
 first_on wingman.requests "$rid" 30 >"$T/request.json" || fail "request $rid not on wingman.requests"
-[ "$(jq -r '[.worker_id, .environment, .sig.kid] | join(" ")' "$T/request.json")" = \
-    "agent-7 test worker-agent-7" ] || fail "request: $(cat "$T/request.json")"
+[ "$(jq -r '[.worker_id, .environment, .sig.kid, .instruction] | join(" ")' "$T/request.json")" = \
+    "agent-7 test worker-agent-7 coding agent: test" ] || fail "request: $(cat "$T/request.json")"
 ok "sudo /usr/bin/docker inspect: denied, asked of Wingman as agent-7, result shown ($rid)"
 
 say "3. refused by the pipeline, or outside the grammar: a clear reason, nothing runs"

@@ -146,9 +146,12 @@ do_tools_list(struct mcp *m, const json_t *id)
 	for (size_t i = 0; i < m->n_tools; i++) {
 		const struct mcp_tool *t = &m->tools[i];
 
+		/* Hints for the host (untrusted by the spec's own words): what may change things. */
 		json_array_append_new(tools,
-		    json_pack("{s:s, s:s, s:s, s:o}", "name", t->name, "title", t->title,
-		        "description", t->description, "inputSchema", t->input_schema()));
+		    json_pack("{s:s, s:s, s:s, s:o, s:{s:b, s:b, s:b}}", "name", t->name, "title",
+		        t->title, "description", t->description, "inputSchema", t->input_schema(),
+		        "annotations", "readOnlyHint", t->read_only, "destructiveHint",
+		        !t->read_only, "openWorldHint", 0));
 	}
 	send_result(m, id, json_pack("{s:o}", "tools", tools));
 }

@@ -40,6 +40,7 @@ struct mcp_tool {
 	const char *name;
 	const char *title;
 	const char *description;
+	int read_only; /* annotations.readOnlyHint: it changes nothing anywhere */
 	json_t *(*input_schema)(void); /* new reference */
 	/*
 	 * A CallToolResult (new reference): content, isError, and

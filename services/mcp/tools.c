@@ -386,15 +386,15 @@ const struct mcp_tool mcp_tools[] = {
 	    "voted on and, where the policy says so, approved by humans, then runs them and "
 	    "returns the signed result. Waits for the terminal result (sends progress while "
 	    "humans decide). A result of rejected, expired or invalid means nothing ran.",
-	    schema_request_commands, call_request_commands },
+	    0, schema_request_commands, call_request_commands },
 	{ "request_status", "Result of an earlier request",
 	    "The terminal result of a request submitted earlier, by its request_id, or whether it "
 	    "is still pending (waiting for humans) or unknown.",
-	    schema_request_status, call_request_status },
+	    1, schema_request_status, call_request_status },
 	{ "allowed_commands", "What may be asked",
 	    "The command grammar Wingman accepts, and per environment the containers and the "
 	    "mode of each action (auto, human, deny). Call it before request_commands.",
-	    schema_allowed_commands, call_allowed_commands },
+	    1, schema_allowed_commands, call_allowed_commands },
 };
 
 const size_t mcp_n_tools = ARRAY_LEN(mcp_tools);

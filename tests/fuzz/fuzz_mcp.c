@@ -49,7 +49,7 @@ echo_call(void *ctx, struct mcp_call *call, const json_t *args)
 }
 
 static const struct mcp_tool tools[] = {
-	{ "echo", "Echo", "a tool for the fuzzer", schema, echo_call },
+	{ "echo", "Echo", "a tool for the fuzzer", 0, schema, echo_call },
 };
 
 int

@@ -53,6 +53,9 @@ async def main():
                   f"{name} has an input schema", schema)
         check(tools["request_commands"].input_schema["required"] == ["commands", "instruction"],
               "request_commands requires commands and instruction")
+        check(tools["allowed_commands"].annotations.read_only_hint is True
+              and tools["request_commands"].annotations.read_only_hint is False,
+              "annotations: the two lookups are read-only, request_commands is not")
 
         # allowed_commands: the grammar and the environment from the policy.
         r = await client.call_tool("allowed_commands", {"environment": "test"})

@@ -69,7 +69,7 @@ fake_call(void *ctx, struct mcp_call *call, const json_t *args)
 }
 
 static const struct mcp_tool fake_tools[] = {
-	{ "fake", "Fake", "a tool for the test", fake_schema, fake_call },
+	{ "fake", "Fake", "a tool for the test", 1, fake_schema, fake_call },
 };
 
 static int

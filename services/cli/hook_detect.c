@@ -15,12 +15,14 @@ struct word {
 	char v[WORD_MAX + 1]; /* the value after quote removal */
 	size_t len;
 	int expanded; /* holds $..., `...`: its value is known at run time only */
+	int truncated; /* longer than WORD_MAX: v holds its start only */
 };
 
 struct simple {
 	struct word w[WORDS_MAX];
 	size_t n;
 	int redirect;
+	int overflow; /* more than WORDS_MAX words: the rest are not in w */
 };
 
 struct scan {
@@ -266,6 +268,20 @@ analyze(struct scan *s, struct simple *c)
 			i++;
 			continue;
 		}
+		/*
+		 * A program name cut short, or words past the limit of a command
+		 * that runs another: what it runs is not known here.
+		 */
+		if (w->truncated ||
+		    (c->overflow &&
+		        (is_docker(w->v) || is_wrapper(name) || in_list(name, shells) ||
+		            in_list(name, runners) || strcmp(name, "eval") == 0))) {
+			deny(s,
+			    "HOOK_TOO_LONG: a word over %d bytes or more than %d words where the "
+			    "program is chosen",
+			    WORD_MAX, WORDS_MAX);
+			return;
+		}
 		if (w->expanded) {
 			deny(s,
 			    "HOOK_UNKNOWN_PROGRAM: the program '%.64s' is computed at run time, so "
@@ -320,6 +336,11 @@ analyze(struct scan *s, struct simple *c)
 					deny(s, "HOOK_SHELL: %s -c without a script", name);
 					return;
 				}
+				if (c->w[k + 1].truncated) {
+					deny(s, "HOOK_TOO_LONG: %s -c script over %d bytes", name,
+					    WORD_MAX);
+					return;
+				}
 				if (c->w[k + 1].expanded) {
 					deny(s,
 					    "HOOK_UNKNOWN_PROGRAM: %s -c runs a script computed at run "
@@ -366,10 +387,10 @@ analyze(struct scan *s, struct simple *c)
 					deny(s, "HOOK_TOO_LONG: eval of a long string");
 					return;
 				}
-				if (c->w[k].expanded) {
+				if (c->w[k].expanded || c->w[k].truncated) {
 					deny(s,
 					    "HOOK_UNKNOWN_PROGRAM: eval of a string computed at run "
-					    "time");
+					    "time, or too long to read");
 					return;
 				}
 				used += (size_t)n;
@@ -383,7 +404,8 @@ analyze(struct scan *s, struct simple *c)
 		if (in_list(name, runners) || in_list(name, interpreters) ||
 		    strncmp(name, "python", 6) == 0) {
 			for (size_t k = i + 1; k < c->n; k++)
-				if (is_docker(c->w[k].v)) {
+				if (is_docker(c->w[k].v) ||
+				    (c->w[k].truncated && in_list(name, runners))) {
 					s->docker++;
 					snprintf(s->noroute, sizeof(s->noroute),
 					    "HOOK_NOT_ROUTABLE: docker is run through '%s'", name);
@@ -406,8 +428,9 @@ static void
 add_char(struct scan *s, struct word *w, int *in_word, char ch)
 {
 	*in_word = 1;
+	(void)s;
 	if (w->len >= WORD_MAX) {
-		deny(s, "HOOK_TOO_LONG: a word longer than %d bytes", WORD_MAX);
+		w->truncated = 1;
 		return;
 	}
 	w->v[w->len++] = ch;
@@ -574,6 +597,8 @@ end_word(struct simple *c, struct word *w, int *in_word, int *target)
 			*target = 0; /* a redirection's file: not an argument */
 		else if (c->n < WORDS_MAX)
 			c->w[c->n++] = *w;
+		else
+			c->overflow = 1;
 	}
 	memset(w, 0, sizeof(*w));
 	*in_word = 0;

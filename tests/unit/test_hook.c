@@ -172,6 +172,37 @@ test_hostile_sizes(void **state)
 	line[sizeof(line) - 1] = '\0';
 	hook_check_shell(line, &out);
 	assert_int_equal(out.verdict, HOOK_DENY);
+	/* A long inline script is data to python: it passes. */
+	snprintf(line, sizeof(line), "python3 -c 'print(\"%0*d\")'", 5000, 7);
+	hook_check_shell(line, &out);
+	assert_int_equal(out.verdict, HOOK_PASS);
+	/* A program path too long to read, or a runner's words past the limit: denied. */
+	memset(line, 0, sizeof(line));
+	memset(line, 'a', 3000);
+	strcat(line, "/docker ps");
+	hook_check_shell(line, &out);
+	assert_int_equal(out.verdict, HOOK_DENY);
+	memset(line, 0, sizeof(line));
+	strcpy(line, "xargs");
+	for (int i = 0; i < 200; i++)
+		strcat(line, " -r");
+	strcat(line, " d\\ocker ps");
+	hook_check_shell(line, &out);
+	assert_int_equal(out.verdict, HOOK_DENY);
+	memset(line, 0, sizeof(line));
+	strcpy(line, "sudo");
+	for (int i = 0; i < 200; i++)
+		strcat(line, " -E");
+	strcat(line, " d\\ocker ps");
+	hook_check_shell(line, &out);
+	assert_int_equal(out.verdict, HOOK_DENY);
+	memset(line, 0, sizeof(line));
+	strcpy(line, "sh -c '");
+	memset(line + 7, ' ', 3000);
+	strcat(line, "d\\ocker ps'");
+	hook_check_shell(line, &out);
+	assert_int_equal(out.verdict, HOOK_DENY);
+	memset(line, 0, sizeof(line));
 	memset(line, ';', sizeof(line) - 1);
 	hook_check_shell(line, &out);
 	assert_int_equal(out.verdict, HOOK_PASS);

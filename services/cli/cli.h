@@ -66,5 +66,7 @@ int cmd_token(int argc, char **argv);
 int cmd_freeze(int argc, char **argv);
 int cmd_thaw(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 #endif

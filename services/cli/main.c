@@ -60,6 +60,10 @@ main(int argc, char **argv)
 		return cmd_thaw(argc, argv);
 	if (strcmp(sub, "revoke") == 0)
 		return cmd_revoke(argc, argv);
+	if (strcmp(sub, "migrate") == 0)
+		return cmd_migrate(argc, argv);
+	if (strcmp(sub, "keys") == 0)
+		return cmd_keys(argc, argv);
 	fprintf(stderr, "wingman: unknown command '%s'\n", sub);
 	usage();
 }

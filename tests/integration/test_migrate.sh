@@ -6,30 +6,10 @@
 # so the stack's own database and its audit chain are left alone.
 . "$(dirname "$0")/lib.sh"
 
-db=wingman_upgrade
-owner=${WINGMAN_PG_OWNER_CONNINFO:?}
-super=${owner/user=wingman/user=postgres}
-super=${super/dbname=wingman/dbname=postgres}
-up_owner=${owner/dbname=wingman/dbname=$db}
+private_database wingman_upgrade
+up_owner=$WINGMAN_PG_OWNER_CONNINFO
 head=$(ls "$src"/sql/[0-8][0-9][0-9]_*.sql | sort | tail -n 1 | xargs basename | cut -c1-3)
 prev=$(ls "$src"/sql/[0-8][0-9][0-9]_*.sql | sort | tail -n 2 | head -n 1 | xargs basename | cut -c1-3)
-
-# Each service's conninfo, pointed at the upgrade database; the password
-# files say dbname wingman, so copies that say * serve here.
-for s in consensus approval token executor auditor admin telegram; do
-	v=WINGMAN_PG_CONNINFO_${s^^}
-	[ "$s" = admin ] && v=WINGMAN_PG_CONNINFO
-	pf=$(sed -n 's/.*passfile=\([^ ]*\).*/\1/p' <<<"${!v}")
-	(umask 077; sed 's/^\([^:]*:[^:]*:\)wingman:/\1*:/' "$pf" >"$T/pgpass-$s")
-	c=${!v/dbname=wingman/dbname=$db}
-	export "$v=${c/passfile=$pf/passfile=$T/pgpass-$s}"
-done
-
-drop_db() { psql "$super" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; }
-cleanup_upgrade() { stop_daemons; drop_db; rm -rf "$T"; }
-trap cleanup_upgrade EXIT
-drop_db
-psql "$super" -qc "CREATE DATABASE $db OWNER wingman" >/dev/null
 
 say "1. a new database migrated to the previous version ($prev)"
 "$W" migrate --conninfo "$up_owner" --to "$prev" >"$T/m1" || fail "migrate --to $prev: $(cat "$T/m1")"

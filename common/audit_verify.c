@@ -172,8 +172,9 @@ last_seq(PGconn *conn, char *report, size_t reportlen)
  * audit key and the chain. Returns 0 good, 1 a break (reported).
  */
 static int
-check_checkpoint(PGconn *conn, const struct keyring *pubs, const char *what, long long seq, const char *hash,
-    const char *ts, const char *sigtext, long long max_seq, char *report, size_t reportlen)
+check_checkpoint(PGconn *conn, const struct keyring *pubs, const char *what, long long seq,
+    const char *hash, const char *ts, const char *sigtext, long long max_seq, char *report,
+    size_t reportlen)
 {
 	unsigned char *sig = NULL;
 	size_t siglen = 0;
@@ -213,8 +214,8 @@ check_checkpoint(PGconn *conn, const struct keyring *pubs, const char *what, lon
 }
 
 int
-audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *published, long long *count,
-    char *report, size_t reportlen)
+audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *published,
+    long long *count, char *report, size_t reportlen)
 {
 	long long max_seq = last_seq(conn, report, reportlen);
 	const json_t *cp;
@@ -266,8 +267,8 @@ audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *p
 }
 
 int
-audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *count, char newest_ts[32],
-    char *report, size_t reportlen)
+audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *count,
+    char newest_ts[32], char *report, size_t reportlen)
 {
 	PGresult *r;
 	long long max_seq;

@@ -42,8 +42,8 @@ int audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *se
  * newest_ts the signed time of the newest good one ("" when none): the
  * caller decides whether it is recent enough.
  */
-int audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *count, char newest_ts[32],
-    char *report, size_t reportlen);
+int audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *count,
+    char newest_ts[32], char *report, size_t reportlen);
 
 /*
  * The checkpoints published on wingman.audit-checkpoints (an array of the
@@ -51,7 +51,7 @@ int audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long
  * audit_checkpoints (AUDIT_CHECKPOINT_MISSING: deleted from PostgreSQL, seen
  * from the second copy). Reports and returns like audit_verify_checkpoints.
  */
-int audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *published, long long *count,
-    char *report, size_t reportlen);
+int audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *published,
+    long long *count, char *report, size_t reportlen);
 
 #endif

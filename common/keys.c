@@ -243,8 +243,8 @@ key_generation_cmp(const char *a, const char *b)
 }
 
 int
-key_generations(const char *dir, const char *role, const char *ext,
-    char gens[][KEY_NAME_MAX + 1], int max)
+key_generations(const char *dir, const char *role, const char *ext, char gens[][KEY_NAME_MAX + 1],
+    int max)
 {
 	size_t rl = strlen(role), el = strlen(ext), n;
 	char gen[KEY_NAME_MAX + 1];

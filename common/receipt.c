@@ -92,8 +92,8 @@ done:
 }
 
 int
-receipt_verify(const char *text, size_t len, const struct keyring *pubs, json_t **statement, char *err,
-    size_t errlen)
+receipt_verify(const char *text, size_t len, const struct keyring *pubs, json_t **statement,
+    char *err, size_t errlen)
 {
 	json_t *env = NULL, *sigs, *st = NULL;
 	const char *type, *payload64, *sig64;

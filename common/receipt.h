@@ -25,8 +25,8 @@ json_t *receipt_sign(const json_t *statement, EVP_PKEY *key, const char *kid);
  * Verifies a DSSE envelope (text) with any key of pubs (the audit key set). Returns 0 and the statement
  * (new reference) in *statement, or -1 with err = "RECEIPT_...: words".
  */
-int receipt_verify(const char *text, size_t len, const struct keyring *pubs, json_t **statement, char *err,
-    size_t errlen);
+int receipt_verify(const char *text, size_t len, const struct keyring *pubs, json_t **statement,
+    char *err, size_t errlen);
 
 /* DSSE pre-authentication encoding. New buffer, length in *len. */
 unsigned char *receipt_pae(const char *type, const unsigned char *payload, size_t plen, size_t *len);

@@ -68,5 +68,6 @@ int cmd_thaw(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_dlq(int argc, char **argv);
 
 #endif

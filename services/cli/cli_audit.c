@@ -153,8 +153,8 @@ audit_verify_cmd(int argc, char **argv)
 		    (copies = topic_messages(TOPIC_AUDIT_CHECKPOINTS, NULL, "audit verify")) == NULL)
 			goto done;
 		if (kafka &&
-		    (more = audit_verify_published(c, &pubs, copies, &published, report, reportlen)) <
-		        0) {
+		    (more = audit_verify_published(c, &pubs, copies, &published, report,
+		         reportlen)) < 0) {
 			print_breaks(report);
 			goto done;
 		}

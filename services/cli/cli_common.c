@@ -38,6 +38,8 @@ static const char usage_text[] =
     "  freeze [--reason TEXT]         stop all execution now: orders end \"frozen\"\n"
     "  thaw [--reason TEXT]           resume execution\n"
     "  revoke ID [--reason TEXT]      void the unused tokens of request ID\n"
+    "  dlq [--key ID] [--last N] [--json]  the dead letters on wingman.dlq, one a line\n"
+    "                                 (time, stage, topic[partition@offset], key, reason)\n"
     "\n"
     "Schema and keys:\n"
     "  migrate [--dir DIR] [--to N] [--status] [--conninfo CONNINFO]\n"

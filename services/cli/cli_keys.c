@@ -75,7 +75,8 @@ exists(const char *dir, const char *name, const char *ext)
 static int
 next_generation(const char *dir, const char *role, char *out, size_t outlen)
 {
-	char pubs[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1], next[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1];
+	char pubs[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1],
+	    next[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1];
 	const char *newest = "";
 	time_t now = time(NULL);
 	struct tm tm;
@@ -257,8 +258,9 @@ keys_list(const char *dir, const char *role)
 		                                     : NULL;
 
 		if (kind != NULL && f[0] != '.' &&
-		    (role == NULL || (strncmp(f, role, strlen(role)) == 0 &&
-		                         (f[strlen(role)] == '.' || f[strlen(role)] == '-'))))
+		    (role == NULL ||
+		        (strncmp(f, role, strlen(role)) == 0 &&
+		            (f[strlen(role)] == '.' || f[strlen(role)] == '-'))))
 			printf("%-40s %s\n", f, kind);
 		free(list[i]);
 	}

@@ -103,8 +103,8 @@ plan_read(struct plan *p, const char *dir)
 		if (!migration_name(e->d_name, &v))
 			continue;
 		if (p->n == MIGRATION_MAX) {
-			fprintf(stderr, "wingman migrate: more than %d files in %s\n", MIGRATION_MAX,
-			    dir);
+			fprintf(stderr, "wingman migrate: more than %d files in %s\n",
+			    MIGRATION_MAX, dir);
 			goto fail;
 		}
 		struct migration *m = &p->m[p->n];
@@ -160,8 +160,9 @@ plan_load_applied(struct plan *p, PGconn *c)
 	        " applied_at timestamptz NOT NULL DEFAULT now())",
 	        "creating schema_migrations"))
 		return -1;
-	r = PQexec(c, "SELECT version, name, sha256, to_char(applied_at AT TIME ZONE 'UTC',"
-	              " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM schema_migrations ORDER BY version");
+	r = PQexec(c,
+	    "SELECT version, name, sha256, to_char(applied_at AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM schema_migrations ORDER BY version");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "wingman migrate: reading schema_migrations: %s", PQerrorMessage(c));
 		goto done;
@@ -285,8 +286,9 @@ cmd_migrate(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	if (*conninfo == '\0') {
-		fprintf(stderr, "wingman migrate: give --conninfo or WINGMAN_PG_CONNINFO "
-		                "(the schema owner's)\n");
+		fprintf(stderr,
+		    "wingman migrate: give --conninfo or WINGMAN_PG_CONNINFO "
+		    "(the schema owner's)\n");
 		return 1;
 	}
 	if (plan_read(&plan, dir) != 0)

@@ -64,6 +64,8 @@ main(int argc, char **argv)
 		return cmd_migrate(argc, argv);
 	if (strcmp(sub, "keys") == 0)
 		return cmd_keys(argc, argv);
+	if (strcmp(sub, "dlq") == 0)
+		return cmd_dlq(argc, argv);
 	fprintf(stderr, "wingman: unknown command '%s'\n", sub);
 	usage();
 }

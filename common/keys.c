@@ -218,6 +218,17 @@ key_generation_valid(const char *gen)
 }
 
 int
+key_role_valid(const char *name)
+{
+	if (!valid_name(name) || strstr(name, "..") != NULL)
+		return 0;
+	for (const char *p = name; (p = strchr(p, '-')) != NULL; p++)
+		if (key_generation_valid(p + 1))
+			return 0;
+	return 1;
+}
+
+int
 key_generation_name(char *buf, size_t size, const char *role, const char *gen)
 {
 	if (*gen == '\0' ? xsnprintf(buf, size, "%s", role) < 0
@@ -290,6 +301,10 @@ key_load_named(const char *dir, const char *name, int private_key, char *err, si
 
 	if (key_path(path, sizeof(path), dir, name, ext, err, errlen) != 0)
 		return NULL;
+	if (!key_role_valid(name)) {
+		snprintf(err, errlen, "KEY_BAD_NAME: a key name must not end like a generation");
+		return NULL;
+	}
 	/* None found (or no directory): the first generation's path, for its error. */
 	if (key_generations(dir, name, ext, gens, KEY_GENERATIONS_MAX) > 0 &&
 	    (key_generation_name(full, sizeof(full), name, gens[0]) != 0 ||
@@ -346,6 +361,10 @@ keyring_add(struct keyring *ring, const char *dir, const char *name, char *err, 
 
 	if (key_path(path, sizeof(path), dir, name, "pub", err, errlen) != 0)
 		return -1;
+	if (!key_role_valid(name)) {
+		snprintf(err, errlen, "KEY_BAD_NAME: a key name must not end like a generation");
+		return -1;
+	}
 	if ((n = key_generations(dir, name, "pub", gens, KEY_GENERATIONS_MAX)) <= 0) {
 		/* The first generation's path, so the error names the file expected. */
 		n = 1;

@@ -46,6 +46,13 @@ int key_generations(const char *dir, const char *role, const char *ext,
 int key_generation_cmp(const char *a, const char *b);
 /* 1 when gen is "YYYY-MM" or "YYYY-MM-N" (N 1..999). */
 int key_generation_valid(const char *gen);
+/*
+ * 1 when name may name a role: a valid name that does not itself end like
+ * a generation ("-YYYY-MM[-N]"), since its key files would then be read
+ * as another role's generations (worker-agent-2027-01.pub as a key of
+ * worker-agent).
+ */
+int key_role_valid(const char *name);
 /* <role> or <role>-<gen> into buf; 0, or -1 when it does not fit or is not a name. */
 int key_generation_name(char *buf, size_t size, const char *role, const char *gen);
 

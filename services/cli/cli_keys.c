@@ -42,18 +42,11 @@ keys_dir(const char *given)
 static int
 role_ok(const char *role)
 {
-	size_t n = strlen(role);
-
-	if (!valid_name(role) || strstr(role, "..") != NULL || n > KEY_NAME_MAX - 12) {
-		fprintf(stderr, "wingman keys: '%s' is not a key name\n", role);
+	if (!key_role_valid(role) || strlen(role) > KEY_NAME_MAX - 12) {
+		fprintf(stderr,
+		    "wingman keys: '%s' is not a role name (or ends like a generation)\n", role);
 		return 0;
 	}
-	/* A role that looks like a generation of another would be read as one. */
-	for (size_t i = 0; i < n; i++)
-		if (role[i] == '-' && key_generation_valid(role + i + 1)) {
-			fprintf(stderr, "wingman keys: '%s' ends like a key generation\n", role);
-			return 0;
-		}
 	return 1;
 }
 

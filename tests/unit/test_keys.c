@@ -184,6 +184,12 @@ test_generations(void **state)
 	assert_false(key_generation_valid("2027-00"));
 	assert_false(key_generation_valid("2027-01-0"));
 	assert_false(key_generation_valid("2027-1"));
+	/* A role named like a generation would collect another role's keys. */
+	assert_true(key_role_valid("worker-agent-7"));
+	assert_false(key_role_valid("worker-agent-2027-01"));
+	assert_false(key_role_valid("approver-alice-2027-01-2"));
+	assert_null(key_load_named(d, "token-2027-01", 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_BAD_NAME"));
 
 	/* The signer: the newest private key. */
 	assert_non_null(k = key_load_named(d, "token", 1, err, sizeof(err)));

@@ -20,6 +20,37 @@ for r in "${ROLES[@]}"; do cp -p "$K/$r.key" "$T/old/"; done
 private_database wingman_rotation
 "$W" migrate --conninfo "$WINGMAN_PG_OWNER_CONNINFO" >"$T/migrate.log" || fail "migrate: $(cat "$T/migrate.log")"
 
+# The bot against a local fake Bot API (tests/fakes/fake_telegram.py).
+CHAT=-1001234567890 BOB=1002
+TOKEN="$(( (RANDOM << 15 | RANDOM) + 100000000 )):AA$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
+(umask 077; printf '%s\n' "$TOKEN" >"$T/tg.token")
+/usr/bin/python3 "$src/tests/fakes/fake_telegram.py" --token "$TOKEN" --port-file "$T/tg.port" \
+	--lifetime 600 >"$T/fake.log" 2>&1 9>&- &
+FAKE_PID=$!
+for _ in $(seq 1 50); do [ -s "$T/tg.port" ] && break; sleep 0.1; done
+[ -s "$T/tg.port" ] || fail "the fake Bot API did not start"
+TG=http://127.0.0.1:$(cat "$T/tg.port")
+export WINGMAN_TELEGRAM_API=$TG WINGMAN_TELEGRAM_TOKEN_FILE=$T/tg.token WINGMAN_TELEGRAM_CHAT_ID=$CHAT
+export WINGMAN_TELEGRAM_APPROVERS="1001=alice,$BOB=bob,1003=demo" WINGMAN_TELEGRAM_POLL_S=2
+trap 'kill "$FAKE_PID" 2>/dev/null; cleanup' EXIT
+tg_message() { # ID -> the bot's message about it, once sent
+	local m
+	for _ in $(seq 1 150); do
+		m=$(curl -sf "$TG/_control/messages" |
+			jq -c --arg id "$1" '[.[] | select(.html | contains("<code>" + $id + "</code>"))] | last // empty')
+		[ -n "$m" ] && { printf '%s\n' "$m"; return 0; }
+		sleep 0.2
+	done
+	fail "no Telegram message for $1"
+}
+tg_press() { # FROM MESSAGE BUTTON -> callback query id
+	jq -cn --argjson f "$1" --argjson c "$CHAT" --argjson m "$(jq .message_id <<<"$2")" \
+		--arg d "$(jq -r ".reply_markup.inline_keyboard[0][$3].callback_data" <<<"$2")" \
+		'{presses: [{from_id: $f, chat_id: $c, message_id: $m, data: $d}]}' |
+		curl -sf -H 'Content-Type: application/json' --data @- "$TG/_control/press" |
+		jq -r '.updates[].callback_query_id'
+}
+
 declare -A PID
 start_svc() {
 	local s
@@ -61,7 +92,7 @@ RESTART_DEMO="docker restart wingman-test-demo"
 RESTART_API="docker restart wingman-test-api"
 INSPECT="docker inspect wingman-test-demo"
 
-start_svc consensus approval token executor auditor
+start_svc consensus approval token executor auditor telegram
 
 say "1. before the rotation: a signed request runs; its receipt and a checkpoint use the first audit key"
 out=$("$W" submit --env test --worker agent-7 --key "$K/worker-agent-7.key" --text before \
@@ -81,7 +112,9 @@ first_on wingman.approval-prompts "$r2" 60 >/dev/null || fail "no prompt for $r2
 "$W" approve "$r2" --as alice >/dev/null || fail "alice's approval of $r2 not counted"
 first_on wingman.orders "$r2" 60 >"$T/order-old" || fail "no order for $r2"
 token_ok "$T/order-old" "$K/token.pub" "$RESTART_API" || fail "the in-flight token is not the old key's"
-ok "$r1 pending a human; $r2's order minted under token.pub, the executor stopped"
+rt=$("$W" submit --env test --worker agent-7 --text "a button posted before the rotation" --cmd "$RESTART_DEMO")
+tg_message "$rt" >"$T/tg-old-message"
+ok "$r1 pending a human; $r2's order minted under token.pub, the executor stopped; $rt's buttons posted by the bot"
 
 say "3. rotate every role: new public keys, private keys staged"
 for r in "${ROLES[@]}"; do
@@ -93,7 +126,7 @@ done
 gen=$(basename "$(sed -n 1p "$T/rotate-token")" .pub)
 gen=${gen#token-}
 # Every verifier restarts with both generations; signers still use the old keys.
-restart_svc consensus approval token auditor
+restart_svc consensus approval token auditor telegram
 ok "rotated ${#ROLES[@]} roles to generation $gen (staged); verifiers restarted"
 
 say "4. activate; the signers restart with the new keys; the executor starts"
@@ -101,7 +134,7 @@ for r in "${ROLES[@]}"; do
 	"$W" keys activate "$r" >/dev/null || fail "keys activate $r"
 	[ -f "$K/$r-$gen.key" ] || fail "$r-$gen.key not active"
 done
-restart_svc consensus approval token auditor
+restart_svc consensus approval token auditor telegram
 start_svc executor
 out=$("$W" wait "$r2" --timeout 90) || fail "the order minted under the old key was lost: $out"
 [ "$(jq -r .status <<<"$out")" = executed ] || fail "$r2: $out"
@@ -113,6 +146,12 @@ first_on wingman.orders "$r1" 30 >"$T/order-new" || fail "no order for $r1"
 token_ok "$T/order-new" "$K/token-$gen.pub" "$RESTART_DEMO" || fail "the new token is not the new key's"
 ! token_ok "$T/order-new" "$K/token.pub" "$RESTART_DEMO" || fail "the new token verifies with the old key"
 ok "$r1: assessed under the old consensus key, approved with bob's new key, token signed by token-$gen"
+
+q=$(tg_press "$BOB" "$(cat "$T/tg-old-message")" 0)
+out=$("$W" wait "$rt" --timeout 90) || fail "a press on a button posted before the rotation: $out"
+hd=$(first_on wingman.human-decisions "$rt" 30) || fail "no decision relayed for $rt"
+[ "$(jq -r '.sig.kid + " " + .channel' <<<"$hd")" = "telegram telegram" ] || fail "relayed decision: $hd"
+ok "$rt: bob pressed a button posted before the rotation (tag of the old telegram key); relayed, executed"
 
 for a in alice demo; do
 	id=$("$W" submit --env test --worker agent-7 --text "approver $a" --cmd "$RESTART_API")

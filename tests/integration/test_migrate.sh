@@ -11,31 +11,36 @@ up_owner=$WINGMAN_PG_OWNER_CONNINFO
 head=$(ls "$src"/sql/[0-8][0-9][0-9]_*.sql | sort | tail -n 1 | xargs basename | cut -c1-3)
 prev=$(ls "$src"/sql/[0-8][0-9][0-9]_*.sql | sort | tail -n 2 | head -n 1 | xargs basename | cut -c1-3)
 
-say "1. a new database migrated to the previous version ($prev)"
-"$W" migrate --conninfo "$up_owner" --to "$prev" >"$T/m1" || fail "migrate --to $prev: $(cat "$T/m1")"
-grep -q "schema at version $prev" "$T/m1" || fail "not at $prev: $(cat "$T/m1")"
+# Rows are written twice on the way up: at 007, before 008 added the
+# verdict column (008 derives it from the stored result), and at the
+# previous version, as the daemons of that version write them.
+say "1. a new database migrated to 007, rows of that version written"
+"$W" migrate --conninfo "$up_owner" --to 7 >"$T/m1" || fail "migrate --to 7: $(cat "$T/m1")"
+grep -q "schema at version 007" "$T/m1" || fail "not at 007: $(cat "$T/m1")"
 "$W" migrate --conninfo "$up_owner" --status >"$T/st1"
 grep -q "^pending  $head " "$T/st1" || fail "--status does not show $head pending: $(cat "$T/st1")"
-grep -q "^applied  $prev " "$T/st1" || fail "--status does not show $prev applied"
-[ "$(psql "$up_owner" -tAc "SELECT max(version) FROM schema_migrations WHERE version < 900")" = "$((10#$prev))" ] ||
-	fail "schema_migrations does not stop at $prev"
-ok "migrate --to $prev applied $(grep -c '^applied [0-9]' "$T/m1") files; --status lists $head pending"
-
-say "2. rows written under the previous schema"
-# What the executor of that version wrote: finished runs without the
-# verdict column (008 derives it), a pending approval.
+grep -q "^applied  007 " "$T/st1" || fail "--status does not show 007 applied"
+[ "$(psql "$up_owner" -tAc "SELECT max(version) FROM schema_migrations WHERE version < 900")" = 7 ] ||
+	fail "schema_migrations does not stop at 7"
 rid=$(new_id)
 psql "$up_owner" -v ON_ERROR_STOP=1 -qc "
 INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, finished_at) VALUES
  ('jti-upgrade-ok', '$rid', 0, 'docker ps', 'done', '{\"status\":\"ok\",\"output\":\"x\"}', now()),
- ('jti-upgrade-frozen', '$rid', 1, 'docker ps', 'done', '{\"status\":\"refused\",\"output\":\"FROZEN: by x\"}', now());
+ ('jti-upgrade-frozen', '$rid', 1, 'docker ps', 'done', '{\"status\":\"refused\",\"output\":\"FROZEN: by x\"}', now());" ||
+	fail "rows of 007 not written"
+ok "migrate --to 7 applied $(grep -c '^applied [0-9]' "$T/m1") files; --status lists $head pending; runs without a verdict written"
+
+say "2. migrated to the previous version ($prev), rows of that version written"
+"$W" migrate --conninfo "$up_owner" --to "$prev" >"$T/m1b" || fail "migrate --to $prev: $(cat "$T/m1b")"
+grep -q "schema at version $prev" "$T/m1b" || fail "not at $prev: $(cat "$T/m1b")"
+psql "$up_owner" -v ON_ERROR_STOP=1 -qc "
 INSERT INTO approval_requests (request_id, environment, worker_id, state, assessment,
   approvers_required, token_ttl_s, expires_at, outcome_topic, outcome)
  VALUES ('$rid', 'test', 'agent-7', 'pending', '{}', 1, 60, now() + interval '1 hour', '', '');" ||
-	fail "rows of the previous schema not written"
-ok "rows written at version $prev"
+	fail "rows of $prev not written"
+ok "at $prev: a pending approval written"
 
-say "3. migrate to head keeps them and fills what the new version adds"
+say "3. migrate to head keeps them and fills what the new versions add"
 "$W" migrate --conninfo "$up_owner" >"$T/m2" || fail "migrate: $(cat "$T/m2")"
 grep -q "^applied ${head}_" "$T/m2" || fail "$head not applied: $(cat "$T/m2")"
 grep -q "schema at version $head (1 migration(s) applied now)" "$T/m2" || fail "$(cat "$T/m2")"
@@ -45,7 +50,7 @@ grep -q "schema at version $head (1 migration(s) applied now)" "$T/m2" || fail "
 	fail "the old frozen run has no frozen verdict"
 [ "$(psql "$up_owner" -tAc "SELECT state FROM approval_requests WHERE request_id = '$rid'")" = pending ] ||
 	fail "the pending approval was lost"
-ok "upgrade $prev -> $head kept the rows; 008 gave the old runs their verdicts"
+ok "upgrade 007 -> $prev -> $head kept the rows; 008 gave the old runs their verdicts"
 
 say "4. idempotent: nothing applied twice"
 "$W" migrate --conninfo "$up_owner" >"$T/m3" || fail "second migrate: $(cat "$T/m3")"

@@ -10,7 +10,8 @@
  * longer matches what the files say. Those numbered 900 and above
  * (998_roles.sql: grants and triggers over every table) are repeatable:
  * applied again, each in its own transaction, after any versioned file was
- * applied or when their own text changed. A session-level advisory lock
+ * applied or when their own text changed, and only when the schema is at
+ * its newest version (they are written for it). A session-level advisory lock
  * lets two migrate runs (two init containers) take turns.
  */
 #include <dirent.h>
@@ -335,6 +336,16 @@ cmd_migrate(int argc, char **argv)
 		head = m->version;
 		applied++;
 	}
+	/*
+	 * The repeatable files (grants over every table) are written for the
+	 * newest schema: short of it (--to) they are left out.
+	 */
+	for (size_t i = 0; i < plan.n; i++)
+		if (plan.m[i].version < REPEATABLE_FROM && plan.m[i].version > to) {
+			printf("repeatable files left out: --to %03d stops before %s\n", to,
+			    plan.m[i].name);
+			goto finished;
+		}
 	for (size_t i = 0; i < plan.n; i++) {
 		struct migration *m = &plan.m[i];
 
@@ -345,6 +356,7 @@ cmd_migrate(int argc, char **argv)
 			goto done;
 		printf("applied %s (repeatable)\n", m->name);
 	}
+finished:
 	printf("schema at version %03d (%d migration(s) applied now)\n", head, applied);
 	rc = 0;
 done:

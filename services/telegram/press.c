@@ -25,6 +25,8 @@ press_code(enum press_verdict v)
 		return "TG_EXPIRED";
 	case PRESS_OWNER:
 		return "TG_APPROVER_IS_OWNER";
+	case PRESS_REQUESTER:
+		return "TG_APPROVER_IS_REQUESTER";
 	case PRESS_VOTED:
 		return "TG_ALREADY_VOTED";
 	}
@@ -56,15 +58,22 @@ press_check_target(const struct bot_config *cfg, const struct cb_data *cb, const
 {
 	if (!t->found)
 		return PRESS_UNKNOWN_REQUEST;
-	if (!cb_verify(cfg->secret, cb, t->request_id))
-		return PRESS_FORGED;
+	if (!cb_verify(cfg->secret, cb, t->request_id)) {
+		int i;
+
+		for (i = 0; i < cfg->n_old_secrets; i++)
+			if (cb_verify(cfg->old_secrets[i], cb, t->request_id))
+				break;
+		if (i == cfg->n_old_secrets)
+			return PRESS_FORGED;
+	}
 	if (strcmp(t->state, "pending") != 0)
 		return PRESS_DECIDED;
 	if (now >= t->expires_ms)
 		return PRESS_EXPIRED;
 	/* Separation of duties, as wingman-approval applies it. */
 	if (!policy_may_decide(&cfg->policy, approver, t->worker_id))
-		return PRESS_OWNER;
+		return policy_requested_by(approver, t->worker_id) ? PRESS_REQUESTER : PRESS_OWNER;
 	if (t->voted)
 		return PRESS_VOTED;
 	/* A vote that ends the request is already on its way. */
@@ -107,6 +116,10 @@ press_answer(enum press_verdict v, const struct cb_data *cb, const char *approve
 	case PRESS_OWNER:
 		snprintf(out, outlen,
 		    "Refused: you own worker %s and cannot decide on its requests.", t->worker_id);
+		break;
+	case PRESS_REQUESTER:
+		snprintf(out, outlen,
+		    "Refused: you asked for this request; another approver must decide it.");
 		break;
 	case PRESS_VOTED:
 		snprintf(out, outlen,

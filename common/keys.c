@@ -383,7 +383,14 @@ keyring_add(struct keyring *ring, const char *dir, const char *name, char *err, 
 		if ((key = key_load(path, 0, err, errlen)) == NULL)
 			return -1;
 		snprintf(ring->keys[ring->n].name, sizeof(ring->keys[ring->n].name), "%s", name);
-		snprintf(ring->keys[ring->n].gen, sizeof(ring->keys[ring->n].gen), "%s", gens[i]);
+		/* memcpy, not snprintf: gcc -O2 (the image's Release build) sees a
+		 * possible truncation and -Werror stops the build. */
+		if (strlen(gens[i]) >= sizeof(ring->keys[ring->n].gen)) {
+			EVP_PKEY_free(key);
+			snprintf(err, errlen, "KEY_BAD_NAME: key generation name too long");
+			return -1;
+		}
+		memcpy(ring->keys[ring->n].gen, gens[i], strlen(gens[i]) + 1);
 		ring->keys[ring->n].key = key;
 		ring->n++;
 	}

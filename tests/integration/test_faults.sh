@@ -33,12 +33,8 @@ died() {
 	fail "wingman-$1 did not reach its failpoint (is the build made with WINGMAN_FAILPOINTS=ON?)"
 }
 
-# restarts SINCE: the engine's restart events of $C since SINCE (unix seconds).
-restarts() {
-	local filters
-	filters=$(jq -rn --arg c "$C" '{container: [$c], event: ["restart"]} | @uri')
-	docker_api "/events?since=$1&until=$(date +%s)&filters=$filters" | jq -s length
-}
+# restarts WATCH: the engine's restart events of $C since events_watch.
+restarts() { events_count "$1"; }
 
 # approved_restart: submits the restart, approves it (bob), prints the id.
 approved_restart() {
@@ -63,8 +59,7 @@ results() {
 for s in consensus approval token executor; do start "$s"; done
 
 say "warm-up: one approved restart runs once"
-t0=$(date +%s)
-sleep 1
+t0=$(events_watch "$C" restart)
 id=$(approved_restart)
 "$W" wait "$id" --timeout 60 >/dev/null || fail "warm-up restart did not execute"
 sleep 1
@@ -78,8 +73,7 @@ scenario() {
 	say "$name: wingman-$svc crashes at $fp"
 	stop_pid "${PID[$svc]}"
 	start "$svc" "$fp=crash"
-	t=$(date +%s)
-	sleep 1
+	t=$(events_watch "$C" restart)
 	id=$(approved_restart)
 	died "$svc"
 	start "$svc"

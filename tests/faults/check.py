@@ -10,6 +10,7 @@ scenario from what was gathered outside the daemons, in DIR:
   audit_verify.rc  0 when `wingman audit verify` passed
   receipts.txt     `ID ok|bad`: a sample of receipts and their verification
   faults           how many faults were injected
+  containers       the harness's three containers, one a line
 
 Prints one Markdown table row; writes DIR/violations (one line each) when an
 invariant does not hold, and exits 1 then.
@@ -33,12 +34,15 @@ ALLOWED = {
     "approve": {"executed", "failed", "interrupted"},
     "reject": {"rejected"},
     "expire": {"expired"},
+    "race": {"executed", "expired", "failed", "interrupted"},
     "invalid": {"invalid"},
 }
 # In the scenario without faults, nothing but the plain outcome.
 STRICT = {"auto": {"executed"}, "approve": {"executed"}, "reject": {"rejected"},
-          "expire": {"expired"}, "invalid": {"invalid"}}
+          "expire": {"expired"}, "race": {"executed", "expired"}, "invalid": {"invalid"}}
 
+# The harness's containers (DIR/containers): restart on the first,
+# stop/start on the second, exec on the third.
 C1, C2, C3 = "wingman-test-fault-1", "wingman-test-fault-2", "wingman-test-fault-3"
 
 
@@ -84,6 +88,10 @@ def command_key(cmd):
 
 
 def check(name, d):
+    global C1, C2, C3
+    cpath = os.path.join(d, "containers")
+    if os.path.exists(cpath):
+        C1, C2, C3 = open(cpath).read().split()
     v = []
     sent = {r["id"]: r for r in jsonl(os.path.join(d, "sent.jsonl"))}
     results = {}
@@ -122,7 +130,7 @@ def check(name, d):
         if st not in allowed[req["kind"]]:
             v.append("%s: %s (%s), a %s request may end %s" % (
                 rid, st, r.get("reason", ""), req["kind"], sorted(allowed[req["kind"]])))
-        if st == "executed" and req["kind"] not in ("auto", "approve"):
+        if st == "executed" and req["kind"] not in ("auto", "approve", "race"):
             unapproved += 1
             v.append("%s: executed but it was a %s request" % (rid, req["kind"]))
         cmds = r.get("commands") or []
@@ -158,7 +166,7 @@ def check(name, d):
     for row in ledger:
         rid = row["request_id"]
         kind = sent.get(rid, {}).get("kind")
-        if kind not in ("auto", "approve"):
+        if kind not in ("auto", "approve", "race") or (kind == "race" and final.get(rid) == "expired"):
             unapproved += 1
             v.append("%s: a ledger row (%s) for a %s request" % (rid, row["cmd"], kind))
         if row["state"] == "running" and final.get(rid) != "interrupted":

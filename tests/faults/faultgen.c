@@ -5,7 +5,10 @@
  * checker outside the daemons can judge each request.
  *
  *   faultgen --brokers B --prefix ID --rate R --seconds S --drain S \
- *       --sent FILE --results FILE
+ *       --sent FILE --results FILE [--tag TAG]
+ *
+ * The targets are wingman-test-fault-1..3, or wingman-test-fault-TAG-1..3
+ * with --tag (one set per stack on a shared engine).
  *
  * A request's id is ID-N-KIND, KIND saying what should become of it and
  * what the scripted approver (tests/faults/run) does with it:
@@ -14,7 +17,11 @@
  *   reject   restart, rejected by bob
  *   expire   restart in the environment `faults-expire` (a short approval
  *            timeout), left alone
+ *   race     restart in `faults-expire`, approved around its expiry: the
+ *            approval and the expiry race, one of them wins
  *   invalid  a command outside the grammar or the environment's containers
+ * One request in 20 (an approved restart) is sent a second time, the same
+ * bytes under the same id, a few requests later: one request, one outcome.
  * A request counts as sent when the broker acknowledged it (delivery
  * report); the sent file has one JSON line per such request. The results
  * file has every result whose key starts with ID, as received, one a line.
@@ -46,7 +53,7 @@ struct kind {
 	const char *cmds[3];
 };
 
-/* One cycle of 20 requests: 8 auto, 6 approved, 2 rejected, 2 to expire, 2 invalid. */
+/* One cycle of 20 requests: 8 auto, 6 approved, 2 rejected, 1 to expire, 1 race, 2 invalid. */
 static const struct kind cycle[20] = {
 	{ "auto", "test", { "docker inspect " C3 } },
 	{ "approve", "test", { "docker restart -t 0 " C1 } },
@@ -56,7 +63,7 @@ static const struct kind cycle[20] = {
 	{ "approve", "test", { "docker exec " C3 " true" } },
 	{ "invalid", "test", { "docker rm " C1 } },
 	{ "auto", "test", { "docker logs --tail 5 " C2 } },
-	{ "expire", "faults-expire", { "docker restart -t 0 " C1 } },
+	{ "race", "faults-expire", { "docker restart -t 0 " C1 } },
 	{ "approve", "test", { "docker stop -t 0 " C2, "docker start " C2 } },
 	{ "auto", "test", { "docker inspect " C3 } },
 	{ "approve", "test", { "docker restart -t 0 " C1 } },
@@ -71,12 +78,13 @@ static const struct kind cycle[20] = {
 };
 
 struct run {
-	const char *brokers, *prefix;
+	const char *brokers, *prefix, *tag;
 	FILE *sent, *results;
 	rd_kafka_t *producer, *consumer;
 	_Atomic int *answers;
 	char (*lines)[1024]; /* the sent line of each request, written on delivery */
-	long n_sent, n_acked, n_answered, n_results, n_errors;
+	char **texts; /* each request as sent, for the one sent twice */
+	long n_sent, n_acked, n_answered, n_results, n_errors, n_again, n_again_acked;
 };
 
 static volatile sig_atomic_t stop_sending;
@@ -104,6 +112,12 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	long i = (long)(intptr_t)m->_private;
 
 	(void)rk;
+	if (i < 0) { /* a request sent again */
+		if (m->err)
+			r->n_errors++;
+		r->n_again_acked++;
+		return;
+	}
 	if (m->err) {
 		r->n_errors++;
 		fprintf(stderr, "faultgen: request %ld not delivered: %s\n", i,
@@ -186,6 +200,21 @@ assign_from_end(struct run *r)
 	return 0;
 }
 
+/* cmd with "wingman-test-fault-" followed by "TAG-" when there is a tag. */
+static json_t *
+target(const struct run *r, const char *cmd)
+{
+	static const char stem[] = "wingman-test-fault-";
+	const char *at = strstr(cmd, stem);
+	char buf[512];
+
+	if (r->tag == NULL || at == NULL)
+		return json_string(cmd);
+	snprintf(buf, sizeof(buf), "%.*s%s%s-%s", (int)(at - cmd), cmd, stem, r->tag,
+	    at + sizeof(stem) - 1);
+	return json_string(buf);
+}
+
 static int
 send_one(struct run *r, long i)
 {
@@ -200,7 +229,7 @@ send_one(struct run *r, long i)
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
 	for (int c = 0; c < 3 && k->cmds[c] != NULL; c++)
-		json_array_append_new(cmds, json_string(k->cmds[c]));
+		json_array_append_new(cmds, target(r, k->cmds[c]));
 	req = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:O, s:s}", "v", 1, "type", "request",
 	    "request_id", id, "worker_id", "agent-7", "environment", k->env, "instruction",
 	    "fault harness load", "commands", cmds, "ts", ts);
@@ -218,13 +247,36 @@ send_one(struct run *r, long i)
 	}
 	strcpy(r->lines[i], ltext);
 	free(ltext);
+	r->texts[i] = text;
 	while (rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC("wingman.requests"),
 	           RD_KAFKA_V_KEY(id, strlen(id)), RD_KAFKA_V_VALUE(text, strlen(text)),
-	           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE((void *)(intptr_t)i),
+	           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)i),
 	           RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		rd_kafka_poll(r->producer, 100);
 	r->n_sent++;
 	return 0;
+}
+
+/* Sends request i again, byte for byte (not recorded again: one request). */
+static void
+send_again(struct run *r, long i)
+{
+	const char *id_end;
+	char id[96];
+
+	if (r->texts[i] == NULL || (id_end = strchr(r->lines[i] + 7, '"')) == NULL ||
+	    id_end - (r->lines[i] + 7) >= (long)sizeof(id))
+		return;
+	/* The sent line starts {"id":"ID" */
+	memcpy(id, r->lines[i] + 7, (size_t)(id_end - (r->lines[i] + 7)));
+	id[id_end - (r->lines[i] + 7)] = '\0';
+	while (
+	    rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC("wingman.requests"),
+	        RD_KAFKA_V_KEY(id, strlen(id)), RD_KAFKA_V_VALUE(r->texts[i], strlen(r->texts[i])),
+	        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)-1),
+	        RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		rd_kafka_poll(r->producer, 100);
+	r->n_again++;
 }
 
 /* Records one consumed result if it answers one of ours. */
@@ -263,7 +315,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: faultgen --brokers B --prefix ID --rate R --seconds S --drain S "
-	    "--sent FILE --results FILE\n");
+	    "--sent FILE --results FILE [--tag TAG]\n");
 	exit(2);
 }
 
@@ -278,6 +330,7 @@ main(int argc, char **argv)
 		{ "drain", required_argument, NULL, 'd' },
 		{ "sent", required_argument, NULL, 'S' },
 		{ "results", required_argument, NULL, 'R' },
+		{ "tag", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct run r;
@@ -310,6 +363,9 @@ main(int argc, char **argv)
 		case 'R':
 			results_path = optarg;
 			break;
+		case 't':
+			r.tag = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -324,7 +380,9 @@ main(int argc, char **argv)
 	signal(SIGINT, on_term);
 	r.answers = calloc(MAX_REQUESTS, sizeof(*r.answers));
 	r.lines = calloc((size_t)n, sizeof(*r.lines));
-	if (r.answers == NULL || r.lines == NULL || (r.sent = fopen(sent_path, "w")) == NULL ||
+	r.texts = calloc((size_t)n, sizeof(*r.texts));
+	if (r.answers == NULL || r.lines == NULL || r.texts == NULL ||
+	    (r.sent = fopen(sent_path, "w")) == NULL ||
 	    (r.results = fopen(results_path, "w")) == NULL ||
 	    (r.producer = client(&r, RD_KAFKA_PRODUCER)) == NULL ||
 	    (r.consumer = client(&r, RD_KAFKA_CONSUMER)) == NULL || assign_from_end(&r) != 0)
@@ -340,9 +398,11 @@ main(int argc, char **argv)
 			consume_for(&r, 10);
 		}
 		send_one(&r, i);
+		if (i % 20 == 15)
+			send_again(&r, i - 4);
 	}
 	/* Every request acknowledged (or given up on by librdkafka) first. */
-	while (r.n_acked + r.n_errors < r.n_sent) {
+	while (r.n_acked + r.n_again_acked + r.n_errors < r.n_sent + r.n_again) {
 		rd_kafka_poll(r.producer, 10);
 		consume_for(&r, 10);
 	}
@@ -351,14 +411,17 @@ main(int argc, char **argv)
 		consume_for(&r, 50);
 	for (until = now_ms() + 2000; now_ms() < until;)
 		consume_for(&r, 50);
-	printf("sent=%ld acked=%ld produce_errors=%ld answered=%ld results=%ld\n", r.n_sent,
-	    r.n_acked, r.n_errors, r.n_answered, r.n_results);
+	printf("sent=%ld acked=%ld sent_again=%ld produce_errors=%ld answered=%ld results=%ld\n",
+	    r.n_sent, r.n_acked, r.n_again, r.n_errors, r.n_answered, r.n_results);
 	rd_kafka_consumer_close(r.consumer);
 	rd_kafka_destroy(r.consumer);
 	rd_kafka_destroy(r.producer);
 	fclose(r.sent);
 	fclose(r.results);
 	free((void *)r.answers);
+	for (long i = 0; i < n; i++)
+		free(r.texts[i]);
+	free(r.texts);
 	free(r.lines);
 	return 0;
 }

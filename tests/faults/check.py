@@ -7,6 +7,7 @@ scenario from what was gathered outside the daemons, in DIR:
   events.jsonl     the engine's own events about the harness's containers
   executions.json  the executor's ledger rows of those requests
   approvals.json   wingman-approval's rows of those requests
+  dlq.jsonl        what wingman.dlq holds about them (nothing should be there)
   audit_verify.rc  0 when `wingman audit verify` passed
   receipts.txt     `ID ok|bad`: a sample of receipts and their verification
   faults           how many faults were injected
@@ -55,6 +56,13 @@ def jsonl(path):
                 if line:
                     out.append(json.loads(line))
     return out
+
+
+def outcome(r):
+    code = (r.get("reason") or "").split(":", 1)[0]
+    cmds = tuple((c.get("cmd"), c.get("status"), c.get("exit_code"))
+                 for c in r.get("commands") or [])
+    return json.dumps([r.get("status"), code, cmds])
 
 
 def engine_counts(events):
@@ -119,10 +127,12 @@ def check(name, d):
             lost += 1
             v.append("%s: no result (lost)" % rid)
             continue
-        statuses = {r.get("status") for r in rs}
-        if len(statuses) > 1:
+        # The same outcome: status, the reason's code and, per command, its
+        # status and exit code (a redelivery answers from the ledger).
+        outcomes = {outcome(r) for r in rs}
+        if len(outcomes) > 1:
             conflicting += 1
-            v.append("%s: different results %s" % (rid, sorted(statuses)))
+            v.append("%s: different results %s" % (rid, sorted(outcomes)))
         r = rs[0]
         st = r.get("status")
         final[rid] = st
@@ -181,6 +191,9 @@ def check(name, d):
         # that says what happened to it.
         if a["state"] == "approved" and a["request_id"] not in final:
             v.append("%s: approved, no result" % a["request_id"])
+
+    for m in jsonl(os.path.join(d, "dlq.jsonl")):
+        v.append("dead-lettered: %s" % json.dumps(m)[:300])
 
     with open(os.path.join(d, "audit_verify.rc")) as f:
         audit_ok = f.read().strip() == "0"

@@ -11,6 +11,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "util.h"
 
@@ -153,6 +154,14 @@ fail:
 	return rc;
 }
 
+static void
+count_rows(const char *sink, const json_t *rows)
+{
+	const char *labels[] = { sink, NULL };
+
+	metric_add(M_AUDIT_ROWS, labels, (double)json_array_size(rows));
+}
+
 /* Appends rows in a transaction of their own on the audit's connection. */
 static int
 audit_pg_append(struct audit *a, json_t *rows)
@@ -162,8 +171,10 @@ audit_pg_append(struct audit *a, json_t *rows)
 	if (c == NULL)
 		return -1;
 	if (pg_exec_ok(c, "BEGIN") && append_rows(c, a->service, rows) == 0 &&
-	    pg_exec_ok(c, "COMMIT"))
+	    pg_exec_ok(c, "COMMIT")) {
+		count_rows("postgresql", rows);
 		return 0;
+	}
 	pg_exec_ok(c, "ROLLBACK");
 	return -1;
 }
@@ -189,6 +200,8 @@ jsonl_write(struct audit *a, json_t *rows)
 			rc = -1;
 		free(line);
 	}
+	if (rc == 0)
+		count_rows("jsonl", rows);
 	return rc;
 }
 
@@ -210,6 +223,8 @@ audit_flush_within(struct audit *a, PGconn *c)
 	    jsonl_write(a, rows) != 0) {
 		a->batch_failed = a->batching;
 		rc = -1;
+	} else if (a->use_pg) {
+		count_rows("postgresql", rows);
 	}
 	json_decref(rows);
 	return rc;

@@ -15,12 +15,13 @@
  */
 const struct cfg_def config_table[CFG_COUNT] = {
 	[CFG_KAFKA_BROKERS] = { "WINGMAN_KAFKA_BROKERS", CFG_STRING, "127.0.0.1:19092", 0, 0,
-	    SVC_DAEMONS | SVC_CLI, 0, "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]" },
-	[CFG_KEYS_DIR] = { "WINGMAN_KEYS_DIR", CFG_PATH, NULL, 0, 0, SVC_DAEMONS | SVC_CLI,
-	    SVC_DAEMONS, "key directory; each process loads only its own files from it" },
+	    SVC_DAEMONS | SVC_CLI | SVC_MCP, 0,
+	    "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]" },
+	[CFG_KEYS_DIR] = { "WINGMAN_KEYS_DIR", CFG_PATH, NULL, 0, 0, SVC_DAEMONS | SVC_CLI | SVC_MCP,
+	    SVC_DAEMONS | SVC_MCP, "key directory; each process loads only its own files from it" },
 	[CFG_POLICY_FILE] = { "WINGMAN_POLICY_FILE", CFG_PATH, NULL, 0, 0,
-	    SVC_APPROVAL | SVC_EXECUTOR | SVC_TELEGRAM, SVC_APPROVAL | SVC_EXECUTOR | SVC_TELEGRAM,
-	    "the policy (JSON)" },
+	    SVC_APPROVAL | SVC_EXECUTOR | SVC_TELEGRAM | SVC_MCP,
+	    SVC_APPROVAL | SVC_EXECUTOR | SVC_TELEGRAM, "the policy (JSON)" },
 	[CFG_CONSENSUS_FILE] = { "WINGMAN_CONSENSUS_FILE", CFG_PATH, NULL, 0, 0, SVC_CONSENSUS,
 	    SVC_CONSENSUS,
 	    "threshold, voters and the rules table (JSON); API keys in the files it "
@@ -31,6 +32,8 @@ const struct cfg_def config_table[CFG_COUNT] = {
 	    "audit rows in PostgreSQL" },
 	[CFG_AUDIT_JSONL] = { "WINGMAN_AUDIT_JSONL", CFG_PATH, "", 0, 0, SVC_DAEMONS | SVC_CLI, 0,
 	    "JSONL copy of the audit log (empty: off)" },
+	[CFG_HTTP_ADDR] = { "WINGMAN_HTTP_ADDR", CFG_STRING, NULL, 0, 0, SVC_DAEMONS, 0,
+	    "HOST:PORT serving GET /healthz and GET /metrics (Prometheus); empty: off" },
 	[CFG_AUDIT_CHECKPOINT_S] = { "WINGMAN_AUDIT_CHECKPOINT_S", CFG_INT, "60", 1, 86400,
 	    SVC_AUDITOR | SVC_CLI, 0,
 	    "seconds between signed audit checkpoints (wingman audit "
@@ -61,6 +64,15 @@ const struct cfg_def config_table[CFG_COUNT] = {
 	    "getUpdates long-polling timeout" },
 	[CFG_TELEGRAM_TIMEOUT_MS] = { "WINGMAN_TELEGRAM_TIMEOUT_MS", CFG_INT, "15000", 1000, 60000,
 	    SVC_TELEGRAM, 0, "timeout of any other Bot API call" },
+	/* The agent's side (wingman-mcp, wingman hook): who it is, never the model's say. */
+	[CFG_WORKER_ID] = { "WINGMAN_WORKER_ID", CFG_STRING, NULL, 0, 0, SVC_CLI | SVC_MCP, SVC_MCP,
+	    "the agent's worker id: requests of wingman-mcp and wingman hook are its" },
+	[CFG_WORKER_KEY_FILE] = { "WINGMAN_WORKER_KEY_FILE", CFG_PATH, "", 0, 0, SVC_CLI | SVC_MCP,
+	    0, "the agent's private key (worker-ID.key); when set, its requests are signed" },
+	[CFG_ENVIRONMENT] = { "WINGMAN_ENVIRONMENT", CFG_STRING, "", 0, 0, SVC_CLI | SVC_MCP, 0,
+	    "environment of wingman hook's requests, and wingman-mcp's when the tool call names none" },
+	[CFG_AGENT_WAIT_S] = { "WINGMAN_AGENT_WAIT_S", CFG_INT, "600", 1, 86400, SVC_CLI | SVC_MCP,
+	    0, "how long wingman-mcp and wingman hook wait for a request's result" },
 };
 
 static const struct {
@@ -74,6 +86,7 @@ static const struct {
 	{ SVC_TELEGRAM, "telegram" },
 	{ SVC_AUDITOR, "auditor" },
 	{ SVC_CLI, "CLI" },
+	{ SVC_MCP, "mcp" },
 };
 
 /* Checks one value against its row. Returns 0, or -1 with err. */

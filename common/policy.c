@@ -11,6 +11,21 @@
 
 #define POLICY_FILE_MAX (256 * 1024)
 
+/* A true/false field; absent means dflt. */
+static int
+load_bool(json_t *obj, const char *env, const char *key, int dflt, int *out, char *err,
+    size_t errlen)
+{
+	json_t *item = json_object_get(obj, key);
+
+	if (item != NULL && !json_is_boolean(item)) {
+		snprintf(err, errlen, "POLICY_INVALID: %s.%s must be true or false", env, key);
+		return -1;
+	}
+	*out = item == NULL ? dflt : json_is_true(item);
+	return 0;
+}
+
 static int
 load_int(json_t *obj, const char *env, const char *name, int min, int max, int *out, char *err,
     size_t errlen)
@@ -96,19 +111,11 @@ load_env(const char *name, json_t *obj, struct policy_env *e, char *err, size_t 
 	    load_int(obj, name, "max_relayed_approvals", 0, 16, &e->max_relayed_approvals, err,
 	        errlen))
 		return -1;
-	item = json_object_get(obj, "require_signed_requests");
-	if (item != NULL && !json_is_boolean(item)) {
-		snprintf(err, errlen,
-		    "POLICY_INVALID: %s.require_signed_requests must be true or false", name);
+	if (load_bool(obj, name, "require_signed_requests", 0, &e->require_signed_requests, err,
+	        errlen) ||
+	    load_bool(obj, name, "execute", 1, &e->execute, err, errlen) ||
+	    load_bool(obj, name, "telegram_exec", 0, &e->telegram_exec, err, errlen))
 		return -1;
-	}
-	e->require_signed_requests = json_is_true(item);
-	item = json_object_get(obj, "execute");
-	if (item != NULL && !json_is_boolean(item)) {
-		snprintf(err, errlen, "POLICY_INVALID: %s.execute must be true or false", name);
-		return -1;
-	}
-	e->execute = item == NULL || json_is_true(item);
 	return 0;
 }
 
@@ -290,8 +297,17 @@ policy_owns(const struct policy *p, const char *approver, const char *worker)
 }
 
 int
+policy_requested_by(const char *approver, const char *worker)
+{
+	size_t n = strlen(POLICY_TELEGRAM_WORKER_PREFIX);
+
+	return strncmp(worker, POLICY_TELEGRAM_WORKER_PREFIX, n) == 0 &&
+	    strcmp(worker + n, approver) == 0;
+}
+
+int
 policy_may_decide(const struct policy *p, const char *approver, const char *worker)
 {
 	return policy_is_approver(p, approver) && strcmp(approver, worker) != 0 &&
-	    !policy_owns(p, approver, worker);
+	    !policy_owns(p, approver, worker) && !policy_requested_by(approver, worker);
 }

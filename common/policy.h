@@ -37,6 +37,13 @@ struct policy_env {
 	 * `shadow`. Lets a team trial Wingman beside its current tooling.
 	 */
 	int execute;
+	/*
+	 * 1: allowlisted people may ask for commands with /exec (requests of
+	 * telegram-<name> workers, signed by the bot). Off by default: with
+	 * it on, a taken-over bot can ask as well as relay, so where one
+	 * relayed approval is a quorum it alone gets a `human` command run.
+	 */
+	int telegram_exec;
 	int approval_timeout_s;
 	int token_ttl_s;
 };
@@ -77,8 +84,18 @@ enum policy_verdict policy_check_command(const struct policy_env *env, const str
     enum policy_mode *mode, char *why, size_t whylen);
 
 /*
+ * A request a person makes from Telegram (/exec) names the worker
+ * "telegram-<approver>", and only the bot's key may sign it
+ * (trust_check_request).
+ */
+#define POLICY_TELEGRAM_WORKER_PREFIX "telegram-"
+/* 1 when worker is "telegram-<approver>": that person asked for the request. */
+int policy_requested_by(const char *approver, const char *worker);
+
+/*
  * 1 when approver may decide for worker: a configured approver who is not
- * the worker and does not own it (separation of duties).
+ * the worker, does not own it and did not ask for the request through
+ * Telegram (separation of duties: nobody approves their own request).
  */
 int policy_may_decide(const struct policy *p, const char *approver, const char *worker);
 

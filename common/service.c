@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "log.h"
+#include "metrics.h"
 
 static volatile sig_atomic_t *service_running;
 
@@ -111,6 +112,7 @@ service_main(const struct service *svc, int argc, char **argv)
 {
 	static volatile sig_atomic_t running = 1;
 	struct service_run run;
+	struct http_status *http = NULL;
 	struct config cfg;
 	char err[512] = "";
 	int rc = 1;
@@ -126,6 +128,17 @@ service_main(const struct service *svc, int argc, char **argv)
 	if (config_load(&cfg, svc->process, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);
 		return 1;
+	}
+	metrics_init(svc->process);
+	if (*config_str(&cfg, CFG_HTTP_ADDR) != '\0') {
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+
+		if (http_addr_parse(config_str(&cfg, CFG_HTTP_ADDR), &ss, &sslen, err,
+		        sizeof(err)) != 0) {
+			fprintf(stderr, "%s: %s\n", svc->name, err);
+			return 1;
+		}
 	}
 	run.cfg = &cfg;
 	run.running = &running;
@@ -145,6 +158,15 @@ service_main(const struct service *svc, int argc, char **argv)
 		rc = 0;
 		goto done;
 	}
+	/*
+	 * Serving before the stores open: /healthz says 503 until the group
+	 * has assigned partitions and the stores answer. Not in filter mode.
+	 */
+	if (*config_str(&cfg, CFG_HTTP_ADDR) != '\0' && !run.opts.filter &&
+	    (http = http_status_start(config_str(&cfg, CFG_HTTP_ADDR),
+	         config_str(&cfg, CFG_PG_CONNINFO), svc->health, svc->ctx, err, sizeof(err))) ==
+	        NULL)
+		goto fail;
 	if ((*svc->audit = audit_open(svc->name, config_str(&cfg, CFG_PG_CONNINFO),
 	         config_str(&cfg, CFG_AUDIT_JSONL), err, sizeof(err))) == NULL)
 		goto fail;
@@ -161,9 +183,11 @@ service_main(const struct service *svc, int argc, char **argv)
 	if (svc->stop != NULL)
 		svc->stop(svc->ctx, &run);
 done:
+	http_status_stop(http); /* its health hook uses ctx */
 	svc->close(svc->ctx);
 	return rc;
 fail:
+	http_status_stop(http);
 	svc->close(svc->ctx);
 	fatalx("%s", err);
 }

@@ -11,6 +11,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "http_status.h"
 #include "stage.h"
 
 struct service_opts {
@@ -49,6 +50,12 @@ struct service {
 	int (*open)(void *ctx, struct service_run *run, char *err, size_t errlen);
 	/* After the loop has ended, before close. May be NULL. */
 	void (*stop)(void *ctx, struct service_run *run);
+	/*
+	 * Optional: a check of stores only the service knows (the executor's
+	 * Redis and Docker) for GET /healthz, on the status thread with handles
+	 * of its own. Returns 0, or -1 with a one-line reason. See http_status.h.
+	 */
+	int (*health)(void *ctx, char *reason, size_t reasonlen);
 	/* Releases whatever setup and open made, however far they got. */
 	void (*close)(void *ctx);
 };

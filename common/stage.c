@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "failpoint.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "util.h"
 
@@ -20,6 +21,8 @@
 #define STDIN_LINE_MAX (MSG_MAX_BYTES + 4096)
 #define STDIN_TEMPFAIL_TRIES 5
 #define TICK_PUBLISH_TRIES 10
+/* How often the consumer lag gauges are refreshed (from cached watermarks). */
+#define LAG_REFRESH_MS 1000
 /* Inputs handled per poll: bounds memory and the work redone after a lost output. */
 #define BATCH_MAX 256
 
@@ -76,6 +79,23 @@ dead_letter_new(const struct stage *st, const struct stage_input *in, const char
 	return dl;
 }
 
+/* Counts what handle_once did: by topic and outcome, its latency, a dead letter's class. */
+static void
+count_handled(const char *topic, enum handler_rc rc, double seconds, const char *dead_reason)
+{
+	static const char *const outcomes[] = { "ok", "tempfail", "permfail" };
+	const char *labels[] = { topic, (unsigned)rc < 3 ? outcomes[rc] : "other", NULL };
+	char class[64];
+
+	metric_inc(M_MESSAGES_HANDLED, labels);
+	metric_observe(M_HANDLER_SECONDS, labels, seconds);
+	if (dead_reason != NULL) {
+		const char *dl[] = { class, NULL };
+		metrics_reason_class(dead_reason, class, sizeof(class));
+		metric_inc(M_DEAD_LETTERS, dl);
+	}
+}
+
 /*
  * Runs the handler once and fills the outbox, adding a dead letter on
  * PERMFAIL. The log line names the request when the handler found one.
@@ -85,9 +105,13 @@ handle_once(const struct stage *st, void *ctx, const struct stage_input *in, str
 {
 	char reason[MSG_REASON_MAX] = "";
 	enum handler_rc rc;
+	double started;
 
+	started = metrics_monotonic_s();
 	outbox_clear(out);
 	rc = st->handle(ctx, in, out, reason, sizeof(reason));
+	count_handled(in->topic, rc, metrics_monotonic_s() - started,
+	    rc == HANDLER_PERMFAIL ? reason : NULL);
 	if (rc == HANDLER_PERMFAIL) {
 		char rid[80];
 		msg_guess_request_id(in->payload, in->len, rid, sizeof(rid));
@@ -263,6 +287,55 @@ kafka_publish(rd_kafka_t *producer, const char *topic, const char *key, const js
 }
 
 /*
+ * The assignment gauges /healthz reads: known once the group has assigned
+ * this member its partitions (none is an answer too), not after an eager
+ * revoke until the next assignment. The lag of partitions gone is dropped.
+ */
+static void
+count_assignment(rd_kafka_t *rk, int known)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	metric_clear(M_CONSUMER_LAG);
+	if (rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		metric_set(M_ASSIGNED_PARTITIONS, NULL, parts->cnt);
+		rd_kafka_topic_partition_list_destroy(parts);
+	}
+	metric_set(M_ASSIGNMENT_KNOWN, NULL, known);
+}
+
+/*
+ * Consumer lag per assigned partition: the high watermark librdkafka last
+ * fetched minus the consumer's position. Both are cached locally: no
+ * request to the broker.
+ */
+static void
+count_lag(rd_kafka_t *rk)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < parts->cnt; i++) {
+			const rd_kafka_topic_partition_t *p = &parts->elems[i];
+			int64_t low, high;
+			char partition[16];
+			const char *labels[] = { p->topic, partition, NULL };
+
+			if (p->offset < 0 ||
+			    rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &low,
+			        &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+			    high < 0)
+				continue;
+			snprintf(partition, sizeof(partition), "%d", (int)p->partition);
+			metric_set(M_CONSUMER_LAG, labels, high > p->offset ? high - p->offset : 0);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/*
  * Offsets are committed only for inputs whose outputs are delivered (they
  * are stored as they complete); on a revoke, what is done is committed
  * before the partitions go, so the next owner does not redo it.
@@ -279,6 +352,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
 			rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
 		else
 			rd_kafka_assign(rk, parts);
+		count_assignment(rk, 1);
 		return;
 	}
 	if (!rd_kafka_assignment_lost(rk)) {
@@ -291,6 +365,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
 		rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
 	else
 		rd_kafka_assign(rk, NULL);
+	count_assignment(rk, cooperative);
 }
 
 static rd_kafka_t *
@@ -735,7 +810,7 @@ stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic
 	rd_kafka_t *consumer = NULL, *producer = NULL;
 	struct outbox *out = NULL;
 	struct batch *b = NULL;
-	int64_t next_tick = 0;
+	int64_t next_tick = 0, next_lag = 0;
 	int rc = -1;
 
 	if ((out = calloc(1, sizeof(*out))) == NULL || (b = batch_new(st)) == NULL)
@@ -747,6 +822,10 @@ stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic
 	}
 	log_info("event=started group=%s brokers=%s", st->group, brokers);
 	while (*running) {
+		if (monotonic_ms() >= next_lag) {
+			count_lag(consumer);
+			next_lag = monotonic_ms() + LAG_REFRESH_MS;
+		}
 		run_tick(st, producer, out, &next_tick);
 		rd_kafka_poll(producer, 0);
 		batch_poll(consumer, b);
@@ -756,6 +835,7 @@ stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_atomic
 	log_info("event=stopping");
 	rc = 0;
 fail:
+	metric_set(M_ASSIGNMENT_KNOWN, NULL, 0);
 	if (consumer != NULL) {
 		/* What is done is committed before leaving the group. */
 		rd_kafka_resp_err_t e = rd_kafka_commit(consumer, NULL, 0);
@@ -848,6 +928,9 @@ stage_run_stdin(const struct stage *st, FILE *fin, FILE *fout, volatile sig_atom
 			sleep_ms(BACKOFF_MIN_MS << tries);
 		}
 		if (hrc == HANDLER_TEMPFAIL) {
+			const char *dl[] = { "TEMPFAIL", NULL };
+
+			metric_inc(M_DEAD_LETTERS, dl);
 			rc = 1;
 			outbox_clear(out);
 			outbox_add(out, TOPIC_DLQ, in.key,

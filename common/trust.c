@@ -55,11 +55,29 @@ trust_check_request(const struct trust_keys *keys, const struct policy_env *env,
     const json_t *request, char *why, size_t whylen)
 {
 	const char *worker = msg_str(request, "worker_id");
+	int from_bot = strncmp(worker, POLICY_TELEGRAM_WORKER_PREFIX,
+	                   strlen(POLICY_TELEGRAM_WORKER_PREFIX)) == 0;
 	struct keyring ring;
 	enum envelope_verdict v;
 	char kid[80], err[256];
 
+	/* The environment must have opted in to requests from the chat. */
+	if (from_bot && env != NULL && !env->telegram_exec) {
+		snprintf(why, whylen,
+		    "REQUEST_TELEGRAM_EXEC_OFF: environment %s takes no /exec requests "
+		    "(worker %s); set telegram_exec in its policy",
+		    env->name, worker);
+		return -1;
+	}
 	if (json_object_get(request, "sig") == NULL) {
+		/* Nobody else may speak as a person in the approvers' chat. */
+		if (from_bot) {
+			snprintf(why, whylen,
+			    "REQUEST_UNSIGNED: worker %s asks through the Telegram bot: its "
+			    "requests must be signed by telegram",
+			    worker);
+			return -1;
+		}
 		if (env != NULL && env->require_signed_requests) {
 			snprintf(why, whylen,
 			    "REQUEST_UNSIGNED: environment %s takes only requests signed "
@@ -69,8 +87,15 @@ trust_check_request(const struct trust_keys *keys, const struct policy_env *env,
 		}
 		return 0;
 	}
-	/* The worker's own key, named after the worker_id it claims. */
-	snprintf(kid, sizeof(kid), "worker-%s", worker);
+	/*
+	 * The worker's own key, named after the worker_id it claims. A
+	 * telegram-<name> worker is a person's /exec: the bot's key signs
+	 * those, and no other worker's.
+	 */
+	if (from_bot)
+		snprintf(kid, sizeof(kid), "telegram");
+	else
+		snprintf(kid, sizeof(kid), "worker-%s", worker);
 	keyring_init(&ring);
 	if (keyring_add(&ring, keys->keys_dir, kid, err, sizeof(err)) != 0) {
 		snprintf(why, whylen, "REQUEST_BAD_SIGNATURE: no public key %s.pub for worker '%s'",

@@ -61,7 +61,9 @@ void trust_keys_free(struct trust_keys *keys);
 /*
  * The agent's signature on a request: when present it must be by
  * worker-<worker_id> and valid; when absent it must not be required by the
- * environment's policy. Returns 0, or -1 with why "REQUEST_UNSIGNED: ..."
+ * environment's policy. A "telegram-<name>" worker (a person's /exec in the
+ * approvers' chat) must always be signed, by the bot's key telegram, which
+ * signs for no other worker. Returns 0, or -1 with why "REQUEST_UNSIGNED: ..."
  * or "REQUEST_BAD_SIGNATURE: ...". env may be NULL (nothing required).
  */
 int trust_check_request(const struct trust_keys *keys, const struct policy_env *env,

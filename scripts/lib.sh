@@ -21,8 +21,9 @@ WINGMAN_PACKAGES=(
   libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev
   redis-server postgresql docker.io busybox-static
   maven openjdk-17-jre-headless
-  python3 python3-jsonschema python3-yaml
+  python3 python3-jsonschema python3-yaml python3-venv
   curl clang clang-format libclang-rt-14-dev jq python3-jwcrypto
+  prometheus # promtool, for tests/integration/test_metrics.sh
 )
 
 say()  { printf '==> %s\n' "$*" >&2; }

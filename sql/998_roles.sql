@@ -11,7 +11,7 @@
 --   wingman_approval   approval_requests (S I U), approval_votes (S I),
 --                      early_decisions (S I D)
 --   wingman_telegram   telegram_prompts (S I U), telegram_votes (S I),
---                      telegram_offsets (S I U)
+--                      telegram_offsets (S I U), telegram_execs (S I U)
 --   wingman_executor   executions (S I U), freeze_state and revocations
 --                      (read; the id column of freeze_state is granted only
 --                      because SELECT ... FOR SHARE needs an UPDATE right)
@@ -130,7 +130,8 @@ BEGIN
         GRANT SELECT, INSERT, DELETE ON early_decisions TO wingman_approval;
     END IF;
     IF NOT 'wingman_telegram' = ANY (missing) THEN
-        GRANT SELECT, INSERT, UPDATE ON telegram_prompts, telegram_offsets TO wingman_telegram;
+        GRANT SELECT, INSERT, UPDATE ON telegram_prompts, telegram_offsets, telegram_execs
+            TO wingman_telegram;
         GRANT SELECT, INSERT ON telegram_votes TO wingman_telegram;
     END IF;
     IF NOT 'wingman_executor' = ANY (missing) THEN

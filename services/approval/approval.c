@@ -15,6 +15,7 @@
 #include "envelope.h"
 #include "failpoint.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "util.h"
 
@@ -520,12 +521,14 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	}
 	/* Separation of duties: nobody decides a request they are responsible for. */
 	if (!policy_may_decide(&ctx->policy, approver, req.worker_id)) {
+		const char *refusal = policy_requested_by(approver, req.worker_id)
+		    ? "APPROVER_IS_REQUESTER: nobody decides a request they asked for"
+		    : "APPROVER_IS_OWNER: an approver cannot decide for their own worker";
+
 		store_rollback(ctx->store);
-		log_warnx("event=refused request_id=%s approver=%s reason=APPROVER_IS_OWNER", rid,
-		    approver);
-		audit_decision(ctx, d, "refused",
-		    json_pack("{s:s}", "reason",
-		        "APPROVER_IS_OWNER: an approver cannot decide for their own worker"));
+		log_warnx("event=refused request_id=%s approver=%s reason=%.*s", rid, approver,
+		    (int)strcspn(refusal, ":"), refusal);
+		audit_decision(ctx, d, "refused", json_pack("{s:s}", "reason", refusal));
 		goto done;
 	}
 	if (store_vote(ctx->store, rid, d, &inserted, &votes) != STORE_OK) {
@@ -681,6 +684,22 @@ replay_early(struct approval_ctx *ctx, struct outbox *out)
 	json_decref(rows);
 }
 
+/* The gauges of requests waiting for humans, from the store; left as they were when it is down. */
+static void
+count_pending(struct approval_ctx *ctx)
+{
+	long long pending;
+	double soonest;
+
+	if (store_pending_stats(ctx->store, &pending, &soonest) != 0)
+		return;
+	metric_set(M_PENDING_REQUESTS, NULL, (double)pending);
+	if (pending > 0)
+		metric_set(M_PENDING_SOONEST_EXPIRY, NULL, soonest > 0 ? soonest : 0);
+	else
+		metric_clear(M_PENDING_SOONEST_EXPIRY);
+}
+
 void
 approval_tick(void *ctxp, struct outbox *out)
 {
@@ -707,4 +726,5 @@ approval_tick(void *ctxp, struct outbox *out)
 		pending_request_free(&req);
 	}
 	json_decref(ids);
+	count_pending(ctx);
 }

@@ -133,6 +133,12 @@ int store_commit_audited(struct store *s, struct audit *audit);
 void store_rollback(struct store *s);
 /* Request ids past their expiry still pending, at most max (new array). */
 json_t *store_expired(struct store *s, int max);
+/*
+ * How many requests are pending and the seconds until the first of them
+ * expires (*soonest_s -1 when none is pending). Returns 0, or -1 when the
+ * store is unreachable.
+ */
+int store_pending_stats(struct store *s, long long *pending, double *soonest_s);
 
 /*
  * Early decisions (a human decision read before its request): kept as the

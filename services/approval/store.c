@@ -286,6 +286,26 @@ store_expired(struct store *s, int max)
 	return ids;
 }
 
+int
+store_pending_stats(struct store *s, long long *pending, double *soonest_s)
+{
+	PGresult *r = query(s,
+	    "SELECT count(*), coalesce(extract(epoch FROM min(expires_at) - now()), -1)"
+	    " FROM approval_requests WHERE state = 'pending'",
+	    0, NULL);
+
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return -1;
+	}
+	*pending = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	*soonest_s = *pending > 0 ? strtod(PQgetvalue(r, 0, 1), NULL) : -1;
+	PQclear(r);
+	return 0;
+}
+
 enum store_rc
 store_early_add(struct store *s, const json_t *decision)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "receipt.h"
 #include "util.h"
@@ -31,6 +32,9 @@ auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out)
 	if (made != NULL && outbox_add(out, TOPIC_AUDIT_CHECKPOINTS, "audit", made) != 0)
 		log_warnx("event=checkpoint_not_published seq=%lld", seq);
 	log_debug("event=checkpoint seq=%lld", seq);
+	/* An empty log gets no checkpoint: the age stays unset (or grows). */
+	if (seq > 0)
+		metric_set(M_CHECKPOINT_AGE, NULL, metrics_wall_s());
 	return 0;
 }
 

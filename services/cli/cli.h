@@ -29,21 +29,11 @@ const char *brokers(void);
 /* Parses --timeout seconds or exits EXIT_USAGE. */
 int parse_timeout(const char *s);
 
-/* Partitions of a topic; -1 when the broker does not answer. */
-int topic_partitions(rd_kafka_t *rk, const char *topic);
 /*
  * A reader of topic that starts at the given offsets (one per partition) or
  * at the beginning, without committing anything. *n_out: its partitions.
  */
 rd_kafka_t *topic_reader(const char *topic, const int64_t *start, int *n_out);
-
-/*
- * A reader of the one partition of topic that holds key (as the stages'
- * producers partition it), from its current end (from_end) or its beginning.
- */
-rd_kafka_t *key_reader(const char *topic, const char *key, int from_end);
-/* A producer that already has topic's metadata, so its first message leaves at once. */
-rd_kafka_t *producer_for(const char *topic, char *err, size_t errlen);
 
 /*
  * Every message of topic (with key, when not NULL), from the beginning to
@@ -66,5 +56,6 @@ int cmd_token(int argc, char **argv);
 int cmd_freeze(int argc, char **argv);
 int cmd_thaw(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
+int cmd_hook(int argc, char **argv);
 
 #endif

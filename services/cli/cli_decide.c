@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cli.h"
+#include "client.h"
 #include "envelope.h"
 #include "keys.h"
 #include "msg.h"
@@ -251,7 +252,8 @@ cmd_decide(const char *decision, int argc, char **argv)
 		fprintf(stderr, "wingman %s: cannot build the decision: %s\n", decision, err);
 		goto done;
 	}
-	if ((producer = producer_for(TOPIC_HUMAN_DECISIONS, err, sizeof(err))) == NULL ||
+	if ((producer = client_producer_for(brokers(), TOPIC_HUMAN_DECISIONS, err, sizeof(err))) ==
+	        NULL ||
 	    kafka_publish(producer, TOPIC_HUMAN_DECISIONS, rid, msg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wingman %s: %s\n", decision, err);
 		goto done;

@@ -28,7 +28,8 @@ main(int argc, char **argv)
 	}
 	if (cli_config_load(err, sizeof(err)) != 0) {
 		fprintf(stderr, "wingman: %s\n", err);
-		return 1;
+		/* A hook that fails with 1 lets the tool call through: block instead. */
+		return strcmp(sub, "hook") == 0 ? EXIT_USAGE : 1;
 	}
 	argc--;
 	argv++;
@@ -60,6 +61,8 @@ main(int argc, char **argv)
 		return cmd_thaw(argc, argv);
 	if (strcmp(sub, "revoke") == 0)
 		return cmd_revoke(argc, argv);
+	if (strcmp(sub, "hook") == 0)
+		return cmd_hook(argc, argv);
 	fprintf(stderr, "wingman: unknown command '%s'\n", sub);
 	usage();
 }

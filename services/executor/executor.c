@@ -18,6 +18,7 @@
 #include "failpoint.h"
 #include "jws.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "util.h"
 
@@ -92,9 +93,36 @@ run_exclusive(struct docker *docker, const struct command *cmd, struct docker_re
 		m = &container_stripes[h % CONTAINER_STRIPES];
 		pthread_mutex_lock(m);
 	}
-	docker_run(docker, cmd, dr);
+	{
+		const char *labels[] = { command_action_name(cmd->action), NULL };
+		double started = metrics_monotonic_s();
+
+		docker_run(docker, cmd, dr);
+		metric_observe(M_DOCKER_SECONDS, labels, metrics_monotonic_s() - started);
+	}
 	if (m != NULL)
 		pthread_mutex_unlock(m);
+}
+
+/* The ledger's verdict as the label of wingman_ledger_claims_total. */
+static void
+count_claim(enum ledger_claim lc)
+{
+	static const char *const names[] = {
+		[LEDGER_CLAIMED] = "claimed",
+		[LEDGER_DONE] = "done",
+		[LEDGER_VOID] = "void",
+		[LEDGER_REPLAYED] = "replayed",
+		[LEDGER_INTERRUPTED] = "interrupted",
+		[LEDGER_BUSY] = "busy",
+		[LEDGER_UNAVAILABLE] = "unavailable",
+	};
+	const char *labels[] = { (size_t)lc < sizeof(names) / sizeof(names[0]) && names[lc]
+		    ? names[lc]
+		    : "other",
+		NULL };
+
+	metric_inc(M_LEDGER_CLAIMS, labels);
 }
 /* ps lists every container: keep only the lines of this environment's. */
 static char *
@@ -205,6 +233,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	}
 	lc = ledger_claim(ctx->ledger, ctx->audit, jti, rid, index, cmdline, exp, &stored, verdict,
 	    why, whylen);
+	count_claim(lc);
 	switch (lc) {
 	case LEDGER_UNAVAILABLE:
 	case LEDGER_BUSY:

@@ -251,6 +251,28 @@ find_row(PGconn *c, const char *jti, int *finished, json_t **result, enum exec_v
 }
 
 int
+ledger_ping_redis(struct ledger *l, char *err, size_t errlen)
+{
+	redisContext *c = redis(l);
+	redisReply *r;
+	int rc = -1;
+
+	if (c == NULL) {
+		snprintf(err, errlen, "redis: unreachable");
+		return -1;
+	}
+	r = redisCommand(c, "PING");
+	if (r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0)
+		rc = 0;
+	else
+		snprintf(err, errlen, "redis: PING failed: %s",
+		    r == NULL                          ? c->errstr
+		        : r->type == REDIS_REPLY_ERROR ? "an error reply"
+		                                       : "no PONG");
+	freeReplyObject(r);
+	return rc;
+}
+int
 ledger_lookup(struct ledger *l, const char *jti, json_t **stored, enum exec_verdict *verdict)
 {
 	PGconn *c = pg(l);

@@ -61,6 +61,8 @@ enum ledger_claim {
 /* Does not connect: connections are made (and remade) on first use. */
 struct ledger *ledger_open(const char *redis_url, const char *conninfo, char *err, size_t errlen);
 void ledger_close(struct ledger *l);
+/* PING on the ledger's Redis connection, (re)connected. Returns 0, or -1 with err. */
+int ledger_ping_redis(struct ledger *l, char *err, size_t errlen);
 
 /*
  * Read-only: 1 with *stored (new reference) and *verdict when the token has

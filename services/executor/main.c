@@ -6,6 +6,31 @@
 #include "log.h"
 #include "service.h"
 
+/*
+ * GET /healthz checks Redis and the Docker engine with handles of its own
+ * (the status thread must not share the lanes'); made in setup, which
+ * connects nothing, and used only by executor_health.
+ */
+static struct ledger *health_ledger;
+static struct docker *health_docker;
+
+#define HEALTH_DOCKER_TIMEOUT_MS 2000
+
+static int
+executor_health(void *arg, char *reason, size_t reasonlen)
+{
+	char why[256];
+
+	(void)arg;
+	if (ledger_ping_redis(health_ledger, reason, reasonlen) != 0)
+		return -1;
+	if (docker_ping(health_docker, why, sizeof(why)) != 0) {
+		snprintf(reason, reasonlen, "docker: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* -n checks the ledger and the Docker socket too: they are what it acts with. */
 static int
 setup(void *arg, struct service_run *run, char *err, size_t errlen)
@@ -24,6 +49,11 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 	         config_str(run->cfg, CFG_PG_CONNINFO), err, errlen)) == NULL ||
 	    (ctx->docker = docker_open(config_str(run->cfg, CFG_DOCKER_SOCKET),
 	         (long)config_int(run->cfg, CFG_DOCKER_TIMEOUT_MS), err, errlen)) == NULL)
+		return -1;
+	if ((health_ledger = ledger_open(config_str(run->cfg, CFG_REDIS_URL), "", err, errlen)) ==
+	        NULL ||
+	    (health_docker = docker_open(config_str(run->cfg, CFG_DOCKER_SOCKET),
+	         HEALTH_DOCKER_TIMEOUT_MS, err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -81,6 +111,8 @@ close_all(void *arg)
 		docker_close(lanes[k].docker);
 		ledger_close(lanes[k].ledger);
 	}
+	docker_close(health_docker);
+	ledger_close(health_ledger);
 	audit_close(ctx->audit);
 	docker_close(ctx->docker);
 	ledger_close(ctx->ledger);
@@ -108,6 +140,7 @@ main(int argc, char **argv)
 		.audit = &ctx.audit,
 		.setup = setup,
 		.open = open_lanes,
+		.health = executor_health,
 		.close = close_all,
 	};
 

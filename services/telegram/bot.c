@@ -9,11 +9,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "log.h"
 #include "trust.h"
 
 /* Tries of one Bot API call inside a handler before it gives up (TEMPFAIL). */
 #define SEND_TRIES 4
+
+enum tg_status
+bot_reply(struct bot_ctx *ctx, long long chat_id, long long reply_to, const char *html, int tries,
+    long long *message_id, struct tg_error *e)
+{
+	json_t *params, *result = NULL;
+	enum tg_status st;
+
+	memset(e, 0, sizeof(*e));
+	params = json_pack("{s:I, s:s, s:s, s:b}", "chat_id", (json_int_t)chat_id, "text", html,
+	    "parse_mode", "HTML", "disable_web_page_preview", 1);
+	if (params == NULL) {
+		snprintf(e->desc, sizeof(e->desc), "out of memory");
+		return TG_FAIL;
+	}
+	if (reply_to > 0) {
+		json_object_set_new(params, "reply_to_message_id", json_integer(reply_to));
+		json_object_set_new(params, "allow_sending_without_reply", json_true());
+	}
+	st = tg_call_retry(ctx->tg, "sendMessage", params, ctx->cfg->timeout_ms, tries, &result, e);
+	if (st == TG_OK && message_id != NULL) {
+		const json_t *mid = json_object_get(result, "message_id");
+
+		*message_id = json_is_integer(mid) ? (long long)json_integer_value(mid) : 0;
+		if (*message_id <= 0) {
+			snprintf(e->desc, sizeof(e->desc),
+			    "TELEGRAM_GARBAGE: sendMessage answered without a message_id");
+			st = TG_RETRY;
+		}
+	}
+	json_decref(result);
+	json_decref(params);
+	return st;
+}
 
 /*
  * Sends (or edits) the message of a request as the row says it stands.
@@ -48,8 +83,19 @@ show(struct bot_ctx *ctx, const char *rid, const struct tg_prompt_row *row, char
 		snprintf(reason, reasonlen, "TELEGRAM_RENDER: cannot build the %s call", method);
 		goto fail;
 	}
-	if (row->message_id)
+	if (row->message_id) {
 		json_object_set_new(params, "message_id", json_integer(row->message_id));
+	} else {
+		struct tg_exec_row ex;
+
+		/* The prompt of an /exec answers the message that asked for it. */
+		if (tgstore_exec_get(ctx->store, rid, &ex) == TGS_OK && ex.chat_id == row->chat_id) {
+			json_object_set_new(params, "reply_to_message_id",
+			    json_integer(ex.message_id));
+			json_object_set_new(params, "allow_sending_without_reply", json_true());
+		}
+		tg_exec_row_free(&ex);
+	}
 	st = tg_call_retry(ctx->tg, method, params, ctx->cfg->timeout_ms, SEND_TRIES, &result, &e);
 	if (st == TG_FAIL && row->message_id && tg_not_modified(&e))
 		st = TG_OK; /* it already shows this */
@@ -176,6 +222,92 @@ on_update(struct bot_ctx *ctx, const json_t *update, char *reason, size_t reason
 	return rc;
 }
 
+/*
+ * A result on wingman.results: shown as a reply to the /exec message when
+ * the bot made the request, ignored otherwise. Anyone may write the topic,
+ * so only a result signed by a stage entitled to its status is shown
+ * (trust rule 9); one that is not, about a request of ours, is refused and
+ * dead-lettered. What does not decode is left to the auditor, which
+ * dead-letters it: it is nobody's result.
+ */
+static enum handler_rc
+on_result(struct bot_ctx *ctx, const struct stage_input *in, char *reason, size_t reasonlen)
+{
+	json_t *result;
+	struct tg_exec_row ex;
+	enum handler_rc rc = HANDLER_OK;
+	enum envelope_verdict v;
+	enum tgstore_rc src;
+	struct tg_error e;
+	enum tg_status st;
+	long long mid = 0;
+	char err[256], kid[80];
+	const char *rid, *status;
+	char *text = NULL;
+
+	memset(&ex, 0, sizeof(ex));
+	if ((result = msg_decode(in->payload, in->len, "result", err, sizeof(err))) == NULL) {
+		log_debug("event=result_skipped reason=\"%s\"", err);
+		return HANDLER_OK;
+	}
+	rid = msg_str(result, "request_id");
+	status = msg_str(result, "status");
+	if ((src = tgstore_exec_get(ctx->store, rid, &ex)) == TGS_NOT_FOUND ||
+	    (src == TGS_OK && ex.result_message_id != 0))
+		goto done; /* not an /exec request, or its result is shown already */
+	if (src != TGS_OK) {
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot read the /exec of %s", rid);
+		rc = HANDLER_TEMPFAIL;
+		goto done;
+	}
+	if ((v = envelope_verify(result, &ctx->result_keys, kid, sizeof(kid))) != SIG_OK ||
+	    !trust_result_signer_ok(status, kid)) {
+		snprintf(reason, reasonlen,
+		    "%s: a '%s' result for %s not signed by a stage entitled to it",
+		    v != SIG_OK ? envelope_verdict_code(v) : "RESULT_SIGNER_NOT_ENTITLED", status,
+		    rid);
+		log_warnx("event=result_refused request_id=%s reason=\"%s\"", rid, reason);
+		audit_record(ctx->audit, rid, "telegram_result_refused",
+		    json_pack("{s:s, s:s}", "status", status, "reason", reason));
+		rc = HANDLER_PERMFAIL;
+		goto done;
+	}
+	if ((text = exec_result_render(result)) == NULL) {
+		snprintf(reason, reasonlen, "TELEGRAM_RENDER: out of memory");
+		rc = HANDLER_TEMPFAIL;
+		goto done;
+	}
+	st = bot_reply(ctx, ex.chat_id, ex.message_id, text, SEND_TRIES, &mid, &e);
+	if (st == TG_RETRY) {
+		snprintf(reason, reasonlen, "TELEGRAM_UNAVAILABLE: %s", e.desc);
+		rc = HANDLER_TEMPFAIL;
+		goto done;
+	}
+	if (st == TG_FAIL) {
+		snprintf(reason, reasonlen, "TELEGRAM_REFUSED: sendMessage: %s", e.desc);
+		audit_record(ctx->audit, rid, "telegram_refused",
+		    json_pack("{s:s, s:s}", "method", "sendMessage", "reason", e.desc));
+		rc = HANDLER_PERMFAIL;
+		goto done;
+	}
+	if (tgstore_exec_answered(ctx->store, rid, status, mid) != TGS_OK) {
+		/* Shown but not recorded: a retry shows it twice, which is harmless. */
+		snprintf(reason, reasonlen,
+		    "STORE_UNAVAILABLE: cannot record the result reply of %s", rid);
+		rc = HANDLER_TEMPFAIL;
+		goto done;
+	}
+	log_info("event=exec_result_sent request_id=%s status=%s message_id=%lld", rid, status, mid);
+	audit_record(ctx->audit, rid, "telegram_exec_result",
+	    json_pack("{s:s, s:s, s:I}", "status", status, "signer", kid, "message_id",
+	        (json_int_t)mid));
+done:
+	free(text);
+	tg_exec_row_free(&ex);
+	json_decref(result);
+	return rc;
+}
+
 enum handler_rc
 bot_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char *reason,
     size_t reasonlen)
@@ -185,6 +317,8 @@ bot_handle(void *ctxp, const struct stage_input *in, struct outbox *out, char *r
 	const char *type;
 	json_t *m;
 
+	if (in->topic != NULL && strcmp(in->topic, TOPIC_RESULTS) == 0)
+		return on_result(ctx, in, reason, reasonlen);
 	/* Trust rule 2: only wingman-approval decides what is shown. */
 	if ((m = msg_accept(in, NULL, &ctx->approval_key, ctx->audit, reason, reasonlen)) == NULL)
 		return HANDLER_PERMFAIL;

@@ -28,6 +28,7 @@
 #include "audit.h"
 #include "bot_config.h"
 #include "button.h"
+#include "exec.h"
 #include "keys.h"
 #include "msg.h"
 #include "policy.h"
@@ -42,21 +43,35 @@
 struct bot_ctx {
 	const struct bot_config *cfg;
 	struct keyring approval_key; /* approval.pub: prompts and updates */
+	struct keyring result_keys; /* executor.pub, approval.pub: results of /exec requests */
 	EVP_PKEY *sign_key; /* telegram.key: human decisions (press loop) */
 	struct tg_client *tg;
 	struct tgstore *store;
 	struct audit *audit;
 	rd_kafka_t *producer; /* press loop */
 	volatile sig_atomic_t *running;
+	char username[65]; /* the bot's, from getMe (press loop): "/exec@<username>" */
 };
 
-/* Stage handler of wingman.approval-prompts: approval_prompt and approval_update. */
+/*
+ * Stage handler of wingman.approval-prompts (approval_prompt and
+ * approval_update) and of wingman.results (the results of /exec requests).
+ */
 enum handler_rc bot_handle(void *ctx, const struct stage_input *in, struct outbox *out,
     char *reason, size_t reasonlen);
 
 enum press_rc { PRESS_DONE, PRESS_RETRY };
 /*
- * Handles one update from getUpdates: PRESS_DONE when it is dealt with
+ * Sends html (parse mode HTML) to chat_id as a reply to message reply_to
+ * (0: none; a reply to a deleted message is sent anyway), tried at most
+ * tries times. *message_id (may be NULL) gets the new message's id.
+ */
+enum tg_status bot_reply(struct bot_ctx *ctx, long long chat_id, long long reply_to,
+    const char *html, int tries, long long *message_id, struct tg_error *e);
+
+/*
+ * Handles one update from getUpdates (a button press, or a message that
+ * may be an /exec): PRESS_DONE when it is dealt with
  * (the offset may move past it), PRESS_RETRY when a dependency is down and
  * the same update must be handled again.
  */

@@ -1,4 +1,7 @@
-/* wingman-telegram: wingman.approval-prompts -> Telegram -> wingman.human-decisions */
+/*
+ * wingman-telegram: wingman.approval-prompts -> Telegram -> wingman.human-decisions;
+ * /exec in Telegram -> wingman.requests, and its result from wingman.results -> Telegram.
+ */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +66,7 @@ ctx_close(struct bot_ctx *ctx)
 	tgstore_close(ctx->store);
 	tg_close(ctx->tg);
 	keyring_free(&ctx->approval_key);
+	keyring_free(&ctx->result_keys);
 	ctx->producer = NULL;
 	ctx->audit = NULL;
 	ctx->store = NULL;
@@ -133,6 +137,10 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 	}
 	if (keyring_add(&t->prompts.approval_key, keys, "approval", err, errlen) != 0)
 		return -1;
+	/* The stages that may end a request (trust rule 9): the results of /exec. */
+	if (keyring_add(&t->prompts.result_keys, keys, "executor", err, errlen) != 0 ||
+	    keyring_add(&t->prompts.result_keys, keys, "approval", err, errlen) != 0)
+		return -1;
 	return 0;
 }
 
@@ -198,13 +206,15 @@ int
 main(int argc, char **argv)
 {
 	static struct telegram t;
-	static const char *const topics[] = { "wingman.approval-prompts", NULL };
+	static const char *const topics[] = { "wingman.approval-prompts", "wingman.results", NULL };
 	static const struct service svc = {
 		.name = "wingman-telegram",
 		.process = SVC_TELEGRAM,
-		.summary = "Shows approval prompts in a Telegram chat with Approve/Reject buttons and "
-		           "forwards presses of allowlisted approvers as signed human decisions.",
-		.keys = "telegram.key (private: signs decisions, keys the buttons), approval.pub",
+		.summary = "Shows approval prompts in a Telegram chat with Approve/Reject buttons, "
+		           "forwards presses of allowlisted approvers as signed human decisions, and "
+		           "turns their /exec messages into signed requests answered in the chat.",
+		.keys = "telegram.key (private: signs decisions and /exec requests, keys the "
+		        "buttons), approval.pub, executor.pub",
 		.topics = topics,
 		.handle = bot_handle,
 		.ctx = &t,

@@ -25,6 +25,8 @@ press_code(enum press_verdict v)
 		return "TG_EXPIRED";
 	case PRESS_OWNER:
 		return "TG_APPROVER_IS_OWNER";
+	case PRESS_REQUESTER:
+		return "TG_APPROVER_IS_REQUESTER";
 	case PRESS_VOTED:
 		return "TG_ALREADY_VOTED";
 	}
@@ -64,7 +66,7 @@ press_check_target(const struct bot_config *cfg, const struct cb_data *cb, const
 		return PRESS_EXPIRED;
 	/* Separation of duties, as wingman-approval applies it. */
 	if (!policy_may_decide(&cfg->policy, approver, t->worker_id))
-		return PRESS_OWNER;
+		return policy_requested_by(approver, t->worker_id) ? PRESS_REQUESTER : PRESS_OWNER;
 	if (t->voted)
 		return PRESS_VOTED;
 	/* A vote that ends the request is already on its way. */
@@ -107,6 +109,10 @@ press_answer(enum press_verdict v, const struct cb_data *cb, const char *approve
 	case PRESS_OWNER:
 		snprintf(out, outlen,
 		    "Refused: you own worker %s and cannot decide on its requests.", t->worker_id);
+		break;
+	case PRESS_REQUESTER:
+		snprintf(out, outlen,
+		    "Refused: you asked for this request; another approver must decide it.");
 		break;
 	case PRESS_VOTED:
 		snprintf(out, outlen,

@@ -21,6 +21,7 @@ enum press_verdict {
 	PRESS_DECIDED, /* the request is no longer pending */
 	PRESS_EXPIRED, /* past expires_at */
 	PRESS_OWNER, /* the approver owns the requesting worker */
+	PRESS_REQUESTER, /* the approver asked for it (/exec): worker telegram-<approver> */
 	PRESS_VOTED, /* this approver already voted */
 };
 

@@ -301,3 +301,140 @@ tgstore_offset_set(struct tgstore *s, const char *bot_id, long long offset)
 	PQclear(r);
 	return TGS_OK;
 }
+
+void
+tg_exec_row_free(struct tg_exec_row *row)
+{
+	json_decref(row->request);
+	row->request = NULL;
+}
+
+#define EXEC_COLUMNS "request_id, chat_id, message_id, request, ack_message_id, result_message_id"
+
+static enum tgstore_rc
+exec_fill(PGresult *r, struct tg_exec_row *row)
+{
+	if (r == NULL)
+		return TGS_DOWN;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return TGS_NOT_FOUND;
+	}
+	snprintf(row->request_id, sizeof(row->request_id), "%s", PQgetvalue(r, 0, 0));
+	row->chat_id = value_ll(r, 0, 1);
+	row->message_id = value_ll(r, 0, 2);
+	row->request = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
+	row->ack_message_id = value_ll(r, 0, 4);
+	row->result_message_id = value_ll(r, 0, 5);
+	PQclear(r);
+	return row->request != NULL ? TGS_OK : TGS_DOWN;
+}
+
+enum tgstore_rc
+tgstore_exec_record(struct tgstore *s, const json_t *request, long long chat_id,
+    long long message_id, long long from_id, const char *requester, struct tg_exec_row *row)
+{
+	char *text = json_dumps(request, JSON_COMPACT), chat[32], mid[32], from[32];
+	PGresult *r;
+
+	memset(row, 0, sizeof(*row));
+	if (text == NULL)
+		return TGS_DOWN;
+	snprintf(chat, sizeof(chat), "%lld", chat_id);
+	snprintf(mid, sizeof(mid), "%lld", message_id);
+	snprintf(from, sizeof(from), "%lld", from_id);
+	{
+		const char *p[] = { msg_str(request, "request_id"), chat, mid, from, requester,
+			text };
+		r = query(s,
+		    "INSERT INTO telegram_execs (request_id, chat_id, message_id, from_id, requester,"
+		    " request) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+		    6, p);
+	}
+	free(text);
+	if (r == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	{
+		const char *p[] = { chat, mid };
+		r = query(s,
+		    "SELECT " EXEC_COLUMNS
+		    " FROM telegram_execs WHERE chat_id = $1 AND message_id = $2",
+		    2, p);
+	}
+	/* Not found after the insert: the request id was another message's (a uuid: never). */
+	return exec_fill(r, row) == TGS_OK ? TGS_OK : TGS_DOWN;
+}
+
+enum tgstore_rc
+tgstore_exec_get(struct tgstore *s, const char *request_id, struct tg_exec_row *row)
+{
+	const char *p[] = { request_id };
+
+	memset(row, 0, sizeof(*row));
+	return exec_fill(query(s,
+	                     "SELECT " EXEC_COLUMNS " FROM telegram_execs WHERE request_id = $1", 1,
+	                     p),
+	    row);
+}
+
+enum tgstore_rc
+tgstore_exec_open(struct tgstore *s, long long from_id, long long chat_id, long long message_id,
+    long long *count)
+{
+	char from[32], chat[32], mid[32];
+	const char *p[] = { from, chat, mid };
+	PGresult *r;
+
+	*count = 0;
+	snprintf(from, sizeof(from), "%lld", from_id);
+	snprintf(chat, sizeof(chat), "%lld", chat_id);
+	snprintf(mid, sizeof(mid), "%lld", message_id);
+	r = query(s,
+	    "SELECT count(*) FROM telegram_execs WHERE from_id = $1 AND result_status IS NULL"
+	    " AND created_at > now() - interval '1 hour' AND NOT (chat_id = $2 AND message_id = $3)",
+	    3, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	if (PQntuples(r) == 1)
+		*count = value_ll(r, 0, 0);
+	PQclear(r);
+	return TGS_OK;
+}
+
+enum tgstore_rc
+tgstore_exec_acked(struct tgstore *s, const char *request_id, long long ack_message_id)
+{
+	char mid[32];
+	const char *p[] = { request_id, mid };
+	PGresult *r;
+
+	snprintf(mid, sizeof(mid), "%lld", ack_message_id);
+	r = query(s,
+	    "UPDATE telegram_execs SET ack_message_id = $2, updated_at = now()"
+	    " WHERE request_id = $1",
+	    2, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	return TGS_OK;
+}
+
+enum tgstore_rc
+tgstore_exec_answered(struct tgstore *s, const char *request_id, const char *status,
+    long long result_message_id)
+{
+	char mid[32];
+	const char *p[] = { request_id, status, mid };
+	PGresult *r;
+
+	snprintf(mid, sizeof(mid), "%lld", result_message_id);
+	r = query(s,
+	    "UPDATE telegram_execs SET result_status = $2, result_message_id = $3,"
+	    " updated_at = now() WHERE request_id = $1",
+	    3, p);
+	if (r == NULL)
+		return TGS_DOWN;
+	PQclear(r);
+	return TGS_OK;
+}

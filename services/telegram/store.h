@@ -60,6 +60,36 @@ enum tgstore_rc tgstore_press_vote(struct tgstore *s, const char *request_id, co
     const char *decision, long long from_id);
 int tgstore_commit(struct tgstore *s);
 void tgstore_rollback(struct tgstore *s);
+/* A request made with /exec (telegram_execs, sql/009_telegram_exec.sql). */
+struct tg_exec_row {
+	char request_id[65];
+	long long chat_id;
+	long long message_id; /* the /exec message */
+	json_t *request; /* the signed request as published, new reference */
+	long long ack_message_id; /* 0: not acknowledged yet */
+	long long result_message_id; /* 0: no result shown yet */
+};
+void tg_exec_row_free(struct tg_exec_row *row);
+/*
+ * Records the signed request made from message (chat_id, message_id)
+ * unless that message already made one; *row is the request of that
+ * message either way, to publish (again).
+ */
+enum tgstore_rc tgstore_exec_record(struct tgstore *s, const json_t *request, long long chat_id,
+    long long message_id, long long from_id, const char *requester, struct tg_exec_row *row);
+/* The /exec request behind request_id: TGS_OK, TGS_NOT_FOUND (not the bot's) or TGS_DOWN. */
+enum tgstore_rc tgstore_exec_get(struct tgstore *s, const char *request_id, struct tg_exec_row *row);
+/*
+ * How many /exec requests from_id made in the last hour still wait for a
+ * result, not counting the one of message (chat_id, message_id).
+ */
+enum tgstore_rc tgstore_exec_open(struct tgstore *s, long long from_id, long long chat_id,
+    long long message_id, long long *count);
+enum tgstore_rc tgstore_exec_acked(struct tgstore *s, const char *request_id,
+    long long ack_message_id);
+enum tgstore_rc tgstore_exec_answered(struct tgstore *s, const char *request_id, const char *status,
+    long long result_message_id);
+
 /* The next getUpdates offset (0 when none was stored). */
 enum tgstore_rc tgstore_offset_get(struct tgstore *s, const char *bot_id, long long *offset);
 enum tgstore_rc tgstore_offset_set(struct tgstore *s, const char *bot_id, long long offset);

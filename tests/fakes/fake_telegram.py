@@ -9,7 +9,9 @@ timeout, allowed_updates), sendMessage, editMessageText,
 editMessageReplyMarkup and answerCallbackQuery, and checks what the real
 API checks that matters here: the token in the URL, the chat, text length,
 HTML parse mode (only supported tags, balanced, every & < > escaped),
-callback_data of 1-64 bytes, "message is not modified", stale query ids.
+callback_data of 1-64 bytes, "message is not modified", stale query ids,
+and that reply_to_message_id names a message of the chat (unless
+allow_sending_without_reply).
 
 Control endpoints for the test (no token), JSON in and out:
   POST /_control/press    {"presses": [{"from_id", "chat_id", "message_id",
@@ -17,6 +19,11 @@ Control endpoints for the test (no token), JSON in and out:
                           appends callback_query updates atomically (one
                           getUpdates answer can carry them all);
                           answers {"updates": [{"update_id", "callback_query_id"}]}
+  POST /_control/message  {"from_id", "chat_id", "text", "date"?, "forwarded"?}
+                          a person posts text in a chat: the message is kept
+                          (replies may point at it) and a "message" update
+                          carries it, with a bot_command entity when the text
+                          starts with "/"; answers {"update_id", "message_id"}
   POST /_control/update   {"update": {...}} a raw update (update_id added)
   POST /_control/fail     {"method": M|"*", "mode": "429"|"500"|"502"|"garbage"|
                            "not_envelope"|"timeout", "count": N, "retry_after": S}
@@ -33,6 +40,7 @@ Listens on 127.0.0.1, an ephemeral port written to FILE; exits after
 import argparse
 import json
 import os
+import random
 import re
 import sys
 import threading
@@ -114,7 +122,9 @@ class Fake:
         self.next_update_id = 700000001
         self.confirmed = 0         # highest offset a getUpdates confirmed with
         self.messages = {}         # (chat_id, message_id) -> message
-        self.next_message_id = 1
+        # Message ids of a real chat are never reused; the state the bot
+        # keeps (PostgreSQL) outlives one fake, so each fake starts elsewhere.
+        self.next_message_id = random.randint(1, 1 << 30)
         self.queries = {}          # callback_query_id -> answered?
         self.next_query = 1
         self.calls = []
@@ -178,11 +188,21 @@ class Fake:
             raise ApiError(400, "Bad Request: %s is invalid" % name)
 
     def public_message(self, m):
-        out = {"message_id": m["message_id"],
-               "from": {"id": BOT_ID, "is_bot": True, "first_name": "Wingman",
-                        "username": "wingman_test_bot"},
+        sender = {"id": BOT_ID, "is_bot": True, "first_name": "Wingman",
+                  "username": "wingman_test_bot"}
+        if m.get("from_id") is not None:
+            sender = {"id": m["from_id"], "is_bot": False, "first_name": "User%s" % m["from_id"]}
+        out = {"message_id": m["message_id"], "from": sender,
                "chat": {"id": m["chat_id"], "type": "supergroup", "title": "Approvers"},
                "date": m["date"], "text": m["text"]}
+        if m.get("entities"):
+            out["entities"] = m["entities"]
+        if m.get("reply_to") is not None:
+            replied = self.messages.get((m["chat_id"], m["reply_to"]))
+            if replied is not None:
+                out["reply_to_message"] = {"message_id": replied["message_id"],
+                                           "date": replied["date"], "text": replied["text"],
+                                           "chat": out["chat"]}
         if m.get("edit_date"):
             out["edit_date"] = m["edit_date"]
         if m.get("reply_markup") and m["reply_markup"].get("inline_keyboard"):
@@ -217,9 +237,18 @@ class Fake:
         chat = self.int_param(params, "chat_id")
         visible = self.text_of(params)
         markup = self.markup_ok(params.get("reply_markup"))
+        reply_to = None
+        if params.get("reply_to_message_id") is not None:
+            reply_to = self.int_param(params, "reply_to_message_id")
+        without = params.get("allow_sending_without_reply") in (True, "true", "True", "1")
         with self.lock:
+            if reply_to is not None and (chat, reply_to) not in self.messages:
+                if not without:
+                    raise ApiError(400, "Bad Request: message to be replied not found")
+                reply_to = None
             m = {"message_id": self.next_message_id, "chat_id": chat, "date": int(time.time()),
-                 "text": visible, "html": params["text"], "reply_markup": markup}
+                 "text": visible, "html": params["text"], "reply_markup": markup,
+                 "reply_to": reply_to}
             self.next_message_id += 1
             self.messages[(chat, m["message_id"])] = m
             return self.public_message(m)
@@ -295,6 +324,29 @@ class Fake:
             self.lock.notify_all()
         return out
 
+    def add_message(self, p):
+        text = p.get("text", "")
+        with self.lock:
+            m = {"message_id": self.next_message_id, "chat_id": p["chat_id"],
+                 "from_id": p["from_id"], "date": int(p.get("date") or time.time()),
+                 "text": text, "html": text, "reply_markup": None, "reply_to": None}
+            if text.startswith("/"):
+                word = re.match(r"/\S*", text).group(0)
+                m["entities"] = [{"type": "bot_command", "offset": 0,
+                                  "length": utf16_len(word)}]
+            self.next_message_id += 1
+            self.messages[(p["chat_id"], m["message_id"])] = m
+            msg = self.public_message(m)
+            if p.get("forwarded"):
+                msg["forward_origin"] = {"type": "hidden_user", "sender_user_name": "Someone",
+                                         "date": m["date"] - 60}
+                msg["forward_date"] = m["date"] - 60
+            u = {"update_id": self.next_update_id, "message": msg}
+            self.next_update_id += 1
+            self.updates.append(u)
+            self.lock.notify_all()
+            return {"update_id": u["update_id"], "message_id": m["message_id"]}
+
     def add_update(self, update):
         with self.lock:
             update = dict(update)
@@ -343,6 +395,8 @@ def make_handler(fake):
         def control(self, path, params):
             if path == "/_control/press":
                 return {"updates": fake.add_presses(params.get("presses", []))}
+            if path == "/_control/message":
+                return fake.add_message(params)
             if path == "/_control/update":
                 return {"update_id": fake.add_update(params["update"])}
             if path == "/_control/fail":

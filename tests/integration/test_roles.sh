@@ -103,7 +103,10 @@ for r in "${ROLES[@]}"; do
 	if [ "$r" != telegram ]; then
 		refused "$r" "UPDATE telegram_prompts SET prompt = 'x'" "$denied"
 		refused "$r" "DELETE FROM telegram_votes" "$denied"
+		refused "$r" "UPDATE telegram_execs SET result_status = 'x'" "$denied"
 	fi
+	# An /exec request the bot recorded stays: its message makes no second one.
+	refused "$r" "DELETE FROM telegram_execs" "$denied"
 	if [ "$r" != approval ]; then
 		refused "$r" "INSERT INTO approval_votes (request_id, approver, decision, channel)
 		    VALUES ('roles-test', 'mallory', 'approve', 'cli')" "$denied"
@@ -117,8 +120,9 @@ for r in consensus token; do
 	refused "$r" "SELECT content FROM audit_log LIMIT 1" "$denied"
 done
 allowed telegram "UPDATE telegram_prompts SET prompt = prompt WHERE request_id = 'roles-test'"
+allowed telegram "UPDATE telegram_execs SET result_status = result_status WHERE request_id = 'roles-test'"
 allowed approval "UPDATE approval_requests SET reason = reason WHERE request_id = 'roles-test'"
-ok "telegram_prompts edited by telegram alone; approval votes added by approval alone; consensus and token read nothing"
+ok "telegram_prompts and telegram_execs edited by telegram alone, deleted by nobody; approval votes added by approval alone; consensus and token read nothing"
 
 say "Redis answers only with the password"
 port=$(sed -E 's|.*@[^:]+:([0-9]+).*|\1|' <<<"$WINGMAN_REDIS_URL")

@@ -148,6 +148,17 @@ test_owners(void **state)
 	assert_true(policy_may_decide(p, "alice", "agent-7"));
 	assert_false(policy_may_decide(p, "bob", "bob"));
 	assert_false(policy_may_decide(p, "mallory", "agent-7"));
+	/* Nobody approves what they asked for from Telegram (/exec); others may. */
+	assert_true(policy_requested_by("alice", "telegram-alice"));
+	assert_false(policy_requested_by("alice", "telegram-alicex"));
+	assert_false(policy_requested_by("alice", "telegram-"));
+	assert_false(policy_requested_by("alice", "xtelegram-alice"));
+	assert_false(policy_requested_by("bob", "telegram-alice"));
+	assert_false(policy_may_decide(p, "alice", "telegram-alice"));
+	assert_false(policy_may_decide(p, "bob", "telegram-bob"));
+	assert_true(policy_may_decide(p, "bob", "telegram-alice"));
+	assert_true(policy_may_decide(p, "alice", "telegram-bob"));
+	assert_true(policy_may_decide(p, "bob", "telegram-bobx"));
 }
 
 static void

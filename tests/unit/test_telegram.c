@@ -280,6 +280,19 @@ test_press_verdicts(void **state)
 	assert_int_equal(decide(1001, -100777, approve, &t, &who, text, sizeof(text)), PRESS_OWNER);
 	assert_non_null(strstr(text, "agent-alice"));
 	assert_int_equal(decide(1001, -100777, reject, &t, &who, text, sizeof(text)), PRESS_OWNER);
+	/* bob asked for it with /exec (worker telegram-bob): not his to decide; alice's is. */
+	{
+		struct press_target mine = target("req-1", "telegram-bob");
+
+		assert_int_equal(decide(1002, -100777, approve, &mine, &who, text, sizeof(text)),
+		    PRESS_REQUESTER);
+		assert_non_null(strstr(text, "you asked for this request"));
+		assert_string_equal(press_code(PRESS_REQUESTER), "TG_APPROVER_IS_REQUESTER");
+		assert_int_equal(decide(1002, -100777, reject, &mine, &who, text, sizeof(text)),
+		    PRESS_REQUESTER);
+		assert_int_equal(decide(1001, -100777, approve, &mine, &who, text, sizeof(text)),
+		    PRESS_FORWARD);
+	}
 
 	t.voted = 1;
 	assert_int_equal(decide(1002, -100777, approve, &t, &who, text, sizeof(text)), PRESS_VOTED);

@@ -321,6 +321,100 @@ test_signed_requests(void **state)
 	    EVIDENCE_OK);
 }
 
+/*
+ * A person's /exec from Telegram: worker telegram-<name>, signed by the
+ * bot's key. The bot's key signs for no agent, no other key for the bot,
+ * and the person who asked cannot approve it.
+ */
+static void
+test_telegram_requests(void **state)
+{
+	json_t *r;
+	char why[512];
+
+	(void)state;
+	r = request("g1", "telegram-bob", "test", RESTART);
+	sign_as(r, dir, "telegram");
+	assert_int_equal(trust_check_request(&keys, policy_env(&policy, "test"), r, why,
+	                     sizeof(why)),
+	    0);
+	assert_int_equal(check("g1", "telegram-bob", "test", RESTART, assessment(r, dir),
+	                     human("g1", "alice", "telegram", "approve", RESTART, dir, "telegram"),
+	                     NULL),
+	    EVIDENCE_OK);
+	/* bob asked: his approval never counts for it, through any channel. */
+	r = request("g1", "telegram-bob", "test", RESTART);
+	sign_as(r, dir, "telegram");
+	assert_int_equal(check("g1", "telegram-bob", "test", RESTART, assessment(r, dir),
+	                     human("g1", "bob", "telegram", "approve", RESTART, dir, "telegram"),
+	                     NULL),
+	    EVIDENCE_BAD_DECISION);
+	r = request("g1", "telegram-bob", "test", RESTART);
+	sign_as(r, dir, "telegram");
+	assert_int_equal(check("g1", "telegram-bob", "test", RESTART, assessment(r, dir),
+	                     human("g1", "bob", "cli", "approve", RESTART, dir, "approver-bob"),
+	                     NULL),
+	    EVIDENCE_BAD_DECISION);
+	/* The bot's key does not speak for an agent. */
+	r = request("g2", "agent-7", "test", INSPECT);
+	sign_as(r, dir, "telegram");
+	assert_int_equal(trust_check_request(&keys, policy_env(&policy, "test"), r, why,
+	                     sizeof(why)),
+	    -1);
+	assert_string_equal(why,
+	    "REQUEST_BAD_SIGNATURE: SIG_UNTRUSTED_KID: the request is not signed by "
+	    "worker-agent-7");
+	assert_int_equal(check("g2", "agent-7", "test", INSPECT, assessment(r, dir), NULL),
+	    EVIDENCE_REQUEST);
+	/* Unsigned, or signed by anyone but the bot: refused even where signing is optional. */
+	r = request("g3", "telegram-bob", "test", INSPECT);
+	assert_int_equal(trust_check_request(&keys, policy_env(&policy, "test"), r, why,
+	                     sizeof(why)),
+	    -1);
+	assert_true(strncmp(why, "REQUEST_UNSIGNED: ", 18) == 0);
+	assert_int_equal(trust_check_request(&keys, NULL, r, why, sizeof(why)), -1);
+	assert_int_equal(check("g3", "telegram-bob", "test", INSPECT, assessment(r, dir), NULL),
+	    EVIDENCE_REQUEST);
+	r = request("g3", "telegram-bob", "test", INSPECT);
+	sign_as(r, evil, "telegram");
+	assert_int_equal(check("g3", "telegram-bob", "test", INSPECT, assessment(r, dir), NULL),
+	    EVIDENCE_REQUEST);
+	r = request("g3", "telegram-bob", "test", INSPECT);
+	sign_as(r, dir, "worker-agent-7");
+	assert_int_equal(trust_check_request(&keys, NULL, r, why, sizeof(why)), -1);
+	assert_string_equal(why,
+	    "REQUEST_BAD_SIGNATURE: SIG_UNTRUSTED_KID: the request is not signed by telegram");
+	json_decref(r);
+	/* An environment that has not opted in to /exec refuses the bot's requests. */
+	{
+		struct policy_env *test_env = (struct policy_env *)policy_env(&policy, "test");
+
+		r = request("g5", "telegram-bob", "test", INSPECT);
+		sign_as(r, dir, "telegram");
+		test_env->telegram_exec = 0;
+		assert_int_equal(trust_check_request(&keys, test_env, r, why, sizeof(why)), -1);
+		assert_true(strncmp(why, "REQUEST_TELEGRAM_EXEC_OFF: ", 27) == 0);
+		assert_int_equal(check("g5", "telegram-bob", "test", INSPECT, assessment(r, dir),
+		                     NULL),
+		    EVIDENCE_REQUEST);
+		test_env->telegram_exec = 1;
+		r = request("g5", "telegram-bob", "test", INSPECT);
+		sign_as(r, dir, "telegram");
+		assert_int_equal(check("g5", "telegram-bob", "test", INSPECT, assessment(r, dir),
+		                     NULL),
+		    EVIDENCE_OK);
+	}
+	/* prd: the bot's signature is the signature prd demands; two people still decide. */
+	r = request("g4", "telegram-bob", "prd", PRD_RESTART);
+	sign_as(r, dir, "telegram");
+	assert_int_equal(check("g4", "telegram-bob", "prd", PRD_RESTART, assessment(r, dir),
+	                     human("g4", "alice", "telegram", "approve", PRD_RESTART, dir,
+	                         "telegram"),
+	                     human("g4", "demo", "cli", "approve", PRD_RESTART, dir, "approver-demo"),
+	                     NULL),
+	    EVIDENCE_OK);
+}
+
 static void
 test_policy_still_decides(void **state)
 {
@@ -375,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_human_decisions),
 		cmocka_unit_test(test_two_person_rule),
 		cmocka_unit_test(test_signed_requests),
+		cmocka_unit_test(test_telegram_requests),
 		cmocka_unit_test(test_policy_still_decides),
 		cmocka_unit_test(test_result_signers),
 	};

@@ -172,8 +172,9 @@ last_seq(PGconn *conn, char *report, size_t reportlen)
  * audit key and the chain. Returns 0 good, 1 a break (reported).
  */
 static int
-check_checkpoint(PGconn *conn, EVP_PKEY *pub, const char *what, long long seq, const char *hash,
-    const char *ts, const char *sigtext, long long max_seq, char *report, size_t reportlen)
+check_checkpoint(PGconn *conn, const struct keyring *pubs, const char *what, long long seq,
+    const char *hash, const char *ts, const char *sigtext, long long max_seq, char *report,
+    size_t reportlen)
 {
 	unsigned char *sig = NULL;
 	size_t siglen = 0;
@@ -184,7 +185,7 @@ check_checkpoint(PGconn *conn, EVP_PKEY *pub, const char *what, long long seq, c
 
 	if (checkpoint_input(input, sizeof(input), seq, hash, ts) < 0 ||
 	    b64url_decode(sigtext, strlen(sigtext), &sig, &siglen) != 0 ||
-	    !ed25519_verify(pub, input, strlen(input), sig, siglen)) {
+	    !keyring_verify_any(pubs, input, strlen(input), sig, siglen)) {
 		report_add(report, reportlen,
 		    "AUDIT_CHECKPOINT_FORGED: %s is not signed by the audit key", what);
 		free(sig);
@@ -213,8 +214,8 @@ check_checkpoint(PGconn *conn, EVP_PKEY *pub, const char *what, long long seq, c
 }
 
 int
-audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, long long *count,
-    char *report, size_t reportlen)
+audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *published,
+    long long *count, char *report, size_t reportlen)
 {
 	long long max_seq = last_seq(conn, report, reportlen);
 	const json_t *cp;
@@ -241,7 +242,7 @@ audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, lon
 			breaks++;
 			continue;
 		}
-		if (check_checkpoint(conn, pub, what, seq, hash, ts, sigtext, max_seq, report,
+		if (check_checkpoint(conn, pubs, what, seq, hash, ts, sigtext, max_seq, report,
 		        reportlen) != 0) {
 			breaks++;
 			continue;
@@ -266,8 +267,8 @@ audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, lon
 }
 
 int
-audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char newest_ts[32],
-    char *report, size_t reportlen)
+audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *count,
+    char newest_ts[32], char *report, size_t reportlen)
 {
 	PGresult *r;
 	long long max_seq;
@@ -293,7 +294,7 @@ audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char new
 		int broken;
 
 		snprintf(what, sizeof(what), "checkpoint %s", PQgetvalue(r, i, 0));
-		broken = check_checkpoint(conn, pub, what, seq, hash, ts, PQgetvalue(r, i, 4),
+		broken = check_checkpoint(conn, pubs, what, seq, hash, ts, PQgetvalue(r, i, 4),
 		    max_seq, report, reportlen);
 		breaks += broken;
 		if (broken)

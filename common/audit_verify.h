@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "keys.h"
 
 /*
  * Walks the whole chain in PostgreSQL from the first row and reports every
@@ -34,15 +35,15 @@ int audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *se
     char *err, size_t errlen);
 
 /*
- * Checks every checkpoint against pub and against the chain: a checkpoint
+ * Checks every checkpoint against pubs (the audit key set) and against the chain: a checkpoint
  * whose row is gone (newest rows deleted) or whose hash differs (history
  * rewritten) is a break. Reports and returns like audit_verify_chain (lines
  * appended to report). *count gets the number of good checkpoints,
  * newest_ts the signed time of the newest good one ("" when none): the
  * caller decides whether it is recent enough.
  */
-int audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char newest_ts[32],
-    char *report, size_t reportlen);
+int audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *count,
+    char newest_ts[32], char *report, size_t reportlen);
 
 /*
  * The checkpoints published on wingman.audit-checkpoints (an array of the
@@ -50,7 +51,7 @@ int audit_verify_checkpoints(PGconn *conn, EVP_PKEY *pub, long long *count, char
  * audit_checkpoints (AUDIT_CHECKPOINT_MISSING: deleted from PostgreSQL, seen
  * from the second copy). Reports and returns like audit_verify_checkpoints.
  */
-int audit_verify_published(PGconn *conn, EVP_PKEY *pub, const json_t *published, long long *count,
-    char *report, size_t reportlen);
+int audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *published,
+    long long *count, char *report, size_t reportlen);
 
 #endif

@@ -90,14 +90,15 @@ client_request_new(const char *request_id, const char *worker, const char *envir
 rd_kafka_t *
 client_reader_new(const char *brokers, char *err, size_t errlen)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(brokers, err, errlen);
 	char group[64], uuid[37];
 	rd_kafka_t *rk;
 
+	if (conf == NULL)
+		return NULL;
 	uuid_v4(uuid);
 	snprintf(group, sizeof(group), "wingman-cli-%s", uuid);
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) ||
-	    rd_kafka_conf_set(conf, "group.id", group, err, errlen) ||
+	if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) ||
 	    (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen)) == NULL) {
 		rd_kafka_conf_destroy(conf);

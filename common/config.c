@@ -17,6 +17,10 @@ const struct cfg_def config_table[CFG_COUNT] = {
 	[CFG_KAFKA_BROKERS] = { "WINGMAN_KAFKA_BROKERS", CFG_STRING, "127.0.0.1:19092", 0, 0,
 	    SVC_DAEMONS | SVC_CLI | SVC_MCP, 0,
 	    "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]" },
+	[CFG_KAFKA_CONFIG] = { "WINGMAN_KAFKA_CONFIG", CFG_PATH, NULL, 0, 0,
+	    SVC_DAEMONS | SVC_CLI | SVC_MCP, 0,
+	    "librdkafka properties file (KEY=VALUE lines: SASL, TLS) applied to every Kafka "
+	    "client of the process" },
 	[CFG_KEYS_DIR] = { "WINGMAN_KEYS_DIR", CFG_PATH, NULL, 0, 0, SVC_DAEMONS | SVC_CLI | SVC_MCP,
 	    SVC_DAEMONS | SVC_MCP, "key directory; each process loads only its own files from it" },
 	[CFG_POLICY_FILE] = { "WINGMAN_POLICY_FILE", CFG_PATH, NULL, 0, 0,

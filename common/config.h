@@ -27,6 +27,7 @@ enum cfg_process {
 
 enum cfg_id {
 	CFG_KAFKA_BROKERS,
+	CFG_KAFKA_CONFIG,
 	CFG_KEYS_DIR,
 	CFG_POLICY_FILE,
 	CFG_CONSENSUS_FILE,

@@ -85,7 +85,6 @@ envelope_verify(const json_t *msg, const struct keyring *trusted, char *kid_out,
 	unsigned char *sig = NULL;
 	size_t siglen = 0, len;
 	char *input;
-	EVP_PKEY *key;
 	int ok;
 
 	if (sigobj == NULL)
@@ -98,7 +97,7 @@ envelope_verify(const json_t *msg, const struct keyring *trusted, char *kid_out,
 	if (alg == NULL || kid == NULL || value == NULL || strcmp(alg, "EdDSA") != 0)
 		return SIG_MALFORMED;
 	/* The key id is checked before any signature work. */
-	if ((key = keyring_find(trusted, kid)) == NULL)
+	if (keyring_find(trusted, kid) == NULL)
 		return SIG_UNTRUSTED_KID;
 	if (b64url_decode(value, strlen(value), &sig, &siglen) != 0 || siglen != 64) {
 		free(sig);
@@ -108,7 +107,8 @@ envelope_verify(const json_t *msg, const struct keyring *trusted, char *kid_out,
 		free(sig);
 		return SIG_MALFORMED;
 	}
-	ok = ed25519_verify(key, input, len, sig, siglen);
+	/* Any generation of the kid's key (rotation), never another kid's. */
+	ok = keyring_verify(trusted, kid, input, len, sig, siglen);
 	free(input);
 	free(sig);
 	if (!ok)

@@ -106,13 +106,13 @@ parse_object(const unsigned char *buf, size_t len, int *duplicate)
 }
 
 static enum jws_verdict
-check_header(const json_t *hdr, const struct keyring *ring, EVP_PKEY **key, char *detail,
+check_header(const json_t *hdr, const struct keyring *ring, const char **kid_out, char *detail,
     size_t detaillen)
 {
 	const char *name;
 	json_t *val, *alg, *kid, *typ;
 
-	*key = NULL;
+	*kid_out = NULL;
 	if (json_object_get(hdr, "crit") != NULL)
 		return verdict(TOKEN_BAD_HEADER, detail, detaillen,
 		    "header carries crit: no extensions are understood");
@@ -138,9 +138,10 @@ check_header(const json_t *hdr, const struct keyring *ring, EVP_PKEY **key, char
 	kid = json_object_get(hdr, "kid");
 	if (kid == NULL || !json_is_string(kid) ||
 	    strlen(json_string_value(kid)) != json_string_length(kid) ||
-	    (*key = keyring_find(ring, json_string_value(kid))) == NULL)
+	    keyring_find(ring, json_string_value(kid)) == NULL)
 		return verdict(TOKEN_UNKNOWN_KID, detail, detaillen,
 		    "kid does not name a trusted key");
+	*kid_out = json_string_value(kid);
 	return TOKEN_OK;
 }
 
@@ -276,7 +277,7 @@ jws_verify(const char *token, size_t len, const struct keyring *ring,
 	const char *start[3], *dot1, *dot2;
 	size_t rawlen[3];
 	json_t *hdr = NULL, *claims = NULL;
-	EVP_PKEY *key = NULL;
+	const char *kid = NULL;
 	enum jws_verdict v;
 	int dup, i;
 
@@ -323,7 +324,7 @@ jws_verify(const char *token, size_t len, const struct keyring *ring,
 		        : "header is not a JSON object");
 		goto fail;
 	}
-	if ((v = check_header(hdr, ring, &key, detail, detaillen)) != TOKEN_OK)
+	if ((v = check_header(hdr, ring, &kid, detail, detaillen)) != TOKEN_OK)
 		goto fail;
 
 	if (seglen[2] != 64) {
@@ -331,8 +332,11 @@ jws_verify(const char *token, size_t len, const struct keyring *ring,
 		    "signature is %zu bytes, not 64", seglen[2]);
 		goto fail;
 	}
-	/* The signing input is the ASCII text as received, header.payload. */
-	if (ed25519_verify(key, token, (size_t)(dot2 - token), seg[2], seglen[2]) != 1) {
+	/*
+	 * The signing input is the ASCII text as received, header.payload;
+	 * any generation of the kid's key may have signed it (rotation).
+	 */
+	if (keyring_verify(ring, kid, token, (size_t)(dot2 - token), seg[2], seglen[2]) != 1) {
 		v = verdict(TOKEN_BAD_SIGNATURE, detail, detaillen, "signature does not verify");
 		goto fail;
 	}

@@ -1,5 +1,6 @@
 #include "keys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -193,12 +194,121 @@ key_path(char *buf, size_t size, const char *dir, const char *name, const char *
 	return 0;
 }
 
+int
+key_generation_valid(const char *gen)
+{
+	size_t n = strlen(gen);
+
+	/* YYYY-MM, then optionally -N with N of 1 to 3 digits, not starting with 0. */
+	if (n < 7 || n > 11)
+		return 0;
+	for (size_t i = 0; i < 7; i++)
+		if (i == 4 ? gen[i] != '-' : (gen[i] < '0' || gen[i] > '9'))
+			return 0;
+	if (gen[5] > '1' || (gen[5] == '1' && gen[6] > '2') || (gen[5] == '0' && gen[6] == '0'))
+		return 0;
+	if (n == 7)
+		return 1;
+	if (gen[7] != '-' || n == 8 || gen[8] == '0')
+		return 0;
+	for (size_t i = 8; i < n; i++)
+		if (gen[i] < '0' || gen[i] > '9')
+			return 0;
+	return 1;
+}
+
+int
+key_role_valid(const char *name)
+{
+	if (!valid_name(name) || strstr(name, "..") != NULL)
+		return 0;
+	for (const char *p = name; (p = strchr(p, '-')) != NULL; p++)
+		if (key_generation_valid(p + 1))
+			return 0;
+	return 1;
+}
+
+int
+key_generation_name(char *buf, size_t size, const char *role, const char *gen)
+{
+	if (*gen == '\0' ? xsnprintf(buf, size, "%s", role) < 0
+	                 : xsnprintf(buf, size, "%s-%s", role, gen) < 0)
+		return -1;
+	return valid_name(buf) && strstr(buf, "..") == NULL ? 0 : -1;
+}
+
+/* Newer first: "" (the first generation) is the oldest; then by (YYYY-MM, N). */
+int
+key_generation_cmp(const char *a, const char *b)
+{
+	long na, nb;
+	int c;
+
+	if (*a == '\0' || *b == '\0')
+		return (*a == '\0') - (*b == '\0');
+	if ((c = strncmp(a, b, 7)) != 0)
+		return -c;
+	na = a[7] == '-' ? strtol(a + 8, NULL, 10) : 1;
+	nb = b[7] == '-' ? strtol(b + 8, NULL, 10) : 1;
+	return na < nb ? 1 : na > nb ? -1 : 0;
+}
+
+int
+key_generations(const char *dir, const char *role, const char *ext, char gens[][KEY_NAME_MAX + 1],
+    int max)
+{
+	size_t rl = strlen(role), el = strlen(ext), n;
+	char gen[KEY_NAME_MAX + 1];
+	struct dirent *e;
+	int count = 0, i, j;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL && count < max) {
+		n = strlen(e->d_name);
+		/* <role>.<ext> or <role>-<gen>.<ext> */
+		if (n < rl + 1 + el || strncmp(e->d_name, role, rl) != 0 ||
+		    e->d_name[n - el - 1] != '.' || strcmp(e->d_name + n - el, ext) != 0)
+			continue;
+		if (n == rl + 1 + el)
+			gen[0] = '\0';
+		else if (e->d_name[rl] != '-' || n - el - 1 - rl - 1 > KEY_NAME_MAX)
+			continue;
+		else {
+			memcpy(gen, e->d_name + rl + 1, n - el - 1 - rl - 1);
+			gen[n - el - 1 - rl - 1] = '\0';
+			if (!key_generation_valid(gen))
+				continue;
+		}
+		/* Insertion keeps them sorted, newest first. */
+		for (i = 0; i < count && key_generation_cmp(gens[i], gen) <= 0; i++)
+			;
+		for (j = count; j > i; j--)
+			memcpy(gens[j], gens[j - 1], sizeof(gens[j]));
+		memcpy(gens[i], gen, sizeof(gens[i]));
+		count++;
+	}
+	closedir(d);
+	return count;
+}
+
 EVP_PKEY *
 key_load_named(const char *dir, const char *name, int private_key, char *err, size_t errlen)
 {
-	char path[4096];
+	const char *ext = private_key ? "key" : "pub";
+	char gens[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1], full[KEY_NAME_MAX + 1], path[4096];
 
-	if (key_path(path, sizeof(path), dir, name, private_key ? "key" : "pub", err, errlen) != 0)
+	if (key_path(path, sizeof(path), dir, name, ext, err, errlen) != 0)
+		return NULL;
+	if (!key_role_valid(name)) {
+		snprintf(err, errlen, "KEY_BAD_NAME: a key name must not end like a generation");
+		return NULL;
+	}
+	/* None found (or no directory): the first generation's path, for its error. */
+	if (key_generations(dir, name, ext, gens, KEY_GENERATIONS_MAX) > 0 &&
+	    (key_generation_name(full, sizeof(full), name, gens[0]) != 0 ||
+	        key_path(path, sizeof(path), dir, full, ext, err, errlen) != 0))
 		return NULL;
 	return key_load(path, private_key, err, errlen);
 }
@@ -245,17 +355,45 @@ keyring_init(struct keyring *ring)
 int
 keyring_add(struct keyring *ring, const char *dir, const char *name, char *err, size_t errlen)
 {
+	char gens[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1], full[KEY_NAME_MAX + 1], path[4096];
 	EVP_PKEY *key;
+	int n, i;
 
-	if (ring->n >= ARRAY_LEN(ring->keys)) {
-		snprintf(err, errlen, "KEY_TOO_MANY: keyring is full");
+	if (key_path(path, sizeof(path), dir, name, "pub", err, errlen) != 0)
+		return -1;
+	if (!key_role_valid(name)) {
+		snprintf(err, errlen, "KEY_BAD_NAME: a key name must not end like a generation");
 		return -1;
 	}
-	if ((key = key_load_named(dir, name, 0, err, errlen)) == NULL)
-		return -1;
-	snprintf(ring->keys[ring->n].name, sizeof(ring->keys[ring->n].name), "%s", name);
-	ring->keys[ring->n].key = key;
-	ring->n++;
+	if ((n = key_generations(dir, name, "pub", gens, KEY_GENERATIONS_MAX)) <= 0) {
+		/* The first generation's path, so the error names the file expected. */
+		n = 1;
+		gens[0][0] = '\0';
+	}
+	for (i = 0; i < n; i++) {
+		if (ring->n >= ARRAY_LEN(ring->keys)) {
+			snprintf(err, errlen, "KEY_TOO_MANY: keyring is full");
+			return -1;
+		}
+		if (key_generation_name(full, sizeof(full), name, gens[i]) != 0 ||
+		    key_path(path, sizeof(path), dir, full, "pub", err, errlen) != 0) {
+			snprintf(err, errlen, "KEY_BAD_NAME: key name is not valid");
+			return -1;
+		}
+		if ((key = key_load(path, 0, err, errlen)) == NULL)
+			return -1;
+		snprintf(ring->keys[ring->n].name, sizeof(ring->keys[ring->n].name), "%s", name);
+		/* memcpy, not snprintf: gcc -O2 (the image's Release build) sees a
+		 * possible truncation and -Werror stops the build. */
+		if (strlen(gens[i]) >= sizeof(ring->keys[ring->n].gen)) {
+			EVP_PKEY_free(key);
+			snprintf(err, errlen, "KEY_BAD_NAME: key generation name too long");
+			return -1;
+		}
+		memcpy(ring->keys[ring->n].gen, gens[i], strlen(gens[i]) + 1);
+		ring->keys[ring->n].key = key;
+		ring->n++;
+	}
 	return 0;
 }
 
@@ -266,6 +404,27 @@ keyring_find(const struct keyring *ring, const char *name)
 		if (strcmp(ring->keys[i].name, name) == 0)
 			return ring->keys[i].key;
 	return NULL;
+}
+
+int
+keyring_verify(const struct keyring *ring, const char *name, const void *msg, size_t len,
+    const unsigned char *sig, size_t siglen)
+{
+	for (size_t i = 0; i < ring->n; i++)
+		if (strcmp(ring->keys[i].name, name) == 0 &&
+		    ed25519_verify(ring->keys[i].key, msg, len, sig, siglen) == 1)
+			return 1;
+	return 0;
+}
+
+int
+keyring_verify_any(const struct keyring *ring, const void *msg, size_t len,
+    const unsigned char *sig, size_t siglen)
+{
+	for (size_t i = 0; i < ring->n; i++)
+		if (ed25519_verify(ring->keys[i].key, msg, len, sig, siglen) == 1)
+			return 1;
+	return 0;
 }
 
 void

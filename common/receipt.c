@@ -92,8 +92,8 @@ done:
 }
 
 int
-receipt_verify(const char *text, size_t len, EVP_PKEY *pub, json_t **statement, char *err,
-    size_t errlen)
+receipt_verify(const char *text, size_t len, const struct keyring *pubs, json_t **statement,
+    char *err, size_t errlen)
 {
 	json_t *env = NULL, *sigs, *st = NULL;
 	const char *type, *payload64, *sig64;
@@ -129,7 +129,7 @@ receipt_verify(const char *text, size_t len, EVP_PKEY *pub, json_t **statement, 
 		goto done;
 	}
 	if ((pae = receipt_pae(type, payload, plen, &paelen)) == NULL ||
-	    !ed25519_verify(pub, pae, paelen, sig, siglen)) {
+	    !keyring_verify_any(pubs, pae, paelen, sig, siglen)) {
 		snprintf(err, errlen,
 		    "RECEIPT_BAD_SIGNATURE: the receipt was altered or not signed by this key");
 		goto done;

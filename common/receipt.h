@@ -11,6 +11,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "keys.h"
+
 #define RECEIPT_PAYLOAD_TYPE "application/vnd.in-toto+json"
 #define RECEIPT_STATEMENT_TYPE "https://in-toto.io/Statement/v1"
 #define RECEIPT_PREDICATE_TYPE "urn:wingman:receipt:v1"
@@ -20,11 +22,11 @@
 json_t *receipt_sign(const json_t *statement, EVP_PKEY *key, const char *kid);
 
 /*
- * Verifies a DSSE envelope (text) with pub. Returns 0 and the statement
+ * Verifies a DSSE envelope (text) with any key of pubs (the audit key set). Returns 0 and the statement
  * (new reference) in *statement, or -1 with err = "RECEIPT_...: words".
  */
-int receipt_verify(const char *text, size_t len, EVP_PKEY *pub, json_t **statement, char *err,
-    size_t errlen);
+int receipt_verify(const char *text, size_t len, const struct keyring *pubs, json_t **statement,
+    char *err, size_t errlen);
 
 /* DSSE pre-authentication encoding. New buffer, length in *len. */
 unsigned char *receipt_pae(const char *type, const unsigned char *payload, size_t plen, size_t *len);

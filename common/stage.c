@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "config.h"
 #include "failpoint.h"
 #include "log.h"
 #include "metrics.h"
@@ -184,15 +185,95 @@ set_conf(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, 
 	return 0;
 }
 
+/* Applies one KEY=VALUE line of the properties file; blank and '#' lines are skipped. */
+static int
+apply_property_line(rd_kafka_conf_t *conf, char *line, const char *path, int lineno, char *err,
+    size_t errlen)
+{
+	char *key = line, *eq, *value, *end;
+	char why[256];
+
+	while (*key == ' ' || *key == '\t')
+		key++;
+	end = key + strlen(key);
+	while (
+	    end > key && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	if (*key == '\0' || *key == '#')
+		return 0;
+	if ((eq = strchr(key, '=')) == NULL) {
+		snprintf(err, errlen, "%s:%d: not KEY=VALUE", path, lineno);
+		return -1;
+	}
+	value = eq + 1;
+	while (eq > key && (eq[-1] == ' ' || eq[-1] == '\t'))
+		eq--;
+	*eq = '\0';
+	while (*value == ' ' || *value == '\t')
+		value++;
+	/*
+	 * librdkafka's message may quote the value: not for a property that
+	 * can hold a secret (sasl.password, ssl.key.password, sasl.jaas.config).
+	 */
+	if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+		if (strstr(key, "password") || strstr(key, "secret") || strstr(key, "key") ||
+		    strstr(key, "jaas"))
+			snprintf(err, errlen, "%s:%d: property %s refused", path, lineno, key);
+		else
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+		return -1;
+	}
+	return 0;
+}
+
+rd_kafka_conf_t *
+kafka_conf_new(const char *brokers, char *err, size_t errlen)
+{
+	const char *path = getenv(config_table[CFG_KAFKA_CONFIG].name);
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	if (path != NULL && *path != '\0') {
+		FILE *f = fopen(path, "r");
+		char line[4096];
+		int lineno = 0, rc = 0;
+
+		if (f == NULL) {
+			snprintf(err, errlen, "%s: %s: %s", config_table[CFG_KAFKA_CONFIG].name,
+			    path, strerror(errno));
+			rd_kafka_conf_destroy(conf);
+			return NULL;
+		}
+		while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+			lineno++;
+			if (strchr(line, '\n') == NULL && !feof(f)) {
+				snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+				rc = -1;
+			} else
+				rc = apply_property_line(conf, line, path, lineno, err, errlen);
+		}
+		fclose(f);
+		if (rc != 0) {
+			rd_kafka_conf_destroy(conf);
+			return NULL;
+		}
+	}
+	if (set_conf(conf, "bootstrap.servers", brokers, err, errlen)) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	return conf;
+}
+
 rd_kafka_t *
 kafka_producer_new(const char *brokers, char *err, size_t errlen)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(brokers, err, errlen);
 	rd_kafka_t *rk;
 
+	if (conf == NULL)
+		return NULL;
 	/* Idempotent producer: acks=all, no duplicates from retries. */
-	if (set_conf(conf, "bootstrap.servers", brokers, err, errlen) ||
-	    set_conf(conf, "enable.idempotence", "true", err, errlen) ||
+	if (set_conf(conf, "enable.idempotence", "true", err, errlen) ||
 	    set_conf(conf, "acks", "all", err, errlen) ||
 	    set_conf(conf, "linger.ms", "1", err, errlen) ||
 	    set_conf(conf, "message.timeout.ms", "30000", err, errlen) ||
@@ -371,10 +452,13 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
 static rd_kafka_t *
 consumer_new(const struct stage *st, const char *brokers, char *err, size_t errlen)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(brokers, err, errlen);
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_t *rk;
 	size_t n = 0;
+
+	if (conf == NULL)
+		return NULL;
 
 	/*
 	 * Offsets are stored by hand, only once an input's outputs are
@@ -382,8 +466,7 @@ consumer_new(const struct stage *st, const char *brokers, char *err, size_t errl
 	 * revoke and on close. A crash redoes at most that much, and handlers
 	 * are idempotent.
 	 */
-	if (set_conf(conf, "bootstrap.servers", brokers, err, errlen) ||
-	    set_conf(conf, "group.id", st->group, err, errlen) ||
+	if (set_conf(conf, "group.id", st->group, err, errlen) ||
 	    set_conf(conf, "enable.auto.commit", "true", err, errlen) ||
 	    set_conf(conf, "auto.commit.interval.ms", "100", err, errlen) ||
 	    set_conf(conf, "enable.auto.offset.store", "false", err, errlen) ||
@@ -754,9 +837,20 @@ batch_run(const struct stage *st, rd_kafka_t *producer, rd_kafka_t *consumer, st
 			return;
 		(void)FAILPOINT("stage.after_publish_before_commit");
 		done = stop < b->d.first_failed ? stop : b->d.first_failed;
-		if (b->d.first_failed < b->n)
+		if (b->d.first_failed < b->n) {
+			char why[512];
+
 			log_warnx("event=publish_failed offset=%lld error=\"delivery failed: %s\"",
 			    (long long)b->msgs[b->d.first_failed]->offset, b->d.error);
+			/*
+			 * A fatal error (an idempotent producer refused its
+			 * producer id, say) never clears: retrying would spin
+			 * forever. Nothing failed was stored, so exiting loses
+			 * nothing; the supervisor starts a fresh producer.
+			 */
+			if (rd_kafka_fatal_error(producer, why, sizeof(why)))
+				fatalx("event=producer_fatal error=\"%s\"", why);
+		}
 		batch_store_offsets(consumer, b, from, done);
 		if (done == b->n)
 			return;

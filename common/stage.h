@@ -84,6 +84,18 @@ int stage_run_kafka(const struct stage *st, const char *brokers, volatile sig_at
 /* Filter mode. Returns 0 when every record was handled or passed on. */
 int stage_run_stdin(const struct stage *st, FILE *in, FILE *out, volatile sig_atomic_t *running);
 
+/*
+ * A new librdkafka configuration for brokers, with the properties file named
+ * by WINGMAN_KAFKA_CONFIG (when set) applied first: KEY=VALUE lines, '#'
+ * comments, blank lines ignored; security.protocol, sasl.*, ssl.* and the
+ * like. Every producer and consumer of every process starts from this, so
+ * the file is applied in this one place; the settings Wingman relies on
+ * (bootstrap.servers, group.id, offsets, acks, idempotence) are set after it
+ * and win. NULL with err (naming the file and line, never a value) when the
+ * file cannot be read or librdkafka refuses a line: the process does not
+ * start half-configured.
+ */
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *err, size_t errlen);
 /* Producer helpers shared with the CLI. */
 rd_kafka_t *kafka_producer_new(const char *brokers, char *err, size_t errlen);
 /* Produces and waits for the delivery report. Returns 0 only when delivered. */

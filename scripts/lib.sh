@@ -24,6 +24,7 @@ WINGMAN_PACKAGES=(
   python3 python3-jsonschema python3-yaml python3-venv
   curl clang clang-format libclang-rt-14-dev jq python3-jwcrypto
   prometheus # promtool, for tests/integration/test_metrics.sh
+  docker-compose debootstrap
 )
 
 say()  { printf '==> %s\n' "$*" >&2; }

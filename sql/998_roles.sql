@@ -1,7 +1,7 @@
 -- One database role per process (trust rule 8): a process taken over with
 -- its role still touches only its own tables, with only the verbs it uses.
 -- The roles are cluster-wide, so whoever may create roles makes them
--- (scripts/stack, deploy/postgres-init.sh), each with its own password;
+-- (scripts/stack, deploy/postgres/start.sh), each with its own password;
 -- this file, applied by the owner after every table exists, only grants.
 -- Safe to apply again: every role's rights are revoked and granted anew.
 --

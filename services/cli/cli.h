@@ -57,5 +57,8 @@ int cmd_freeze(int argc, char **argv);
 int cmd_thaw(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_hook(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_dlq(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -62,6 +63,31 @@ default_max_age(void)
 }
 
 /*
+ * The audit key set for checking checkpoints and receipts: each --pub is a
+ * public key file, or a keys directory whose audit[-GEN].pub all count
+ * (after a rotation, old checkpoints are signed by an older generation).
+ */
+static int
+audit_pubs_add(struct keyring *ring, const char *pub, char *err, size_t errlen)
+{
+	struct stat st;
+	EVP_PKEY *key;
+
+	if (stat(pub, &st) == 0 && S_ISDIR(st.st_mode))
+		return keyring_add(ring, pub, "audit", err, errlen);
+	if (ring->n >= ARRAY_LEN(ring->keys)) {
+		snprintf(err, errlen, "KEY_TOO_MANY: too many --pub");
+		return -1;
+	}
+	if ((key = key_load_public(pub, err, errlen)) == NULL)
+		return -1;
+	snprintf(ring->keys[ring->n].name, sizeof(ring->keys[ring->n].name), "audit");
+	ring->keys[ring->n].key = key;
+	ring->n++;
+	return 0;
+}
+
+/*
  * With --pub the checkpoints are evidence too: a log with rows but no
  * good checkpoint, or whose newest good checkpoint is older than
  * --max-age (the auditor stopped, or its rows were deleted), fails.
@@ -76,8 +102,8 @@ audit_verify_cmd(int argc, char **argv)
 		{ "kafka", no_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *pub_path = NULL;
-	EVP_PKEY *pub = NULL;
+	static struct keyring pubs;
+	int have_pub = 0;
 	long long rows = 0, checkpoints = 0, max_age = default_max_age();
 	char err[512], newest[32] = "", *report = NULL;
 	const size_t reportlen = 16384;
@@ -86,35 +112,37 @@ audit_verify_cmd(int argc, char **argv)
 	long long published = 0;
 	json_t *copies = NULL;
 
+	keyring_init(&pubs);
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'p')
-			pub_path = optarg;
-		else if (ch == 'k')
+		if (ch == 'p') {
+			if (audit_pubs_add(&pubs, optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "wingman audit verify: %s\n", err);
+				keyring_free(&pubs);
+				return 1;
+			}
+			have_pub = 1;
+		} else if (ch == 'k')
 			kafka = 1;
 		else if (ch == 'a' && parse_int(optarg, 1, 100 * 86400, &max_age) == 0)
 			continue;
 		else
 			usage();
 	}
-	if (optind != argc || (kafka && pub_path == NULL))
+	if (optind != argc || (kafka && !have_pub))
 		usage();
-	if (pub_path != NULL && (pub = key_load_public(pub_path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "wingman audit verify: %s\n", err);
-		return 1;
-	}
 	if ((report = calloc(1, reportlen)) == NULL || (c = pg_open("audit verify")) == NULL)
 		goto done;
 	if ((breaks = audit_verify_chain(c, &rows, report, reportlen)) < 0) {
 		fprintf(stderr, "wingman audit verify: %s\n", report);
 		goto done;
 	}
-	if (breaks == 0 && pub == NULL) {
+	if (breaks == 0 && !have_pub) {
 		printf("audit chain OK: %lld rows (checkpoints not checked: no --pub)\n", rows);
 		rc = 0;
 		goto done;
 	}
-	if (pub != NULL) {
-		if ((more = audit_verify_checkpoints(c, pub, &checkpoints, newest, report,
+	if (have_pub) {
+		if ((more = audit_verify_checkpoints(c, &pubs, &checkpoints, newest, report,
 		         reportlen)) < 0) {
 			print_breaks(report);
 			goto done;
@@ -125,8 +153,8 @@ audit_verify_cmd(int argc, char **argv)
 		    (copies = topic_messages(TOPIC_AUDIT_CHECKPOINTS, NULL, "audit verify")) == NULL)
 			goto done;
 		if (kafka &&
-		    (more = audit_verify_published(c, pub, copies, &published, report, reportlen)) <
-		        0) {
+		    (more = audit_verify_published(c, &pubs, copies, &published, report,
+		         reportlen)) < 0) {
 			print_breaks(report);
 			goto done;
 		}
@@ -169,7 +197,7 @@ done:
 	json_decref(copies);
 	PQfinish(c);
 	free(report);
-	EVP_PKEY_free(pub);
+	keyring_free(&pubs);
 	return rc;
 }
 
@@ -296,37 +324,34 @@ receipt_verify_cmd(int argc, char **argv)
 		{ "pub", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *pub_path = NULL, *keys = config_str(cli_config(), CFG_KEYS_DIR);
-	char err[512], path[4096], *text = NULL;
-	EVP_PKEY *pub = NULL;
+	const char *keys = config_str(cli_config(), CFG_KEYS_DIR);
+	char err[512], *text = NULL;
+	static struct keyring pubs;
 	json_t *st = NULL;
 	size_t len;
 	int ch, rc = 1;
 
+	keyring_init(&pubs);
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'p')
-			pub_path = optarg;
-		else
+		if (ch != 'p')
 			usage();
+		if (audit_pubs_add(&pubs, optarg, err, sizeof(err)) != 0)
+			goto bad_key;
 	}
 	if (optind != argc - 1)
 		usage();
-	if (pub_path == NULL && *keys != '\0' &&
-	    xsnprintf(path, sizeof(path), "%s/audit.pub", keys) >= 0)
-		pub_path = path;
-	if (pub_path == NULL) {
+	/* Default: every generation of the audit key in WINGMAN_KEYS_DIR. */
+	if (pubs.n == 0 && *keys == '\0') {
 		fprintf(stderr, "wingman receipt verify: give --pub FILE (the audit public key)\n");
 		return EXIT_USAGE;
 	}
-	if ((pub = key_load_public(pub_path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "wingman receipt verify: %s\n", err);
-		return 1;
-	}
+	if (pubs.n == 0 && audit_pubs_add(&pubs, keys, err, sizeof(err)) != 0)
+		goto bad_key;
 	if (read_file(argv[optind], RECEIPT_MAX_BYTES, &text, &len) != 0) {
 		fprintf(stderr, "wingman receipt verify: cannot read %s\n", argv[optind]);
 		goto done;
 	}
-	if (receipt_verify(text, len, pub, &st, err, sizeof(err)) != 0) {
+	if (receipt_verify(text, len, &pubs, &st, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wingman receipt verify: %s\n", err);
 		goto done;
 	}
@@ -336,8 +361,12 @@ receipt_verify_cmd(int argc, char **argv)
 done:
 	json_decref(st);
 	free(text);
-	EVP_PKEY_free(pub);
+	keyring_free(&pubs);
 	return rc;
+bad_key:
+	fprintf(stderr, "wingman receipt verify: %s\n", err);
+	keyring_free(&pubs);
+	return 1;
 }
 
 int

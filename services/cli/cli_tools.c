@@ -35,6 +35,13 @@ cmd_keygen(int argc, char **argv)
 	}
 	if (dir == NULL || name == NULL || optind != argc)
 		usage();
+	if (!key_role_valid(name)) {
+		fprintf(stderr,
+		    "wingman keygen: KEY_BAD_NAME: '%s' is not a key name, or ends like a "
+		    "key generation (-YYYY-MM[-N], made by wingman keys rotate)\n",
+		    name);
+		return 1;
+	}
 	if (key_generate(dir, name, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wingman keygen: %s\n", err);
 		return 1;

@@ -408,7 +408,8 @@ analyze(struct scan *s, struct simple *c)
 				    (c->w[k].truncated && in_list(name, runners))) {
 					s->docker++;
 					snprintf(s->noroute, sizeof(s->noroute),
-					    "HOOK_NOT_ROUTABLE: docker is run through '%s'", name);
+					    "HOOK_NOT_ROUTABLE: docker is run through '%.180s'",
+					    name);
 					return;
 				}
 			if (mentions_docker(s->top))

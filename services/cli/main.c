@@ -63,6 +63,12 @@ main(int argc, char **argv)
 		return cmd_revoke(argc, argv);
 	if (strcmp(sub, "hook") == 0)
 		return cmd_hook(argc, argv);
+	if (strcmp(sub, "migrate") == 0)
+		return cmd_migrate(argc, argv);
+	if (strcmp(sub, "keys") == 0)
+		return cmd_keys(argc, argv);
+	if (strcmp(sub, "dlq") == 0)
+		return cmd_dlq(argc, argv);
 	fprintf(stderr, "wingman: unknown command '%s'\n", sub);
 	usage();
 }

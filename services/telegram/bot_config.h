@@ -11,6 +11,13 @@ struct bot_config {
 	struct allowlist allow;
 	struct policy policy;
 	unsigned char secret[CB_SECRET_LEN];
+	/*
+	 * Secrets of older telegram key generations (key rotation): buttons
+	 * already in the chat were tagged with them and still count; new
+	 * buttons use secret.
+	 */
+	unsigned char old_secrets[4][CB_SECRET_LEN];
+	int n_old_secrets;
 	char bot_id[24];
 	int poll_s;
 	long timeout_ms;

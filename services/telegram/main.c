@@ -99,6 +99,32 @@ ctx_open(struct bot_ctx *ctx, struct telegram *t, const struct service_run *run,
 	return 0;
 }
 
+/*
+ * Key rotation: the older telegram private keys still in the keys
+ * directory (until `wingman keys retire`) key the tags of buttons posted
+ * before the rotation, so a press on them still counts.
+ */
+static int
+old_secrets_load(struct bot_config *cfg, const char *keys, char *err, size_t errlen)
+{
+	char gens[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1], name[KEY_NAME_MAX + 1], path[4096];
+	EVP_PKEY *key;
+	int n, i, rc = 0;
+
+	n = key_generations(keys, "telegram", "key", gens, KEY_GENERATIONS_MAX);
+	for (i = 1; i < n && cfg->n_old_secrets < (int)ARRAY_LEN(cfg->old_secrets) && rc == 0; i++) {
+		if (key_generation_name(name, sizeof(name), "telegram", gens[i]) != 0 ||
+		    key_path(path, sizeof(path), keys, name, "key", err, errlen) != 0 ||
+		    (key = key_load_private(path, err, errlen)) == NULL)
+			return -1;
+		rc = cb_secret_derive(key, cfg->old_secrets[cfg->n_old_secrets++]);
+		EVP_PKEY_free(key);
+	}
+	if (rc != 0)
+		snprintf(err, errlen, "cannot derive a callback secret from an older telegram key");
+	return rc;
+}
+
 static int
 setup(void *arg, struct service_run *run, char *err, size_t errlen)
 {
@@ -135,6 +161,8 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot derive the callback secret from telegram.key");
 		return -1;
 	}
+	if (old_secrets_load(cfg, keys, err, errlen) != 0)
+		return -1;
 	if (keyring_add(&t->prompts.approval_key, keys, "approval", err, errlen) != 0)
 		return -1;
 	/* The stages that may end a request (trust rule 9): the results of /exec. */
@@ -199,6 +227,7 @@ close_all(void *arg)
 	if (t->curl)
 		curl_global_cleanup();
 	OPENSSL_cleanse(t->cfg.secret, sizeof(t->cfg.secret));
+	OPENSSL_cleanse(t->cfg.old_secrets, sizeof(t->cfg.old_secrets));
 	EVP_PKEY_free(t->sign_key);
 }
 

@@ -58,8 +58,15 @@ press_check_target(const struct bot_config *cfg, const struct cb_data *cb, const
 {
 	if (!t->found)
 		return PRESS_UNKNOWN_REQUEST;
-	if (!cb_verify(cfg->secret, cb, t->request_id))
-		return PRESS_FORGED;
+	if (!cb_verify(cfg->secret, cb, t->request_id)) {
+		int i;
+
+		for (i = 0; i < cfg->n_old_secrets; i++)
+			if (cb_verify(cfg->old_secrets[i], cb, t->request_id))
+				break;
+		if (i == cfg->n_old_secrets)
+			return PRESS_FORGED;
+	}
 	if (strcmp(t->state, "pending") != 0)
 		return PRESS_DECIDED;
 	if (now >= t->expires_ms)

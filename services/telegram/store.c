@@ -135,22 +135,28 @@ tgstore_prompt_insert(struct tgstore *s, const json_t *prompt, long long chat_id
 	return rc;
 }
 
-enum tgstore_rc
-tgstore_prompt_sent(struct tgstore *s, const char *request_id, long long message_id)
+/* sql: an UPDATE of one request's row, $1 the request id, $2 a message id. */
+static enum tgstore_rc
+set_message_id(struct tgstore *s, const char *sql, const char *request_id, long long message_id)
 {
 	char mid[32];
 	const char *p[] = { request_id, mid };
 	PGresult *r;
 
 	snprintf(mid, sizeof(mid), "%lld", message_id);
-	r = query(s,
-	    "UPDATE telegram_prompts SET message_id = $2, updated_at = now()"
-	    " WHERE request_id = $1",
-	    2, p);
-	if (r == NULL)
+	if ((r = query(s, sql, 2, p)) == NULL)
 		return TGS_DOWN;
 	PQclear(r);
 	return TGS_OK;
+}
+
+enum tgstore_rc
+tgstore_prompt_sent(struct tgstore *s, const char *request_id, long long message_id)
+{
+	return set_message_id(s,
+	    "UPDATE telegram_prompts SET message_id = $2, updated_at = now()"
+	    " WHERE request_id = $1",
+	    request_id, message_id);
 }
 
 enum tgstore_rc
@@ -405,19 +411,10 @@ tgstore_exec_open(struct tgstore *s, long long from_id, long long chat_id, long 
 enum tgstore_rc
 tgstore_exec_acked(struct tgstore *s, const char *request_id, long long ack_message_id)
 {
-	char mid[32];
-	const char *p[] = { request_id, mid };
-	PGresult *r;
-
-	snprintf(mid, sizeof(mid), "%lld", ack_message_id);
-	r = query(s,
+	return set_message_id(s,
 	    "UPDATE telegram_execs SET ack_message_id = $2, updated_at = now()"
 	    " WHERE request_id = $1",
-	    2, p);
-	if (r == NULL)
-		return TGS_DOWN;
-	PQclear(r);
-	return TGS_OK;
+	    request_id, ack_message_id);
 }
 
 enum tgstore_rc

@@ -35,6 +35,7 @@ cleanup() {
 	stop_daemons
 	local f
 	for f in "$T"/events-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+	[ -z "$PRIVATE_DB" ] || private_database_drop
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -58,6 +59,38 @@ as_service() {
 	else
 		WINGMAN_PG_CONNINFO=${!v} exec env -u WINGMAN_REDIS_URL "$@"
 	fi
+}
+
+# private_database NAME: an empty database NAME of the test's own (owned by
+# wingman, not migrated), and every WINGMAN_PG_CONNINFO* of this shell
+# pointed at it, so the stack's database and its audit chain stay as they
+# were. The role password files name dbname wingman: copies that say * serve.
+# Dropped at exit, and the audit checkpoints its auditor published with it.
+PRIVATE_DB=
+PG_SUPER=
+private_database() {
+	local s v pf c
+	PG_SUPER=${WINGMAN_PG_OWNER_CONNINFO:?}
+	PG_SUPER=${PG_SUPER/user=wingman/user=postgres}
+	PG_SUPER=${PG_SUPER/dbname=wingman/dbname=postgres}
+	psql "$PG_SUPER" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
+	psql "$PG_SUPER" -qc "CREATE DATABASE $1 OWNER wingman" >/dev/null || fail "cannot create $1"
+	PRIVATE_DB=$1
+	for s in consensus approval token executor auditor admin telegram; do
+		v=WINGMAN_PG_CONNINFO_${s^^}
+		[ "$s" = admin ] && v=WINGMAN_PG_CONNINFO
+		pf=$(sed -n 's/.*passfile=\([^ ]*\).*/\1/p' <<<"${!v}")
+		(umask 077; sed 's/^\([^:]*:[^:]*:\)wingman:/\1*:/' "$pf" >"$T/pgpass-$s")
+		c=${!v/dbname=wingman/dbname=$1}
+		export "$v=${c/passfile=$pf/passfile=$T/pgpass-$s}"
+	done
+	export WINGMAN_PG_OWNER_CONNINFO=${WINGMAN_PG_OWNER_CONNINFO/dbname=wingman/dbname=$1}
+}
+private_database_drop() {
+	stop_daemons
+	psql "$PG_SUPER" -qc "DROP DATABASE IF EXISTS $PRIVATE_DB WITH (FORCE)" >/dev/null 2>&1 || true
+	"$KT" truncate wingman.audit-checkpoints >/dev/null 2>&1 || true
+	PRIVATE_DB=
 }
 
 # pgas SERVICE SQL: one statement as that process's database role.

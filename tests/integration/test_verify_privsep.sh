@@ -71,6 +71,14 @@ variant key-dir 's["wingman-approval"]["volumes"].append({"type": "bind", "sourc
 expect_fail "$T/key-dir.yml" wingman-approval token-key
 variant key-secret 'd["secrets"]["tk"] = {"file": "./keys/token.key"}; s["wingman-consensus"]["secrets"] = ["pgpass", "tk"]'
 expect_fail "$T/key-secret.yml" wingman-consensus token-key
+# The keys-token volume (wingman-init makes token.key there): in another
+# service, or in the init job's place under another name.
+variant key-volume 's["wingman-consensus"]["volumes"].append("keys-token:/run/wingman/token:ro")'
+expect_fail "$T/key-volume.yml" wingman-consensus token-key
+variant key-volume-long 's["kafka"]["volumes"].append({"type": "volume", "source": "keys-token", "target": "/k"})'
+expect_fail "$T/key-volume-long.yml" kafka token-key
+variant key-init-renamed 's["wingman-keys"] = s.pop("wingman-init")'
+expect_fail "$T/key-init-renamed.yml" wingman-keys token-key
 # A directory on disk that holds a token.key, whatever its name.
 mkdir -p "$T/deploy/k" && : >"$T/deploy/k/token.key"
 variant key-parent 's["wingman-executor"]["volumes"].append("./deploy:/deploy:ro")'

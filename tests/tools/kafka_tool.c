@@ -6,6 +6,9 @@
  *   kafka_tool produce TOPIC KEY            value read from standard input
  *   kafka_tool consume TOPIC [KEY] [--timeout S] [--count N]
  *   kafka_tool sign KEYS_DIR NAME           signs the message on standard input
+ *   kafka_tool truncate TOPIC               deletes every record up to the end
+ *                                           (a test that wrote from a database
+ *                                           of its own leaves none behind)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +120,58 @@ consume(const char *topic, const char *key, int timeout_s, int count)
 	return found > 0 ? 0 : 3;
 }
 
+static int
+truncate_topic(const char *topic)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_DeleteRecords_t *del;
+	rd_kafka_queue_t *q;
+	rd_kafka_event_t *ev;
+	char err[512];
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *t;
+	int64_t lo, hi;
+	int n, rc = 1;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
+	    (rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kafka_tool: %s\n", err);
+		return 1;
+	}
+	t = rd_kafka_topic_new(rk, topic, NULL);
+	if (rd_kafka_metadata(rk, 0, t, &md, 10000) != 0 || md->topic_cnt != 1) {
+		fprintf(stderr, "kafka_tool: no metadata for %s\n", topic);
+		rd_kafka_destroy(rk);
+		return 1;
+	}
+	n = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+	parts = rd_kafka_topic_partition_list_new(n);
+	for (int i = 0; i < n; i++) {
+		if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000) != 0)
+			hi = RD_KAFKA_OFFSET_END;
+		rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
+	}
+	del = rd_kafka_DeleteRecords_new(parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	q = rd_kafka_queue_new(rk);
+	rd_kafka_DeleteRecords(rk, &del, 1, NULL, q);
+	rd_kafka_DeleteRecords_destroy(del);
+	if ((ev = rd_kafka_queue_poll(q, 30000)) != NULL && rd_kafka_event_error(ev) == 0)
+		rc = 0;
+	else
+		fprintf(stderr, "kafka_tool: truncate %s: %s\n", topic,
+		    ev ? rd_kafka_event_error_string(ev) : "no answer");
+	if (ev != NULL)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
 /* Signs as any key the test holds: a forger's tool. */
 static int
 sign(const char *dir, const char *name)
@@ -146,6 +201,8 @@ main(int argc, char **argv)
 
 	if (argc == 4 && strcmp(argv[1], "produce") == 0)
 		return produce(argv[2], argv[3]);
+	if (argc == 3 && strcmp(argv[1], "truncate") == 0)
+		return truncate_topic(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "consume") == 0) {
 		for (int i = 3; i < argc; i++) {
 			if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)

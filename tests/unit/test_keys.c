@@ -153,10 +153,89 @@ test_private_key_files(void **state)
 	rmdir(d);
 }
 
+/*
+ * Rotation: <role>.pub and <role>-YYYY-MM[-N].pub are one role's keys.
+ * Signers take the newest private key; a ring trusts every generation,
+ * matched by the role (kid), never another role's keys; a generation that
+ * is removed is no longer trusted.
+ */
+static void
+test_generations(void **state)
+{
+	char d[] = "/tmp/wingman-gens.XXXXXX", err[512], gens[KEY_GENERATIONS_MAX][KEY_NAME_MAX + 1];
+	static const char *const names[] = { "token", "token-2026-12", "token-2027-01",
+		"token-2027-01-2", "tokenizer", "token-x", "token-2027-13" };
+	unsigned char sig_old[64], sig_new[64], sig_other[64];
+	const char msg[] = "hello";
+	struct keyring ring;
+	EVP_PKEY *k, *newest;
+	char path[600];
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		assert_int_equal(key_generate(d, names[i], err, sizeof(err)), 0);
+	assert_int_equal(key_generations(d, "token", "pub", gens, KEY_GENERATIONS_MAX), 4);
+	assert_string_equal(gens[0], "2027-01-2");
+	assert_string_equal(gens[1], "2027-01");
+	assert_string_equal(gens[2], "2026-12");
+	assert_string_equal(gens[3], "");
+	assert_true(key_generation_valid("2027-01"));
+	assert_false(key_generation_valid("2027-00"));
+	assert_false(key_generation_valid("2027-01-0"));
+	assert_false(key_generation_valid("2027-1"));
+	/* A role named like a generation would collect another role's keys. */
+	assert_true(key_role_valid("worker-agent-7"));
+	assert_false(key_role_valid("worker-agent-2027-01"));
+	assert_false(key_role_valid("approver-alice-2027-01-2"));
+	assert_null(key_load_named(d, "token-2027-01", 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "KEY_BAD_NAME"));
+
+	/* The signer: the newest private key. */
+	assert_non_null(k = key_load_named(d, "token", 1, err, sizeof(err)));
+	assert_int_equal(ed25519_sign(k, msg, 5, sig_new), 0);
+	EVP_PKEY_free(k);
+	snprintf(path, sizeof(path), "%s/token-2027-01-2.pub", d);
+	assert_non_null(newest = key_load_public(path, err, sizeof(err)));
+	assert_int_equal(ed25519_verify(newest, msg, 5, sig_new, 64), 1);
+	EVP_PKEY_free(newest);
+	snprintf(path, sizeof(path), "%s/token.key", d);
+	assert_non_null(k = key_load_private(path, err, sizeof(err)));
+	assert_int_equal(ed25519_sign(k, msg, 5, sig_old), 0);
+	EVP_PKEY_free(k);
+	snprintf(path, sizeof(path), "%s/tokenizer.key", d);
+	assert_non_null(k = key_load_private(path, err, sizeof(err)));
+	assert_int_equal(ed25519_sign(k, msg, 5, sig_other), 0);
+	EVP_PKEY_free(k);
+
+	/* The verifier: every generation of the role, nothing else. */
+	keyring_init(&ring);
+	assert_int_equal(keyring_add(&ring, d, "token", err, sizeof(err)), 0);
+	assert_int_equal(ring.n, 4);
+	assert_int_equal(keyring_verify(&ring, "token", msg, 5, sig_new, 64), 1);
+	assert_int_equal(keyring_verify(&ring, "token", msg, 5, sig_old, 64), 1);
+	assert_int_equal(keyring_verify(&ring, "token", msg, 5, sig_other, 64), 0);
+	assert_int_equal(keyring_verify(&ring, "tokenizer", msg, 5, sig_other, 64), 0);
+	keyring_free(&ring);
+
+	/* A retired public key: what it signed no longer verifies. */
+	snprintf(path, sizeof(path), "%s/token.pub", d);
+	assert_int_equal(unlink(path), 0);
+	keyring_init(&ring);
+	assert_int_equal(keyring_add(&ring, d, "token", err, sizeof(err)), 0);
+	assert_int_equal(ring.n, 3);
+	assert_int_equal(keyring_verify(&ring, "token", msg, 5, sig_old, 64), 0);
+	assert_int_equal(keyring_verify(&ring, "token", msg, 5, sig_new, 64), 1);
+	keyring_free(&ring);
+
+	snprintf(path, sizeof(path), "rm -rf '%s'", d);
+	assert_int_equal(system(path), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_private_key_files) };
+		cmocka_unit_test(test_private_key_files), cmocka_unit_test(test_generations) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

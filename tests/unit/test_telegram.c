@@ -229,6 +229,31 @@ decide(long long from, long long chat, const char *data, const struct press_targ
 	return v;
 }
 
+/*
+ * Key rotation: a button tagged under an older telegram key (still in the
+ * keys directory) counts; one under a secret the bot never held does not.
+ */
+static void
+test_press_rotated_secret(void **state)
+{
+	char data[CB_DATA_LEN + 1], text[200];
+	unsigned char old[CB_SECRET_LEN];
+	struct press_target t = target("req-1", "agent-7");
+	const char *who;
+
+	(void)state;
+	memset(old, 0x5a, sizeof(old));
+	assert_int_equal(cb_encode(old, 'a', "req-1", data), 0);
+	assert_int_equal(decide(1002, -100777, data, &t, &who, text, sizeof(text)), PRESS_FORGED);
+	memcpy(cfg.old_secrets[0], old, sizeof(old));
+	cfg.n_old_secrets = 1;
+	assert_int_equal(decide(1002, -100777, data, &t, &who, text, sizeof(text)), PRESS_FORWARD);
+	old[0] ^= 1;
+	assert_int_equal(cb_encode(old, 'a', "req-1", data), 0);
+	assert_int_equal(decide(1002, -100777, data, &t, &who, text, sizeof(text)), PRESS_FORGED);
+	cfg.n_old_secrets = 0;
+}
+
 static void
 test_press_verdicts(void **state)
 {
@@ -578,6 +603,7 @@ main(void)
 		cmocka_unit_test(test_cb_forgeries_refused),
 		cmocka_unit_test(test_allowlist),
 		cmocka_unit_test(test_press_verdicts),
+		cmocka_unit_test(test_press_rotated_secret),
 		cmocka_unit_test(test_render_escapes_and_shows_everything),
 		cmocka_unit_test(test_render_hidden_characters),
 		cmocka_unit_test(test_render_limits),

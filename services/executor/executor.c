@@ -270,6 +270,8 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	if (env->execute) {
 		log_info("event=executing request_id=%s jti=%s action=%s container=%s", rid, jti,
 		    command_action_name(cmd.action), cmd.container);
+		/* hang here is a Docker call that never returns (tests/faults). */
+		(void)FAILPOINT("executor.docker_call");
 		run_exclusive(ctx->docker, &cmd, &dr);
 	} else {
 		/* Shadow mode: every check ran and the token is spent; Docker is not called. */

@@ -17,7 +17,9 @@ recorded, so tests can assert there were none.
 Behaviours: ok-low, ok-medium, ok-high, ok-critical, fenced, prose,
 garbage (a non-JSON 200 body), garbage-text (no verdict in the text),
 bad-verdict, two-answers, refusal, slow (sleeps --slow seconds, then
-ok-low), 429, 500, 401-echo (an error that quotes the received key),
+ok-low), gatherN (holds each request until N gatherN requests have arrived,
+then answers ok-low; at most --slow seconds: so N voters all vote only when
+they were asked at the same time, whatever the clock), 429, 500, 401-echo (an error that quotes the received key),
 big (a body over 256 KiB).
 
 It listens on 127.0.0.1 on an ephemeral port, prints the port on the first
@@ -45,7 +47,7 @@ def verdict_text(behaviour):
     low = json.dumps(VERDICTS["ok-low"])
     if behaviour in VERDICTS:
         return json.dumps(VERDICTS[behaviour])
-    if behaviour in ("slow",):
+    if behaviour == "slow" or behaviour.startswith("gather"):
         return low
     if behaviour == "fenced":
         return "```json\n" + json.dumps(VERDICTS["ok-low"], indent=2) + "\n```"
@@ -68,6 +70,8 @@ class State:
         self.slow = slow
         self.lock = threading.Lock()
         self.count = 0
+        self.gathered = {}
+        self.gather = threading.Condition()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -150,6 +154,12 @@ class Handler(BaseHTTPRequestHandler):
                      "body": body, "status": reply[0], "violations": violations})
         if behaviour == "slow":
             time.sleep(state.slow)
+        if behaviour.startswith("gather") and behaviour[6:].isdigit():
+            with state.gather:
+                state.gathered[behaviour] = state.gathered.get(behaviour, 0) + 1
+                state.gather.notify_all()
+                state.gather.wait_for(
+                    lambda: state.gathered[behaviour] >= int(behaviour[6:]), timeout=state.slow)
         self.send_json(*reply)
 
 

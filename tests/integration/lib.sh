@@ -33,6 +33,8 @@ ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$*"; }
 
 cleanup() {
 	stop_daemons
+	local f
+	for f in "$T"/events-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
 	[ -z "$PRIVATE_DB" ] || private_database_drop
 	rm -rf "$T"
 }
@@ -147,6 +149,28 @@ pgq() { psql "$WINGMAN_PG_CONNINFO" -tAqc "$1"; }
 pgo() { psql "${WINGMAN_PG_OWNER_CONNINFO:?}" -tAqc "$1"; }
 
 docker_api() { curl -sf --unix-socket "$DOCKER_SOCKET" "http://localhost/v1.41$1"; }
+# events_watch CONTAINER EVENT...: starts recording the engine's EVENT events
+# about CONTAINER from the next whole second on (the engine's `since` has
+# second granularity: so no event from before the call is counted), waits
+# for that second, and prints a handle for events_count. Streamed, not
+# asked for afterwards with since/until: the engine answers such a query
+# from its last 256 events only, and on a busy engine those can all be
+# other containers' within seconds.
+events_watch() {
+	local c=$1 since filters f
+	shift
+	since=$(($(date +%s) + 1))
+	filters=$(jq -rn --arg c "$c" '{container: [$c], event: $ARGS.positional} | @uri' --args "$@")
+	f=$(mktemp "$T/events-XXXXXX")
+	curl -sN --unix-socket "$DOCKER_SOCKET" \
+	    "http://localhost/v1.41/events?since=$since&filters=$filters" >"$f" 2>/dev/null 9>&- &
+	echo $! >"$f.pid"
+	while [ "$(date +%s)" -lt "$since" ]; do sleep 0.1; done
+	echo "$f"
+}
+# events_count HANDLE: the events recorded so far (a moment's grace for the
+# last ones to arrive).
+events_count() { sleep 0.5; jq -s length "$1"; }
 started_at() { docker_api "/containers/$1/json" | jq -r .State.StartedAt; }
 
 # request JSON on stdout

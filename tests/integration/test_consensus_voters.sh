@@ -162,9 +162,7 @@ for case in "slow:ABSTAIN_TIMEOUT: no answer in 700 ms" "429:ABSTAIN_HTTP: HTTP 
 	want=${case#*:}
 	for kind in openai anthropic; do
 		conf=$(consensus_file 2 "$rules" "$($kind bad "$behaviour" "m-$behaviour-$kind" '{"timeout_ms": 700}')")
-		start=$(date +%s%N)
 		assess "$conf" test "check it" "docker inspect wingman-test-demo"
-		took=$((($(date +%s%N) - start) / 1000000))
 		v=$(vote bad)
 		jq -e '.abstain == true and .approve == false' <<<"$v" >/dev/null || fail "$kind $behaviour: $v"
 		[[ "$(jq -r .reasons[0] <<<"$v")" == "$want"* ]] || fail "$kind $behaviour: $(jq -r .reasons[0] <<<"$v")"
@@ -172,21 +170,28 @@ for case in "slow:ABSTAIN_TIMEOUT: no answer in 700 ms" "429:ABSTAIN_HTTP: HTTP 
 		[ "$(a .risk)" = low ] || fail "an abstention set the risk: $(a .risk)"
 		[ "$(a -c .dissent)" = '["rules"]' ] || fail "dissent: $(a -c .dissent)"
 		[ "$(received "m-$behaviour-$kind" | jq -s length)" = 1 ] || fail "$kind $behaviour: not asked once"
-		[ "$behaviour" != slow ] || [ "$took" -lt 5000 ] || fail "the timeout took $took ms"
 	done
 	ok "$behaviour (openai and anthropic): $want; 1 of 2, no auto-approval"
 done
 conf=$(consensus_file 1 "$(openai a 500 m-none-1)" "$(anthropic b garbage m-none-2)" \
     "$(openai c slow m-none-3 '{"timeout_ms": 1000}')" "$(anthropic d slow m-none-4 '{"timeout_ms": 1000}')" \
     "$(openai e slow m-none-5 '{"timeout_ms": 1000}')")
-start=$(date +%s%N)
 assess "$conf" test "check it" "docker inspect wingman-test-demo"
-took=$((($(date +%s%N) - start) / 1000000))
 [ "$(a .approving_votes)" = 0 ] && [ "$(a .risk)" = critical ] || fail "nobody voted: $(cat "$T/a")"
 [[ "$(a .reason)" == "CONSENSUS_NO_VOTES: all 5 voters abstained"* ]] || fail "reason: $(a .reason)"
 [ "$(jq '[.votes[] | select(.abstain)] | length' "$T/a")" = 5 ] || fail "not 5 abstentions"
-[ "$took" -lt 2800 ] || fail "three 1 s timeouts took $took ms: the voters were not asked in parallel"
-ok "all 5 abstain (threshold 1): risk critical, CONSENSUS_NO_VOTES, a human decides; three 1 s timeouts in $took ms"
+ok "all 5 abstain (threshold 1): risk critical, CONSENSUS_NO_VOTES, a human decides"
+
+# Asked in parallel, not one after the other: the fake holds each gather3
+# request until all three have arrived, so the three vote only if they were
+# asked at once (one at a time, the first times out waiting for the others).
+# No clock is read.
+conf=$(consensus_file 3 "$(openai g1 gather3 m-gather-1)" "$(anthropic g2 gather3 m-gather-2)" \
+    "$(openai g3 gather3 m-gather-3)")
+assess "$conf" test "check it" "docker inspect wingman-test-demo"
+[ "$(a .approving_votes)" = 3 ] && [ "$(jq '[.votes[] | select(.abstain)] | length' "$T/a")" = 0 ] ||
+    fail "the voters were not asked in parallel: $(cat "$T/a")"
+ok "three voters asked at once: each held until the other two arrived, all three voted"
 
 say "4. a threshold larger than the number of reachable voters"
 dead=$(jq -cn '{name: "claude", kind: "anthropic", url: "http://127.0.0.1:1", model: "m", timeout_ms: 2000}')

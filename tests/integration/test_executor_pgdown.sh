@@ -41,6 +41,7 @@ ok "two orders published, no executor running yet"
 
 say "PostgreSQL down: the executor runs nothing"
 before=$(started_at wingman-test-api)
+w=$(events_watch wingman-test-api start)
 pg_stop
 as_service executor "$build/services/executor/wingman-executor" >"$T/executor.log" 2>&1 &
 exec_pid=$!
@@ -74,9 +75,7 @@ for id in "$restart" "$inspect"; do
 	n=$({ "$KT" consume wingman.results "$id" --timeout 5 || true; } | wc -l)
 	[ "$n" = 1 ] || fail "$id: $n results"
 done
-# Events from the second after the last start before the test.
-since=$(($(date -d "$before" +%s) + 1))
-starts=$(docker_api "/events?since=$since&until=$(date +%s)&filters=$(jq -rn '{container: ["wingman-test-api"], event: ["start"]} | tojson | @uri')" | jq -s length)
+starts=$(events_count "$w")
 [ "$starts" = 1 ] || fail "wingman-test-api started $starts times"
 ok "restart and inspect executed once each: one intent row, one result, one container start"
 

@@ -16,10 +16,6 @@
 # keeps that below 0.1% per order (8 made the test fail about one run in 20).
 COPIES=16
 
-start_count() { # CONTAINER SINCE-UNIX-SECONDS
-	docker_api "/events?since=$2&until=$(date +%s)&filters=$(jq -rn --arg c "$1" \
-	    '{container: [$c], event: ["start"]} | tojson | @uri')" | jq -s length
-}
 
 # genuine_order ID CMD...: signed with the stack's token key, one token per command.
 genuine_order() {
@@ -50,10 +46,11 @@ publish_copies() {
 	for n in "${producers[@]}"; do wait "$n" || fail "a copy was not published"; done
 }
 
-# check_once SINCE ID...: every copy answered, identically; each token ran once.
+# check_once WATCH-API WATCH-DEMO ID...: every copy answered, identically;
+# each token ran once (WATCH-*: events_watch handles of the containers' starts).
 check_once() {
-	local since=$1 id n ncmd c deadline=$((SECONDS + 120))
-	shift
+	local w_api=$1 w_demo=$2 id n ncmd deadline=$((SECONDS + 120))
+	shift 2
 	for id in "$@"; do
 		while :; do
 			n=$({ "$KT" consume wingman.results "$id" --timeout 5 --count $((COPIES + 1)) ||
@@ -80,10 +77,10 @@ check_once() {
 		    fail "$id: ran $(audit_count "$id" execution_result) times"
 	done
 	ok "$# orders: one intent row and one audited execution per token; all answers identical"
-	for c in wingman-test-api wingman-test-demo; do
-		n=$(start_count "$c" "$since")
-		[ "$n" = 1 ] || fail "$c started $n times"
-	done
+	n=$(events_count "$w_api")
+	[ "$n" = 1 ] || fail "wingman-test-api started $n times"
+	n=$(events_count "$w_demo")
+	[ "$n" = 1 ] || fail "wingman-test-demo started $n times"
 	ok "each container restarted exactly once"
 }
 
@@ -109,15 +106,15 @@ ids+=("$("$W" submit --env test --worker agent-7 --text "two" --cmd "docker insp
 for id in "${ids[@]}"; do
 	first_on wingman.orders "$id" 30 >"$T/order-$id" || fail "no order for $id"
 done
-since=$(($(date +%s) + 1))
-sleep 1
+w_api=$(events_watch wingman-test-api start)
+w_demo=$(events_watch wingman-test-demo start)
 publish_copies "${ids[@]}"
 ok "${#ids[@]} orders waiting, each also published $COPIES more times under other keys"
 for e in a b; do
 	as_service executor "$build/services/executor/wingman-executor" >"$T/executor-$e.log" 2>&1 &
 	DAEMON_PIDS+=($!)
 done
-check_once "$since" "${ids[@]}"
+check_once "$w_api" "$w_demo" "${ids[@]}"
 
 say "2. fresh orders and their copies, all at once, to two settled executors"
 sleep 5
@@ -130,8 +127,8 @@ for c in "docker restart wingman-test-api" "docker restart wingman-test-demo" \
 done
 # Where phase 2 starts in each executor's log.
 for e in a b; do wc -l <"$T/executor-$e.log" >"$T/executor-$e.mark"; done
-since=$(($(date +%s) + 1))
-sleep 1
+w_api=$(events_watch wingman-test-api start)
+w_demo=$(events_watch wingman-test-demo start)
 originals=()
 for id in "${fresh[@]}"; do
 	"$KT" produce wingman.orders "$id" <"$T/order-$id" &
@@ -139,7 +136,7 @@ for id in "${fresh[@]}"; do
 done
 publish_copies "${fresh[@]}"
 for p in "${originals[@]}"; do wait "$p" || fail "an order was not published"; done
-check_once "$since" "${fresh[@]}"
+check_once "$w_api" "$w_demo" "${fresh[@]}"
 for e in a b; do
 	tail -n +"$(($(cat "$T/executor-$e.mark") + 1))" "$T/executor-$e.log" >"$T/phase2-$e.log"
 done

@@ -19,8 +19,7 @@ ok "executed; decision and order captured"
 
 say "the same decision, produced again twice"
 started=$(started_at wingman-test-demo)
-since=$(($(date +%s) + 1))
-sleep 1
+w=$(events_watch wingman-test-demo start)
 "$KT" produce wingman.decisions "$id" <"$T/decision"
 "$KT" produce wingman.decisions "$id-again" <"$T/decision"
 "$KT" consume wingman.orders "$id" --timeout 60 --count 3 >"$T/orders" || true
@@ -34,8 +33,7 @@ ok "three orders from one decision carry byte-identical tokens (same jti, same s
 [ "$(wc -l <"$T/results")" = 3 ] || fail "$(wc -l <"$T/results") results, want 3"
 [ "$(jq -c '[.status, .commands]' "$T/results" | sort -u | wc -l)" = 1 ] || fail "the answers differ"
 [ "$(started_at wingman-test-demo)" = "$started" ] || fail "the container was restarted again"
-[ "$(docker_api "/events?since=$since&until=$(date +%s)&filters=$(jq -rn \
-    '{container: ["wingman-test-demo"], event: ["start"]} | tojson | @uri')" | jq -s length)" = 0 ] ||
+[ "$(events_count "$w")" = 0 ] ||
     fail "the container was started again"
 [ "$(pgq "SELECT count(*) FROM executions WHERE request_id = '$id'")" = 2 ] || fail "executions rows"
 [ "$(audit_count "$id" execution_result)" = 2 ] || fail "a second execution was audited"

@@ -37,10 +37,6 @@ jti_of() { # ORDER-FILE INDEX
 	base64 -d <<<"$p" | jq -r .jti
 }
 
-start_count() { # CONTAINER SINCE-UNIX-SECONDS: container starts since then
-	docker_api "/events?since=$2&until=$(date +%s)&filters=$(jq -rn --arg c "$1" \
-	    '{container: [$c], event: ["start"]} | tojson | @uri')" | jq -s length
-}
 
 start_daemons
 
@@ -64,15 +60,14 @@ ok "Redis restarted empty: the claim is gone"
 
 say "the replayed order is refused by the PostgreSQL fence"
 started=$(started_at wingman-test-demo)
-since=$(($(date +%s) + 1))
-sleep 1
+w=$(events_watch wingman-test-demo start)
 "$KT" produce wingman.orders "$id" <"$T/order"
 "$KT" consume wingman.results "$id" --timeout 60 --count 2 >"$T/results" || true
 [ "$(wc -l <"$T/results")" -ge 2 ] || fail "no answer to the replayed order"
 [ "$(sed -n 2p "$T/results" | jq -c '[.status, .commands]')" = \
     "$(sed -n 1p "$T/results" | jq -c '[.status, .commands]')" ] || fail "the answer differs from the first result"
 [ "$(started_at wingman-test-demo)" = "$started" ] || fail "the replay restarted the container"
-[ "$(start_count wingman-test-demo "$since")" = 0 ] || fail "the container was started again"
+[ "$(events_count "$w")" = 0 ] || fail "the container was started again"
 [ "$(pgq "SELECT count(*) FROM executions WHERE jti = '$jti'")" = 1 ] || fail "executions rows"
 [ "$(audit_count "$id" execution_result)" = 1 ] || fail "a second execution was audited"
 [ "$(audit_count "$id" replay_answered)" -ge 1 ] || fail "the replay was not audited"
@@ -81,7 +76,7 @@ ok "replay answered with the stored result, container not restarted, audited"
 say "Redis down: nothing runs; back up: the waiting order runs once"
 redis_kill
 before=$(started_at wingman-test-api)
-since=$(($(date +%s) + 1))
+w=$(events_watch wingman-test-api start)
 id=$("$W" submit --env test --worker agent-7 --text "restart" --cmd "docker restart wingman-test-api")
 first_on wingman.approval-prompts "$id" 30 >/dev/null || fail "no prompt"
 "$W" approve "$id" --as bob >/dev/null
@@ -96,7 +91,7 @@ ok "8 s with Redis down: no intent row, no restart, no result"
 redis_up
 out=$("$W" wait "$id" --timeout 90) || fail "the order did not run once Redis was back: $out"
 sleep 3
-[ "$(start_count wingman-test-api "$since")" = 1 ] || fail "wingman-test-api started $(start_count wingman-test-api "$since") times"
+[ "$(events_count "$w")" = 1 ] || fail "wingman-test-api started $(events_count "$w") times"
 [ "$("$KT" consume wingman.results "$id" --timeout 5 | wc -l)" = 1 ] || fail "more than one result"
 [ "$(audit_count "$id" execution_result)" = 1 ] || fail "ran more than once"
 ok "Redis back: executed exactly once"

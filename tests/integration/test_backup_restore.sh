@@ -57,6 +57,13 @@ stop_daemons
 "$W" audit verify --pub "$WINGMAN_KEYS_DIR" >"$T/verify1" || fail "audit verify before the backup: $(cat "$T/verify1")"
 ok "$id executed (jti ${jti:0:8}…); $(cut -d: -f2 "$T/verify1")"
 
+# A role only this cluster has, with a grant the dump records: the restore
+# takes its grants from sql/, so a role the new cluster lacks cannot fail it.
+SUPER1="host=127.0.0.1 port=$WINGMAN_PG_PORT user=postgres dbname=wingman"
+psql -X -q "$SUPER1" -c "DROP ROLE IF EXISTS wingman_itest_retired" -c "CREATE ROLE wingman_itest_retired" \
+	-c "GRANT SELECT ON audit_log TO wingman_itest_retired" >/dev/null || fail "cannot make the retired role"
+trap 'stop_daemons; stack2_stop; rm -rf "$S2" "$T"; psql -X -q "$SUPER1" -c "REVOKE ALL ON audit_log FROM wingman_itest_retired" -c "DROP ROLE IF EXISTS wingman_itest_retired" >/dev/null 2>&1' EXIT
+
 say "2. scripts/backup"
 "$src/scripts/backup" "$T/backup" >"$T/backup.log" 2>&1 || fail "scripts/backup: $(cat "$T/backup.log")"
 for f in redis.rdb wingman.dump roles.sql keys.tar MANIFEST SHA256SUMS; do

@@ -429,19 +429,6 @@ static const struct {
 	{ "frozen", 1, "FROZEN: the kill switch is on. Nothing ran." },
 };
 
-static void __attribute__((format(printf, 2, 3))) appendf(struct wbuf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		wbuf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 int
 client_result_is_error(const json_t *result)
 {
@@ -466,19 +453,19 @@ client_result_text(const json_t *result)
 		if (strcmp(statuses[i].status, st) == 0)
 			words = statuses[i].words;
 	wbuf_init(&b, 512 * 1024);
-	appendf(&b, "Request %s: %s\n", msg_str(result, "request_id"), words);
+	wbuf_appendf(&b, "Request %s: %s\n", msg_str(result, "request_id"), words);
 	if (*msg_str(result, "reason") != '\0')
-		appendf(&b, "Reason: %s\n", msg_str(result, "reason"));
+		wbuf_appendf(&b, "Reason: %s\n", msg_str(result, "reason"));
 	json_array_foreach(cmds, i, c)
 	{
 		const char *output = json_string_value(json_object_get(c, "output"));
 		json_t *code = json_object_get(c, "exit_code");
 
-		appendf(&b, "\n$ %s\n[%s", json_string_value(json_object_get(c, "cmd")),
+		wbuf_appendf(&b, "\n$ %s\n[%s", json_string_value(json_object_get(c, "cmd")),
 		    json_string_value(json_object_get(c, "status")));
 		if (json_is_integer(code))
-			appendf(&b, ", exit code %lld", (long long)json_integer_value(code));
-		appendf(&b, "]\n");
+			wbuf_appendf(&b, ", exit code %lld", (long long)json_integer_value(code));
+		wbuf_appendf(&b, "]\n");
 		if (output != NULL)
 			wbuf_append(&b, output, strlen(output));
 	}

@@ -40,6 +40,21 @@ wbuf_append(struct wbuf *b, const void *data, size_t len)
 	return rc;
 }
 
+int
+wbuf_appendf(struct wbuf *b, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	return wbuf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
 void
 wbuf_free(struct wbuf *b)
 {

@@ -25,6 +25,8 @@ struct wbuf {
 void wbuf_init(struct wbuf *b, size_t max);
 /* Returns 0, or -1 when the data did not fit (what fits is kept). */
 int wbuf_append(struct wbuf *b, const void *data, size_t len);
+/* printf into the buffer; one call writes at most 1023 bytes (the rest is cut). */
+int wbuf_appendf(struct wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void wbuf_free(struct wbuf *b);
 
 /* Base64url without padding (RFC 7515 section 2). Returns a new string. */

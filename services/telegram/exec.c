@@ -1,6 +1,5 @@
 #include "exec.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,19 +167,6 @@ put_esc(struct wbuf *b, const char *s)
 	html_escape(b, s, strlen(s));
 }
 
-static void __attribute__((format(printf, 2, 3))) putf(struct wbuf *b, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		(void)wbuf_append(b, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 /* The buffer's string (the caller frees it), or NULL when it is empty (out of memory). */
 static char *
 take(struct wbuf *b)
@@ -211,7 +197,7 @@ exec_refusal_render(enum exec_verdict v, const struct bot_config *cfg, const str
 		put(&b, "Refused: /exec is taken only in the approvers' chat.");
 		break;
 	case EXEC_NOT_ALLOWED:
-		putf(&b, "Refused: you (user %lld) are not on the approvers' allowlist.",
+		wbuf_appendf(&b, "Refused: you (user %lld) are not on the approvers' allowlist.",
 		    m->has_from ? m->from_id : 0);
 		break;
 	case EXEC_STALE:
@@ -236,7 +222,7 @@ exec_refusal_render(enum exec_verdict v, const struct bot_config *cfg, const str
 		put(&b, ".");
 		break;
 	case EXEC_BUSY:
-		putf(&b,
+		wbuf_appendf(&b,
 		    "Refused: %d of your requests still wait for a result. Wait for them (or "
 		    "have them decided) before asking for more.",
 		    EXEC_OPEN_MAX);
@@ -302,7 +288,7 @@ put_excerpt(struct wbuf *b, const char *s)
 		lines++;
 	}
 	if (shown < len)
-		putf(b, "\n[\xe2\x80\xa6 %zu more bytes]", len - shown);
+		wbuf_appendf(b, "\n[\xe2\x80\xa6 %zu more bytes]", len - shown);
 }
 
 char *
@@ -334,7 +320,7 @@ exec_result_render(const json_t *result)
 		put_esc(&b, msg_str(c, "cmd"));
 		put(&b, "</code>: ");
 		put_esc(&b, msg_str(c, "status"));
-		putf(&b, ", exit code %lld\n",
+		wbuf_appendf(&b, ", exit code %lld\n",
 		    (long long)json_integer_value(json_object_get(c, "exit_code")));
 		if (*msg_str(c, "output") != '\0') {
 			put(&b, "<pre>");

@@ -7,7 +7,6 @@
  * agent's text cannot pass for a line of the message. When the commands
  * cannot all be shown, the message carries no buttons.
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,19 +24,6 @@ static void
 put(struct wbuf *b, const char *s)
 {
 	(void)wbuf_append(b, s, strlen(s));
-}
-
-static void __attribute__((format(printf, 2, 3))) putf(struct wbuf *b, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		(void)wbuf_append(b, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /* Length of the UTF-8 sequence at s (1 for a stray byte). */
@@ -151,7 +137,7 @@ render_head(struct wbuf *b, const struct bot_view *v)
 
 	put(b, "<b>Wingman: approval request</b>\n");
 	if (strcmp(v->state, "pending") == 0) {
-		putf(b, "Status: <b>PENDING</b>, %zu of %lld approvals\n",
+		wbuf_appendf(b, "Status: <b>PENDING</b>, %zu of %lld approvals\n",
 		    json_array_size(v->approvals),
 		    (long long)json_integer_value(json_object_get(p, "approvers_required")));
 	} else if (strcmp(v->state, "approved") == 0) {
@@ -191,7 +177,7 @@ render_commands(struct wbuf *b, const json_t *prompt)
 	put(b, "Commands (exactly what will run):\n");
 	json_array_foreach(json_object_get(prompt, "commands"), i, cmd)
 	{
-		putf(b, "%zu. <code>", i + 1);
+		wbuf_appendf(b, "%zu. <code>", i + 1);
 		put_esc(b, json_string_value(cmd) ? json_string_value(cmd) : "");
 		put(b, "</code>\n");
 	}
@@ -243,7 +229,7 @@ render_tail(struct wbuf *b, const struct bot_view *v)
 
 	put(b, "Dissent: ");
 	put_names(b, json_object_get(p, "dissent"), "none");
-	putf(b, "\nApprovals: %zu of %lld", json_array_size(v->approvals),
+	wbuf_appendf(b, "\nApprovals: %zu of %lld", json_array_size(v->approvals),
 	    (long long)json_integer_value(json_object_get(p, "approvers_required")));
 	if (json_array_size(v->approvals) > 0) {
 		put(b, " (");

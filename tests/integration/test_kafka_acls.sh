@@ -63,11 +63,15 @@ unset WINGMAN_KAFKA_CONFIG
 setup() {
 	"$KS" --partitions 1 "$1" >"$T/setup.out" 2>&1 || fail "wingman-kafka-setup $1: $(cat "$T/setup.out")"
 }
-# acls PRINCIPAL: that principal's ACLs as the broker lists them (AclCommand),
-# one sorted line each: TYPE:PATTERN:NAME OPERATION PERMISSION HOST.
-acls() {
+# snapshot: every ACL as the broker lists them (Kafka's AclCommand, one JVM).
+snapshot() {
 	kjava org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$KPORT" --list \
-	    --principal "User:$1" 2>"$T/aclcommand.err" | awk -v p="User:$1" '
+	    >"$T/acls.list" 2>"$T/aclcommand.err" || fail "AclCommand --list: $(cat "$T/aclcommand.err")"
+}
+# acls PRINCIPAL: that principal's ACLs in the last snapshot, one sorted
+# line each: TYPE:PATTERN:NAME OPERATION PERMISSION HOST.
+acls() {
+	awk -v p="User:$1" '
 		/^Current ACLs for resource/ {
 			match($0, /ResourcePattern\(resourceType=[A-Z_]+, name=[^,]+, patternType=[A-Z]+\)/)
 			r = substr($0, RSTART, RLENGTH)
@@ -79,7 +83,7 @@ acls() {
 			match($0, /permissionType=[A-Z]+/); perm = substr($0, RSTART + 15, RLENGTH - 15)
 			match($0, /host=[^,]+/); host = substr($0, RSTART + 5, RLENGTH - 5)
 			print res, op, perm, host
-		}' | sort
+		}' "$T/acls.list" | sort
 }
 
 cat >"$T/acls-outsider" <<'EOF'
@@ -101,12 +105,14 @@ agent      consume wingman.results group-prefix=wingman-cli-
 EOF
 
 setup "$T/acls-outsider"
+snapshot
 grep -q '0 ACL(s) removed' "$T/setup.out" || fail "first run removed something: $(cat "$T/setup.out")"
 outsider_before=$(acls outsider)
 [ "$(wc -l <<<"$outsider_before")" = 3 ] || fail "outsider's ACLs: $outsider_before $(cat "$T/aclcommand.err")"
 ok "outsider's 3 ACLs made (IdempotentWrite, Write, Describe)"
 
 setup "$T/acls-v1"
+snapshot
 grep -q '0 ACL(s) removed' "$T/setup.out" || fail "v1 removed something: $(cat "$T/setup.out")"
 consensus_v1=$(acls consensus)
 [ "$(wc -l <<<"$consensus_v1")" = 9 ] || fail "consensus after v1: $consensus_v1"
@@ -116,6 +122,7 @@ grep -q '^TOPIC:LITERAL:wingman.dlq WRITE ALLOW \*$' <<<"$consensus_v1" || fail 
 ok "v1 applied: consensus 9 ACLs, token 4, outsider untouched"
 
 setup "$T/acls-v2"
+snapshot
 cat "$T/setup.out" | sed 's/^/   /'
 grep -q '10 ACL(s) removed' "$T/setup.out" || fail "v2 should remove 10 ACLs: $(cat "$T/setup.out")"
 consensus_v2=$(acls consensus)
@@ -138,12 +145,15 @@ kjava org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$KPORT" --
 kjava org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$KPORT" --add \
     --deny-principal User:consensus --operation Read --topic wingman.assessments >/dev/null 2>"$T/aclcommand.err" ||
     fail "AclCommand --add: $(cat "$T/aclcommand.err")"
+snapshot
 [ "$(acls consensus | wc -l)" = 5 ] || fail "hand-made ACLs not listed: $(acls consensus)"
 setup "$T/acls-v2"
+snapshot
 grep -q '2 ACL(s) removed' "$T/setup.out" || fail "hand-made ACLs not removed: $(cat "$T/setup.out")"
 [ "$(acls consensus)" = "$(sort <<<"$expected")" ] || fail "consensus after the hand-made ACLs: $(acls consensus)"
 ok "Write on wingman.orders and a Deny added by hand to consensus: removed"
 setup "$T/acls-v2"
+snapshot
 grep -q '0 ACL(s) removed' "$T/setup.out" || fail "a second run removed something: $(cat "$T/setup.out")"
 [ "$(acls consensus)" = "$(sort <<<"$expected")" ] || fail "consensus changed on a second run"
 ok "a second run of the same file removes nothing"
@@ -155,6 +165,7 @@ set +e
 rc=$?
 set -e
 [ $rc -ne 0 ] || fail "a bad file was accepted"
+snapshot
 [ "$(acls consensus)" = "$(sort <<<"$expected")" ] || fail "a bad file changed consensus's ACLs"
 ok "bad file: exit $rc, consensus's ACLs unchanged"
 

@@ -418,9 +418,8 @@ for signer in "$T/evil telegram SIG_BAD" "$WINGMAN_KEYS_DIR approver-bob SIG_UNT
 	    commands:["docker restart wingman-test-api"]}' |
 	    "$KT" sign "$1" "$2" | "$KT" produce wingman.human-decisions "$id"
 done
-sleep 3
-"$KT" consume wingman.dlq "$id" --timeout 5 >"$T/dlq" || true
-grep -q '"reason":"SIG_BAD' "$T/dlq" && grep -q '"reason":"SIG_UNTRUSTED_KID' "$T/dlq" ||
+# Both forged decisions handled (dead-lettered) before the request is looked at.
+dlq_wait "$id" '"reason":"SIG_BAD' '"reason":"SIG_UNTRUSTED_KID' >"$T/dlq" ||
     fail "forged telegram decisions not dead-lettered: $(cat "$T/dlq")"
 [ "$(state_of "$id")" = pending ] && [ "$(votes_of "$id")" = 0 ] || fail "a forged telegram decision counted"
 "$W" reject "$id" --as demo --reason cleanup >/dev/null

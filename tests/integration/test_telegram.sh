@@ -213,12 +213,13 @@ ctl press "{\"presses\": [{\"from_id\": $BOB, \"data\": \"$approve\", \"omit_mes
 expect_answer "$(jq -r '.updates[0].callback_query_id' "$T/q")" "only in the approvers' chat"
 ctl update '{"update": {"message": {"message_id": 1, "chat": {"id": '$CHAT'}, "text": "/approve"}}}' >/dev/null
 ctl update '{"update": {"callback_query": "garbage"}}' >/dev/null
-sleep 3
+presses_audited() {
+	[ "$(press_audited "$id" TG_APPROVER_IS_OWNER)" = 2 ] && [ "$(press_audited "$id" TG_FORGED)" = 2 ]
+}
+wait_for 60 presses_audited || fail "owner/forged presses not audited"
 [ "$(state_of "$id")" = pending ] || fail "a refused press changed the request"
 [ "$(votes_of "$id")" = 0 ] || fail "a refused press was counted"
 ! "$KT" consume wingman.human-decisions "$id" --timeout 3 --count 1 >/dev/null || fail "a refused press was forwarded"
-[ "$(press_audited "$id" TG_APPROVER_IS_OWNER)" = 2 ] && [ "$(press_audited "$id" TG_FORGED)" = 2 ] ||
-    fail "owner/forged presses not audited"
 for v in TG_NOT_ALLOWED TG_WRONG_CHAT TG_UNKNOWN_REQUEST TG_BAD_DATA; do
 	[ "$(pgq "SELECT count(*) FROM audit_log WHERE event = 'telegram_press' AND ts > '$test_start' AND content LIKE '%\"$v\"%'")" -ge 1 ] ||
 	    fail "no audited press with $v"

@@ -120,7 +120,15 @@ docker_http(struct docker *d, const char *method, const char *path, const char *
 	    curl_easy_setopt(d->curl, CURLOPT_USERAGENT, "wingman-executor") != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_ERRORBUFFER, d->curl_err) != CURLE_OK ||
 	    curl_easy_setopt(d->curl, CURLOPT_WRITEFUNCTION, sink_write) != CURLE_OK ||
-	    curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, sink) != CURLE_OK)
+	    curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, sink) != CURLE_OK ||
+	    /*
+	     * A request that acts goes on a new connection: on a reused one
+	     * that closes before any answer, libcurl sends the request again
+	     * on a fresh one, and the engine may have acted on the first (a
+	     * dockerd killed mid-restart and back, a proxy): a second restart.
+	     * On a new connection it is sent once, and a cut is unknown.
+	     */
+	    curl_easy_setopt(d->curl, CURLOPT_FRESH_CONNECT, sink->acts ? 1L : 0L) != CURLE_OK)
 		goto setup_failed;
 	if (strcmp(method, "POST") == 0) {
 		if (body != NULL) {

@@ -187,6 +187,39 @@ first_on() { # TOPIC ID [TIMEOUT]
 	"$KT" consume "$1" "$2" --timeout "${3:-30}" --count 1
 }
 
+# dlq_wait ID PATTERN...: waits (60 s at most) until wingman.dlq holds, under
+# key ID, a dead letter matching each extended regexp PATTERN; prints the
+# dead letters read. Returns 1 when one never comes. Waits for the dead
+# letters themselves, not a fixed time that a loaded machine can outlast.
+dlq_wait() {
+	local id=$1 n=1 out p missing left deadline=$((SECONDS + 60))
+	shift
+	while :; do
+		left=$((deadline - SECONDS))
+		[ $left -ge 1 ] || left=1
+		out=$("$KT" consume wingman.dlq "$id" --timeout "$left" --count "$n" || true)
+		missing=0
+		for p in "$@"; do grep -qE -- "$p" <<<"$out" || missing=1; done
+		[ $missing = 1 ] || { printf '%s\n' "$out"; return 0; }
+		# Fewer than asked for: none came before the deadline.
+		if [ "$(grep -c . <<<"$out")" -lt "$n" ] || [ $SECONDS -ge $deadline ]; then
+			printf '%s\n' "$out"
+			return 1
+		fi
+		n=$((n + 1))
+	done
+}
+# wait_for SECONDS CMD...: runs CMD every 0.2 s until it succeeds; returns 1
+# if it has not within SECONDS.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.2
+	done
+}
+
 # Counts audit rows of an event for a request.
 audit_count() { pgq "SELECT count(*) FROM audit_log WHERE request_id = '$1' AND event = '$2'"; }
 

@@ -36,7 +36,8 @@ decide_while_down() {
 	("$W" "$decision" "$id" --as bob --cmd "$RESTART" "${extra[@]}" --timeout 90 </dev/null \
 	    >"$T/cli.out" 2>"$T/cli.err"; echo $? >"$T/cli.rc") >/dev/null 2>&1 &
 	cli=$!
-	sleep 2
+	# The decision is on its topic before approval comes back.
+	first_on wingman.human-decisions "$id" 60 >/dev/null || fail "the CLI sent no decision"
 	start_one 1 approval
 	wait_audit "$id" early_decision
 	[ "$(pgq "SELECT count(*) FROM approval_requests WHERE request_id = '$id'")" = 0 ] ||

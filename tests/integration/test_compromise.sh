@@ -175,8 +175,9 @@ for who in bob demo; do
 	human_decision_json "$pid" "$who" telegram approve "docker restart $PRD" | "$KT" sign "$K" telegram |
 	    "$KT" produce wingman.human-decisions "$pid"
 done
-sleep 4
-[ "$(pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$pid'")" = 2 ] || fail "relayed votes not recorded"
+votes_recorded() { [ "$(pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$pid'")" -ge 2 ]; }
+wait_for 60 votes_recorded || fail "relayed votes not recorded"
+[ "$(pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$pid'")" = 2 ] || fail "more than two votes"
 [ "$(pgq "SELECT state FROM approval_requests WHERE request_id = '$pid'")" = pending ] || fail "prd approved by the bot alone"
 ! "$KT" consume wingman.decisions "$pid" --timeout 2 --count 1 >/dev/null || fail "a decision was made"
 # The bot's key cannot sign a decision for the CLI channel either.

@@ -139,8 +139,17 @@ for s in "${SERVICES[@]}"; do metrics "$s" >"$T/$s.before" || fail "$s: /metrics
 out=$("$W" submit --env test --worker agent-7 --text "look" --cmd "docker inspect wingman-test-demo" \
     --wait --timeout 60) || fail "the inspect did not execute: $out"
 [ "$(jq -r .status <<<"$out")" = executed ] || fail "status: $out"
-sleep 3 # the auditor handles the result, then the next scrape
-for s in "${SERVICES[@]}"; do metrics "$s" >"$T/$s.after" || fail "$s: /metrics"; done
+# The auditor handles the result after the CLI saw it: scraped until it has.
+auditor_handled() {
+	local k='wingman_messages_handled_total{topic="wingman.results",outcome="ok"}'
+	metrics auditor >"$T/auditor.after" || return 1
+	awk -v a="$(value "$T/auditor.after" "$k")" -v b="$(value "$T/auditor.before" "$k")" \
+	    'BEGIN { exit !(a > b) }'
+}
+wait_for 60 auditor_handled || fail "auditor: the result was not handled"
+for s in "${SERVICES[@]}"; do
+	[ "$s" = auditor ] || metrics "$s" >"$T/$s.after" || fail "$s: /metrics"
+done
 moved() { # SERVICE SAMPLE
 	local b a
 	b=$(value "$T/$1.before" "$2")

@@ -213,12 +213,13 @@ ctl press "{\"presses\": [{\"from_id\": $BOB, \"data\": \"$approve\", \"omit_mes
 expect_answer "$(jq -r '.updates[0].callback_query_id' "$T/q")" "only in the approvers' chat"
 ctl update '{"update": {"message": {"message_id": 1, "chat": {"id": '$CHAT'}, "text": "/approve"}}}' >/dev/null
 ctl update '{"update": {"callback_query": "garbage"}}' >/dev/null
-sleep 3
+presses_audited() {
+	[ "$(press_audited "$id" TG_APPROVER_IS_OWNER)" = 2 ] && [ "$(press_audited "$id" TG_FORGED)" = 2 ]
+}
+wait_for 60 presses_audited || fail "owner/forged presses not audited"
 [ "$(state_of "$id")" = pending ] || fail "a refused press changed the request"
 [ "$(votes_of "$id")" = 0 ] || fail "a refused press was counted"
 ! "$KT" consume wingman.human-decisions "$id" --timeout 3 --count 1 >/dev/null || fail "a refused press was forwarded"
-[ "$(press_audited "$id" TG_APPROVER_IS_OWNER)" = 2 ] && [ "$(press_audited "$id" TG_FORGED)" = 2 ] ||
-    fail "owner/forged presses not audited"
 for v in TG_NOT_ALLOWED TG_WRONG_CHAT TG_UNKNOWN_REQUEST TG_BAD_DATA; do
 	[ "$(pgq "SELECT count(*) FROM audit_log WHERE event = 'telegram_press' AND ts > '$test_start' AND content LIKE '%\"$v\"%'")" -ge 1 ] ||
 	    fail "no audited press with $v"
@@ -418,9 +419,8 @@ for signer in "$T/evil telegram SIG_BAD" "$WINGMAN_KEYS_DIR approver-bob SIG_UNT
 	    commands:["docker restart wingman-test-api"]}' |
 	    "$KT" sign "$1" "$2" | "$KT" produce wingman.human-decisions "$id"
 done
-sleep 3
-"$KT" consume wingman.dlq "$id" --timeout 5 >"$T/dlq" || true
-grep -q '"reason":"SIG_BAD' "$T/dlq" && grep -q '"reason":"SIG_UNTRUSTED_KID' "$T/dlq" ||
+# Both forged decisions handled (dead-lettered) before the request is looked at.
+dlq_wait "$id" '"reason":"SIG_BAD' '"reason":"SIG_UNTRUSTED_KID' >"$T/dlq" ||
     fail "forged telegram decisions not dead-lettered: $(cat "$T/dlq")"
 [ "$(state_of "$id")" = pending ] && [ "$(votes_of "$id")" = 0 ] || fail "a forged telegram decision counted"
 "$W" reject "$id" --as demo --reason cleanup >/dev/null

@@ -158,7 +158,11 @@ a=$(answer_of "$q")
 [[ $a == *"you asked for this request"* ]] || fail "alice's own approval answered: $a"
 if "$W" approve "$id" --as alice >/dev/null 2>"$T/cli.err"; then fail "alice approved her own request with the CLI"; fi
 grep -q "APPROVER_IS_REQUESTER" "$T/cli.err" || fail "CLI approve said: $(cat "$T/cli.err")"
-sleep 2
+press_audited() {
+	[ "$(pgq "SELECT count(*) FROM audit_log WHERE request_id = '$id' AND event = 'telegram_press'
+	     AND content LIKE '%TG_APPROVER_IS_REQUESTER%'")" -ge 1 ]
+}
+wait_for 60 press_audited || fail "alice's press is not audited"
 [ "$(state_of "$id")" = pending ] || fail "alice's own approval changed the request: $(state_of "$id")"
 [ "$(pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$id'")" = 0 ] || fail "alice's vote counted"
 [ "$("$KT" consume wingman.human-decisions "$id" --timeout 2 | jq -s '[.[] | select(.channel == "telegram")] | length')" = 0 ] ||

@@ -147,6 +147,7 @@ service_main(const struct service *svc, int argc, char **argv)
 		.topics = svc->topics,
 		.handle = svc->handle,
 		.tick = svc->tick,
+		.tick_delivered = svc->tick_delivered,
 		.tick_interval_ms = svc->tick_interval_ms,
 		.ctx = svc->ctx };
 	if (svc->setup(svc->ctx, &run, err, sizeof(err)) != 0)

@@ -36,6 +36,7 @@ struct service {
 	const char *const *topics; /* consumed, NULL-terminated */
 	stage_handler_fn handle;
 	stage_tick_fn tick; /* may be NULL */
+	stage_tick_delivered_fn tick_delivered; /* may be NULL */
 	int tick_interval_ms;
 	void *ctx; /* handed to every hook and to the handler */
 	/*

@@ -513,9 +513,12 @@ run_tick(const struct stage *st, rd_kafka_t *producer, struct outbox *out, int64
 	 * What a tick produced is already committed in its store (an expiry,
 	 * say): keep trying to deliver it rather than drop it.
 	 */
-	for (int tries = 0, backoff = BACKOFF_MIN_MS; out->n > 0; tries++) {
-		if (publish_outbox(producer, out, err, sizeof(err)) == 0)
+	for (int tries = 0, backoff = BACKOFF_MIN_MS;; tries++) {
+		if (out->n == 0 || publish_outbox(producer, out, err, sizeof(err)) == 0) {
+			if (st->tick_delivered != NULL)
+				st->tick_delivered(st->ctx);
 			break;
+		}
 		log_warnx("event=tick_publish_failed try=%d error=\"%s\"", tries + 1, err);
 		if (tries + 1 >= TICK_PUBLISH_TRIES) {
 			log_warnx("event=tick_output_lost messages=%zu", out->n);

@@ -50,6 +50,12 @@ typedef enum handler_rc (*stage_handler_fn)(void *ctx, const struct stage_input 
     struct outbox *out, char *reason, size_t reasonlen);
 /* Periodic work (expiry, ...), Kafka mode only. May be NULL. */
 typedef void (*stage_tick_fn)(void *ctx, struct outbox *out);
+/*
+ * Called after everything a tick queued was delivered: what it committed
+ * may now be marked published (a crash before that, and the next tick sends
+ * it again). May be NULL.
+ */
+typedef void (*stage_tick_delivered_fn)(void *ctx);
 
 struct stage {
 	const char *name; /* "wingman-executor" */
@@ -57,6 +63,7 @@ struct stage {
 	const char *const *topics; /* consumed topics, NULL-terminated */
 	stage_handler_fn handle;
 	stage_tick_fn tick;
+	stage_tick_delivered_fn tick_delivered;
 	int tick_interval_ms;
 	void *ctx;
 	/*

@@ -295,8 +295,8 @@ finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, con
 	if (outcome == NULL || update == NULL ||
 	    envelope_sign(outcome, "approval", ctx->sign_key) != 0 ||
 	    envelope_sign(update, "approval", ctx->sign_key) != 0 ||
-	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg) !=
-	        STORE_OK ||
+	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg,
+	        !ctx->in_tick) != STORE_OK ||
 	    audit_record(ctx->audit, rid, state, json_pack("{s:s}", "reason", reason)) != 0 ||
 	    store_commit_audited(ctx->store, ctx->audit) != 0) {
 		json_decref(outcome);
@@ -306,6 +306,8 @@ finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, con
 	}
 	outbox_add(out, topic, rid, outcome);
 	outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, update);
+	if (ctx->in_tick)
+		json_array_append_new(ctx->tick_ids, json_string(rid));
 	return HANDLER_OK;
 }
 
@@ -700,6 +702,44 @@ count_pending(struct approval_ctx *ctx)
 		metric_clear(M_PENDING_SOONEST_EXPIRY);
 }
 
+/*
+ * What an earlier tick finished and nobody marked published (it died before
+ * its messages were delivered, or they were not): sent again as stored.
+ */
+static void
+resend_unpublished(struct approval_ctx *ctx, struct outbox *out)
+{
+	json_t *rows = store_unpublished(ctx->store, 32), *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+	{
+		const char *rid = msg_str(row, "request_id");
+		json_t *update = json_object_get(row, "update");
+
+		log_info("event=outcome_resent request_id=%s topic=%s", rid, msg_str(row, "topic"));
+		outbox_add(out, msg_str(row, "topic"), rid,
+		    json_incref(json_object_get(row, "outcome")));
+		if (!json_is_null(update))
+			outbox_add(out, TOPIC_APPROVAL_PROMPTS, rid, json_incref(update));
+		json_array_append_new(ctx->tick_ids, json_string(rid));
+	}
+	json_decref(rows);
+}
+
+void
+approval_tick_delivered(void *ctxp)
+{
+	struct approval_ctx *ctx = ctxp;
+
+	if (ctx->tick_ids != NULL && json_array_size(ctx->tick_ids) > 0 &&
+	    store_mark_published(ctx->store, ctx->tick_ids) != 0)
+		log_warnx("event=mark_published_failed requests=%zu",
+		    json_array_size(ctx->tick_ids)); /* the next tick sends them again */
+	json_decref(ctx->tick_ids);
+	ctx->tick_ids = NULL;
+}
+
 void
 approval_tick(void *ctxp, struct outbox *out)
 {
@@ -707,6 +747,10 @@ approval_tick(void *ctxp, struct outbox *out)
 	json_t *ids, *id;
 	size_t i;
 
+	json_decref(ctx->tick_ids);
+	ctx->tick_ids = json_array();
+	ctx->in_tick = 1;
+	resend_unpublished(ctx, out);
 	replay_early(ctx, out);
 	ids = store_expired(ctx->store, 32);
 
@@ -721,10 +765,13 @@ approval_tick(void *ctxp, struct outbox *out)
 			store_rollback(ctx->store);
 		} else {
 			log_info("event=expired request_id=%s", rid);
-			finish_expired(ctx, out, rid, &req);
+			/* Expired and committed, nothing published yet. */
+			if (finish_expired(ctx, out, rid, &req) == HANDLER_OK)
+				(void)FAILPOINT("approval.tick_after_commit");
 		}
 		pending_request_free(&req);
 	}
 	json_decref(ids);
+	ctx->in_tick = 0;
 	count_pending(ctx);
 }

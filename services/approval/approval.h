@@ -20,6 +20,12 @@ struct approval_ctx {
 	struct trust_keys keys; /* consensus.pub, approver-<name>.pub, telegram.pub, worker-<id>.pub */
 	struct store *store;
 	int early_decision_ttl_s; /* how long a decision may wait for its request */
+	/*
+	 * While a tick runs: what it finished or sends again (request ids), to
+	 * be marked published once the tick's messages are delivered.
+	 */
+	int in_tick;
+	json_t *tick_ids;
 };
 
 enum approval_verdict {
@@ -57,6 +63,8 @@ json_t *approval_update_new(const char *request_id, const char *state, const jso
 enum handler_rc approval_handle(void *ctx, const struct stage_input *in, struct outbox *out,
     char *reason, size_t reasonlen);
 void approval_tick(void *ctx, struct outbox *out);
+/* After a tick's messages were delivered: marks its outcomes published. */
+void approval_tick_delivered(void *ctx);
 
 /* ---- store.c: approval state in PostgreSQL ---- */
 
@@ -117,10 +125,20 @@ enum store_rc store_vote(struct store *s, const char *request_id, const json_t *
  * tells the human channel (update may be NULL), inside the lock.
  * decided_msg names the human decision that ended the request ("" for none),
  * so that a redelivery of that very message publishes the outcome again.
+ * published 0 (a tick's outcome, no input to redeliver): store_unpublished
+ * lists it until store_mark_published.
  */
 enum store_rc store_finish(struct store *s, const char *request_id, const char *state,
     const char *reason, const char *topic, const json_t *outcome, const json_t *update,
-    const char *decided_msg);
+    const char *decided_msg, int published);
+/*
+ * Finished requests whose outcome is not marked published, oldest first, at
+ * most max (new array or NULL): [{"request_id", "topic", "outcome",
+ * "update" (null when none)}], the messages as stored (signed).
+ */
+json_t *store_unpublished(struct store *s, int max);
+/* Marks the outcomes of these request ids (a JSON array) published. */
+int store_mark_published(struct store *s, const json_t *ids);
 /* Opens a transaction for store_insert (store_lock opens its own). */
 int store_begin(struct store *s);
 int store_commit(struct store *s);

@@ -39,6 +39,7 @@ close_all(void *arg)
 	store_close(ctx->store);
 	trust_keys_free(&ctx->keys);
 	EVP_PKEY_free(ctx->sign_key);
+	json_decref(ctx->tick_ids);
 }
 
 int
@@ -57,6 +58,7 @@ main(int argc, char **argv)
 		.topics = topics,
 		.handle = approval_handle,
 		.tick = approval_tick,
+		.tick_delivered = approval_tick_delivered,
 		.tick_interval_ms = 1000,
 		.ctx = &ctx,
 		.audit = &ctx.audit,

@@ -212,11 +212,13 @@ store_vote(struct store *s, const char *request_id, const json_t *decision, int 
 
 enum store_rc
 store_finish(struct store *s, const char *request_id, const char *state, const char *reason,
-    const char *topic, const json_t *outcome, const json_t *update, const char *decided_msg)
+    const char *topic, const json_t *outcome, const json_t *update, const char *decided_msg,
+    int published)
 {
 	char *text = json_dumps(outcome, JSON_COMPACT);
 	char *update_text = update != NULL ? json_dumps(update, JSON_COMPACT) : NULL;
-	const char *p[] = { request_id, state, reason, topic, text, update_text, decided_msg };
+	const char *p[] = { request_id, state, reason, topic, text, update_text, decided_msg,
+		published ? "true" : "false" };
 	PGresult *r;
 
 	if (text == NULL || (update != NULL && update_text == NULL)) {
@@ -226,9 +228,10 @@ store_finish(struct store *s, const char *request_id, const char *state, const c
 	}
 	r = query(s,
 	    "UPDATE approval_requests SET state = $2, reason = $3, outcome_topic = $4,"
-	    " outcome = $5, final_update = $6, decided_msg = NULLIF($7, ''), decided_at = now()"
+	    " outcome = $5, final_update = $6, decided_msg = NULLIF($7, ''), decided_at = now(),"
+	    " outcome_published = $8::boolean"
 	    " WHERE request_id = $1 AND state = 'pending'",
-	    7, p);
+	    8, p);
 	free(text);
 	free(update_text);
 	if (r == NULL)
@@ -284,6 +287,63 @@ store_expired(struct store *s, int max)
 		json_array_append_new(ids, json_string(PQgetvalue(r, i, 0)));
 	PQclear(r);
 	return ids;
+}
+
+json_t *
+store_unpublished(struct store *s, int max)
+{
+	char limit[16];
+	const char *p[] = { limit };
+	PGresult *r;
+	json_t *rows;
+
+	snprintf(limit, sizeof(limit), "%d", max);
+	r = query(s,
+	    "SELECT request_id, outcome_topic, outcome, final_update FROM approval_requests"
+	    " WHERE NOT outcome_published AND state <> 'pending' AND outcome IS NOT NULL"
+	    " ORDER BY decided_at LIMIT $1",
+	    1, p);
+	if (r == NULL)
+		return NULL;
+	rows = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *outcome = json_loads(PQgetvalue(r, i, 2), 0, NULL);
+		json_t *update = PQgetisnull(r, i, 3) ? json_null()
+		                                      : json_loads(PQgetvalue(r, i, 3), 0, NULL);
+
+		if (outcome == NULL || update == NULL) {
+			log_warnx("event=unpublished_unreadable request_id=%s", PQgetvalue(r, i, 0));
+			json_decref(outcome);
+			json_decref(update);
+			continue;
+		}
+		json_array_append_new(rows,
+		    json_pack("{s:s, s:s, s:o, s:o}", "request_id", PQgetvalue(r, i, 0), "topic",
+		        PQgetvalue(r, i, 1), "outcome", outcome, "update", update));
+	}
+	PQclear(r);
+	return rows;
+}
+
+int
+store_mark_published(struct store *s, const json_t *ids)
+{
+	char *text = json_dumps(ids, JSON_COMPACT);
+	const char *p[] = { text };
+	PGresult *r;
+
+	if (text == NULL)
+		return -1;
+	r = query(s,
+	    "UPDATE approval_requests SET outcome_published = true"
+	    " WHERE NOT outcome_published"
+	    " AND request_id IN (SELECT json_array_elements_text($1::json))",
+	    1, p);
+	free(text);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
 }
 
 int

@@ -67,6 +67,11 @@ results() {
 	    fail "$1: results $(jq -r .status "$T/results-$1" | paste -sd,), want all $2"
 }
 
+# The repository's policy, plus an environment whose requests expire fast.
+jq '.environments.brief = (.environments.test + {approval_timeout_s: 3})' \
+    "$WINGMAN_POLICY_FILE" >"$T/policy.json"
+export WINGMAN_POLICY_FILE=$T/policy.json
+
 for s in consensus approval token executor; do start "$s"; done
 
 say "warm-up: one approved restart runs once"
@@ -114,6 +119,27 @@ scenario "token between publish and commit" token stage.after_publish_before_com
 # The outcome was stored, not published: the redelivered decision gets the
 # stored outcome again.
 scenario "approval after its store" approval approval.after_store executed 1
+
+# Found by the fault harness (kill-approval): an expiry is decided by
+# approval's tick, not by an input that Kafka would deliver again. Committed
+# as expired, killed before publishing: the next approval sends it.
+say "approval's tick: expired and committed, killed before publishing"
+stop_pid "${PID[approval]}"
+start approval "approval.tick_after_commit=crash"
+t=$(events_watch "$C" restart)
+id=$("$W" submit --env brief --worker agent-7 --text "left to expire" --cmd "$CMD")
+died approval
+grep -q "event=expired request_id=$id" "$T/approval.log" ||
+    fail "the armed approval died before expiring $id: $(grep event=expired "$T/approval.log" | tail -n 3)"
+"$KT" consume wingman.results "$id" --timeout 3 --count 1 >"$T/early-$id" || true
+[ ! -s "$T/early-$id" ] || fail "a result for $id was published before the crash: $(cat "$T/early-$id")"
+start approval
+"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
+[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = expired ] || fail "tick crash: $(cat "$T/wait-$id"), want expired"
+grep -q "event=outcome_resent request_id=$id" "$T/approval.log" || fail "the restarted approval did not resend $id"
+sleep 1
+[ "$(restarts "$t")" = 0 ] || fail "tick crash: the engine restarted $C $(restarts "$t") times, want 0"
+ok "tick crash: the stored expiry was sent by the next approval; nothing ran"
 
 say "after every crash"
 for s in consensus approval token executor; do

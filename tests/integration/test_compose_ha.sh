@@ -168,8 +168,8 @@ docker run -d --name "$TARGET" --network none --label wingman.test=1 wingman/deb
 # Each broker alone as the bootstrap: each holds the agent's SCRAM credential.
 for p in "$PORT" "$PORT2" "$PORT3"; do
 	out=$(agent_at "127.0.0.1:$p" submit --env test --worker agent-7 --text "via $p" \
-		--cmd "docker inspect $TARGET" --request-id "$RUN-via-$p" --wait --timeout 150 2>&1) ||
-		fail "inspect through 127.0.0.1:$p: $(tail -c 400 <<<"$out")"
+		--cmd "docker inspect $TARGET" --request-id "$RUN-via-$p" --wait --timeout 150 2>"$T/via.err") ||
+		fail "inspect through 127.0.0.1:$p: $out $(tail -c 400 "$T/via.err")"
 done
 ok "the agent logs in through each broker's listener, and inspects run end to end"
 out=$(echo '{"forged":"order"}' | as_principal kafka-3 consensus kafka.tools.ConsoleProducer \
@@ -229,7 +229,7 @@ if ((e1 >= e2)); then VICTIM=wingman-executor_1 SURVIVOR=wingman-executor_2; els
 at_kill=$(submitted)
 docker kill "${P}_kafka_1" >/dev/null || fail "docker kill kafka"
 docker kill "${P}_$VICTIM" >/dev/null || fail "docker kill $VICTIM"
-say "killed kafka (node 1) and $VICTIM (it had executed $(executed_by "$VICTIM")) after $at_kill requests"
+say "killed kafka (node 1) and $VICTIM after $at_kill requests (executed so far: executor_1 $e1, executor_2 $e2)"
 survivor_before=$(executed_by "$SURVIVOR")
 # The human approval, given while the broker and the executor are down.
 for i in $(seq 30); do
@@ -254,12 +254,13 @@ say "${#ids[@]} inspects submitted ($(wc -l <"$T/submit-failed") submit attempts
 say "every request answered, one outcome each"
 # Each until its result (signatures checked by the CLI), then every result
 # on wingman.results, duplicates included, read as the agent.
-out=$(agent wait "$RESTART_ID" --timeout 240 2>&1) || fail "restart: $(tail -c 400 <<<"$out")"
+out=$(agent wait "$RESTART_ID" --timeout 240 2>"$T/wait.err") || fail "restart: $out $(tail -c 400 "$T/wait.err")"
 [ "$(jq -r .status <<<"$out")" = executed ] || fail "restart: $out"
-out=$(agent wait "${ids[-1]}" --timeout 240 2>&1) || fail "the last inspect ${ids[-1]}: $(tail -c 400 <<<"$out")"
+out=$(agent wait "${ids[-1]}" --timeout 240 2>"$T/wait.err") ||
+	fail "the last inspect ${ids[-1]}: $out $(tail -c 400 "$T/wait.err")"
 deadline=$((SECONDS + 300))
 while :; do
-	as_principal kafka-2 agent kafka.tools.ConsoleConsumer --bootstrap-server "$IN_BROKERS" \
+	as_principal kafka-2 agent org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$IN_BROKERS" \
 		--consumer.config /tmp/agent.props --group "wingman-cli-$RUN-dump-$SECONDS" \
 		--topic wingman.results --from-beginning --timeout-ms 15000 2>/dev/null |
 		jq -rc 'select(.type == "result") | [.request_id, .status, .reason] | @tsv' 2>/dev/null |

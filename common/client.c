@@ -279,19 +279,16 @@ verified_prompt(struct client *c, const rd_kafka_message_t *m, const char *reque
 static json_t *
 verified_result(struct client *c, const rd_kafka_message_t *m, const char *request_id)
 {
-	enum envelope_verdict v;
-	char err[256], kid[80];
+	char err[256], kid[80], why[256];
 	json_t *result = msg_decode(m->payload, m->len, "result", err, sizeof(err));
 
 	if (result == NULL || strcmp(msg_str(result, "request_id"), request_id) != 0) {
 		json_decref(result);
 		return NULL;
 	}
-	if ((v = envelope_verify(result, &c->signers, kid, sizeof(kid))) != SIG_OK ||
-	    !trust_result_signer_ok(msg_str(result, "status"), kid)) {
+	if (!trust_result_verify(result, &c->signers, kid, sizeof(kid), why, sizeof(why))) {
 		warnf(c, "ignoring a '%s' result for %s: %s", msg_str(result, "status"), request_id,
-		    v != SIG_OK ? envelope_verdict_code(v)
-		                : "RESULT_SIGNER_NOT_ENTITLED: its signer may not end a request so");
+		    why);
 		json_decref(result);
 		return NULL;
 	}

@@ -209,6 +209,27 @@ trust_result_signer_ok(const char *status, const char *kid)
 	return 0;
 }
 
+int
+trust_result_verify(const json_t *result, const struct keyring *keys, char *kid, size_t kidlen,
+    char *why, size_t whylen)
+{
+	enum envelope_verdict v;
+	const char *status = msg_str(result, "status");
+
+	if ((v = envelope_verify(result, keys, kid, kidlen)) != SIG_OK) {
+		snprintf(why, whylen, "%s: a '%s' result with no valid signature of a stage",
+		    envelope_verdict_code(v), status);
+		return 0;
+	}
+	if (!trust_result_signer_ok(status, kid)) {
+		snprintf(why, whylen,
+		    "RESULT_SIGNER_NOT_ENTITLED: wingman-%s may not end a request as '%s'", kid,
+		    status);
+		return 0;
+	}
+	return 1;
+}
+
 const char *
 evidence_verdict_code(enum evidence_verdict v)
 {

@@ -85,6 +85,16 @@ int trust_check_human_decision(const struct trust_keys *keys, const json_t *deci
 int trust_result_signer_ok(const char *status, const char *kid);
 
 /*
+ * Trust rule 9, whole: 1 when the result's signature verifies against keys
+ * and its signer may end a request with its status. Otherwise 0 and why
+ * says "CODE: reason" (the envelope's verdict code, or
+ * RESULT_SIGNER_NOT_ENTITLED). What every reader of wingman.results asks.
+ * The signer's key id goes to kid (kidlen bytes).
+ */
+int trust_result_verify(const json_t *result, const struct keyring *keys, char *kid, size_t kidlen,
+    char *why, size_t whylen);
+
+/*
  * Approving votes actually cast in an assessment (an abstention never
  * approves), counted from the votes, not read from approving_votes.
  */

@@ -20,6 +20,13 @@
 #                        docs/deploy.md)
 #   /init/export         (host) every public key and kafka-agent.properties,
 #                        the agents' credentials for the published listener
+#
+# Key rotation (docs/runbooks/rotate-keys.md): `docker-compose run --rm
+# wingman-init keys rotate|activate ROLE...` (or `retire ROLE GEN
+# [--public]`, `list ROLE`) runs `wingman keys` in the volume of the service
+# that owns each ROLE (consensus, approval, token, executor, audit,
+# telegram), then hands every generation's public key to every service as on
+# any `up`. A private key never leaves its volume.
 set -eu
 umask 077
 UID_WINGMAN=10001
@@ -29,6 +36,39 @@ PG_ROLES="wingman wingman_consensus wingman_approval wingman_token wingman_execu
 
 rand() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 key_name() { case "$1" in auditor) echo audit ;; admin) echo "" ;; *) echo "$1" ;; esac; }
+key_owner() { case "$1" in audit) echo auditor ;; consensus | approval | token | executor | telegram) echo "$1" ;; *) return 1 ;; esac; }
+
+# keys rotate|activate ROLE... [--activate], keys retire ROLE GEN [--public],
+# keys list ROLE.
+keys_usage() {
+	echo "usage: wingman-init keys rotate|activate ROLE... | retire ROLE GEN [--public] | list ROLE" >&2
+	exit 2
+}
+keys_in_owner() { # VERB ROLE ARGS...
+	owner=$(key_owner "$2") || {
+		echo "wingman-init: '$2' is not a service's key (consensus approval token executor audit telegram)" >&2
+		exit 2
+	}
+	v=$1 r=$2
+	shift 2
+	wingman keys "$v" "$r" "$@" --dir "/init/keys/$owner"
+}
+if [ "${1:-}" = keys ]; then
+	[ $# -ge 3 ] || keys_usage
+	verb=$2
+	shift 2
+	case "$verb" in
+	rotate | activate)
+		opts=""
+		for a in "$@"; do case "$a" in --*) opts="$opts $a" ;; esac; done
+		for a in "$@"; do
+			case "$a" in --*) ;; *) keys_in_owner "$verb" "$a" $opts ;; esac
+		done ;;
+	retire) keys_in_owner retire "$@" ;;
+	list) keys_in_owner list "$@"; exit 0 ;;
+	*) keys_usage ;;
+	esac
+fi
 
 # secrets FILE NAME...: a "NAME PASSWORD" line for every NAME missing from FILE.
 secrets() {
@@ -53,7 +93,9 @@ gen=$(mktemp -d)
 for s in $SERVICES; do
 	k=$(key_name "$s")
 	[ -n "$k" ] || continue
-	if [ ! -s "/init/keys/$s/$k.key" ]; then
+	# Made once: after a rotation and the retirement of the first
+	# generation (ROLE.key gone), a newer ROLE-GEN.key signs.
+	if [ ! -s "/init/keys/$s/$k.key" ] && ! ls "/init/keys/$s/$k"-[0-9]*.key >/dev/null 2>&1; then
 		wingman keygen --out "$gen" --name "$k" >/dev/null
 		mv "$gen/$k.key" "/init/keys/$s/$k.key"
 		mv "$gen/$k.pub" "/init/keys/$s/$k.pub"
@@ -62,11 +104,14 @@ for s in $SERVICES; do
 done
 rm -rf "$gen"
 
-# Every public key: the services' and the trusted ones.
+# Every public key: every generation of the services' and the trusted ones.
 pubs=$(mktemp -d)
 for s in $SERVICES; do
 	k=$(key_name "$s")
-	[ -n "$k" ] && cp "/init/keys/$s/$k.pub" "$pubs/"
+	[ -n "$k" ] || continue
+	for p in "/init/keys/$s/$k.pub" "/init/keys/$s/$k"-[0-9]*.pub; do
+		[ -f "$p" ] && cp "$p" "$pubs/"
+	done
 done
 # Certificates (*.pem: the CAs of Kafka's or PostgreSQL's TLS) go along.
 for p in /init/trusted/*.pub /init/trusted/*.pem; do
@@ -101,12 +146,19 @@ for s in $SERVICES; do
 	chown -R "$UID_WINGMAN:$UID_WINGMAN" "$d"
 	chmod 0400 "$d/kafka.properties" "$d/pgpass"
 	k=$(key_name "$s")
-	[ -n "$k" ] && chmod 0400 "$d/$k.key"
+	if [ -n "$k" ]; then
+		for p in "$d/$k".key "$d/$k"-[0-9]*.key "$d/$k"-[0-9]*.key.next; do
+			[ -f "$p" ] && chmod 0400 "$p"
+		done
+	fi
 	[ "$s" = executor ] && chmod 0400 "$d/redis.password"
 done
 
 # For the agents and the operator outside the compose network.
 if [ -d /init/export ]; then
+	for p in /init/export/*.pub /init/export/*.pem; do
+		[ -f "$p" ] && [ ! -f "$pubs/${p##*/}" ] && rm -f "$p"
+	done
 	cp "$pubs"/* /init/export/
 	kafka_props agent >/init/export/kafka-agent.properties
 	chmod 0644 /init/export/*.pub

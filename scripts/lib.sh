@@ -25,6 +25,7 @@ WINGMAN_PACKAGES=(
   curl clang clang-format libclang-rt-14-dev jq python3-jwcrypto
   prometheus # promtool, for tests/integration/test_metrics.sh
   docker-compose debootstrap
+  openssl # the throw-away CA of tests/integration/test_tls.sh
 )
 
 say()  { printf '==> %s\n' "$*" >&2; }

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -31,6 +32,17 @@ redis_url_parse(const char *url, struct redis_url *u, char *err, size_t errlen)
 	char num[16];
 
 	memset(u, 0, sizeof(*u));
+	/*
+	 * Debian 12's hiredis (0.14) has no TLS: a rediss:// URL is refused by
+	 * name, never taken for a plaintext connection (docs/deploy.md, TLS).
+	 */
+	if (url != NULL && strncasecmp(url, "rediss://", 9) == 0) {
+		snprintf(err, errlen,
+		    "CONFIG_INVALID: WINGMAN_REDIS_URL: rediss:// (TLS) is not supported: this "
+		    "build's hiredis has no TLS; reach Redis over a private network or a local TLS "
+		    "tunnel with redis:// (docs/deploy.md)");
+		return -1;
+	}
 	if (url == NULL || strncmp(p, "redis://", 8) != 0)
 		goto bad;
 	p += 8;

@@ -1,7 +1,8 @@
 /*
  * WINGMAN_REDIS_URL: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]. Pure, so
  * the parser is tested alone. The password is a secret: it never reaches
- * a log or an error message, and redis_url_wipe clears it.
+ * a log or an error message, and redis_url_wipe clears it. rediss:// (TLS)
+ * is refused with its own message: the hiredis linked (0.14) has no TLS.
  */
 #ifndef WINGMAN_REDISURL_H
 #define WINGMAN_REDISURL_H

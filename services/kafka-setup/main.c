@@ -18,9 +18,17 @@
  *    topic, but a producer that asks while the broker is still loading
  *    was seen refused (CLUSTER_AUTHORIZATION_FAILED, fatal to an
  *    idempotent producer), so it is granted explicitly.
- * Both steps are idempotent. ACLs that are no longer in the file are not
- * removed (docs/deploy.md). Exits 0 when everything was applied, 1
- * otherwise (each failure on standard error), 2 on a usage error.
+ *      PRINCIPAL none         (managed, with no ACL: step 3 removes all of its)
+ *    An ACL_FILE without ACL lines skips this step (a broker without an
+ *    authorizer, e.g. tests/integration/test_tls.sh's).
+ * 3. reconciles: every ACL of a principal named in the file (the managed
+ *    principals) that the file does not give is deleted, so a line or a
+ *    topic dropped from the file is revoked at the next run. Principals the
+ *    file does not name (admin, the broker, an operator's own) are left as
+ *    they are.
+ * All steps are idempotent. A file with an error changes nothing. Exits 0
+ * when everything was applied, 1 otherwise (each failure on standard
+ * error), 2 on a usage error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +54,8 @@ static const char *const topics[] = { TOPIC_REQUESTS, TOPIC_ASSESSMENTS, TOPIC_H
 static rd_kafka_AclBinding_t *bindings[MAX_BINDINGS];
 static char *binding_keys[MAX_BINDINGS]; /* to make each ACL once */
 static size_t n_bindings;
+static char *managed[MAX_BINDINGS]; /* the principals the file names */
+static size_t n_managed;
 
 static void
 usage(void)
@@ -56,6 +66,37 @@ usage(void)
 	exit(2);
 }
 
+/* What identifies an ACL of the file (host *, allow): one string. */
+static void
+binding_key(char *key, size_t n, rd_kafka_ResourceType_t type, const char *name,
+    rd_kafka_ResourcePatternType_t pattern, const char *who, rd_kafka_AclOperation_t op)
+{
+	snprintf(key, n, "%d|%s|%d|%s|%d", (int)type, name, (int)pattern, who, (int)op);
+}
+
+static int
+in_file(const char *key)
+{
+	for (size_t i = 0; i < n_bindings; i++)
+		if (strcmp(binding_keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+add_managed(const char *who)
+{
+	for (size_t i = 0; i < n_managed; i++)
+		if (strcmp(managed[i], who) == 0)
+			return 0;
+	if (n_managed == MAX_BINDINGS || (managed[n_managed] = strdup(who)) == NULL) {
+		fprintf(stderr, "wingman-kafka-setup: too many principals\n");
+		return -1;
+	}
+	n_managed++;
+	return 0;
+}
+
 static int
 add_binding(rd_kafka_ResourceType_t type, const char *name, rd_kafka_ResourcePatternType_t pattern,
     const char *who, rd_kafka_AclOperation_t op)
@@ -63,7 +104,7 @@ add_binding(rd_kafka_ResourceType_t type, const char *name, rd_kafka_ResourcePat
 	char principal[256], err[256], key[512];
 	rd_kafka_AclBinding_t *b;
 
-	snprintf(key, sizeof(key), "%d|%s|%d|%s|%d", (int)type, name, (int)pattern, who, (int)op);
+	binding_key(key, sizeof(key), type, name, pattern, who, op);
 	for (size_t i = 0; i < n_bindings; i++)
 		if (strcmp(binding_keys[i], key) == 0)
 			return 0;
@@ -99,12 +140,21 @@ parse_line(char *line, const char *path, int lineno)
 	if ((who = strtok_r(line, " \t\r\n", &save)) == NULL || who[0] == '#')
 		return 0;
 	verb = strtok_r(NULL, " \t\r\n", &save);
+	if (add_managed(who) != 0)
+		return -1;
+	if (verb != NULL && strcmp(verb, "none") == 0) {
+		if (strtok_r(NULL, " \t\r\n", &save) != NULL) {
+			fprintf(stderr, "%s:%d: nothing may follow none\n", path, lineno);
+			return -1;
+		}
+		return 0;
+	}
 	if (verb != NULL && strcmp(verb, "consume") == 0)
 		op = RD_KAFKA_ACL_OPERATION_READ;
 	else if (verb != NULL && strcmp(verb, "produce") == 0)
 		op = RD_KAFKA_ACL_OPERATION_WRITE;
 	else {
-		fprintf(stderr, "%s:%d: the verb must be consume or produce\n", path, lineno);
+		fprintf(stderr, "%s:%d: the verb must be consume, produce or none\n", path, lineno);
 		return -1;
 	}
 	while ((word = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
@@ -296,6 +346,118 @@ await_acls(rd_kafka_t *rk, rd_kafka_queue_t *q)
 }
 
 /*
+ * Deletes the ACLs of one managed principal that the file does not give:
+ * anything but host * and allow, or a resource, pattern or operation that
+ * no line makes. Each is deleted with a filter that matches it alone.
+ * Adds the number deleted to *removed.
+ */
+static int
+reconcile_principal(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *who, size_t *removed)
+{
+	rd_kafka_AclBindingFilter_t *filter, *del[MAX_BINDINGS];
+	const rd_kafka_DeleteAcls_result_response_t **resp;
+	const rd_kafka_AclBinding_t **acls;
+	rd_kafka_event_t *ev, *dev;
+	char principal[256], err[256], key[512];
+	size_t n, n_del = 0, n_resp;
+	int rc = 0;
+
+	snprintf(principal, sizeof(principal), "User:%s", who);
+	filter = rd_kafka_AclBindingFilter_new(RD_KAFKA_RESOURCE_ANY, NULL,
+	    RD_KAFKA_RESOURCE_PATTERN_ANY, principal, NULL, RD_KAFKA_ACL_OPERATION_ANY,
+	    RD_KAFKA_ACL_PERMISSION_TYPE_ANY, err, sizeof(err));
+	if (filter == NULL) {
+		fprintf(stderr, "wingman-kafka-setup: ACL filter for %s: %s\n", principal, err);
+		return -1;
+	}
+	rd_kafka_DescribeAcls(rk, filter, NULL, q);
+	rd_kafka_AclBinding_destroy(filter);
+	if ((ev = await_result(q, "describe ACLs")) == NULL)
+		return -1;
+	acls = rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev), &n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const rd_kafka_AclBinding_t *a = acls[i];
+
+		binding_key(key, sizeof(key), rd_kafka_AclBinding_restype(a),
+		    rd_kafka_AclBinding_name(a), rd_kafka_AclBinding_resource_pattern_type(a), who,
+		    rd_kafka_AclBinding_operation(a));
+		if (strcmp(rd_kafka_AclBinding_principal(a), principal) != 0 ||
+		    (strcmp(rd_kafka_AclBinding_host(a), "*") == 0 &&
+		        rd_kafka_AclBinding_permission_type(a) ==
+		            RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW &&
+		        in_file(key)))
+			continue;
+		if (n_del == MAX_BINDINGS)
+			break; /* the rest at the next run */
+		del[n_del] = rd_kafka_AclBindingFilter_new(rd_kafka_AclBinding_restype(a),
+		    rd_kafka_AclBinding_name(a), rd_kafka_AclBinding_resource_pattern_type(a),
+		    principal, rd_kafka_AclBinding_host(a), rd_kafka_AclBinding_operation(a),
+		    rd_kafka_AclBinding_permission_type(a), err, sizeof(err));
+		if (del[n_del] == NULL) {
+			fprintf(stderr, "wingman-kafka-setup: ACL filter: %s\n", err);
+			rc = -1;
+			break;
+		}
+		printf("wingman-kafka-setup: removing %s %s %s on %s %s%s (host %s): not in the file\n",
+		    principal,
+		    rd_kafka_AclPermissionType_name(rd_kafka_AclBinding_permission_type(a)),
+		    rd_kafka_AclOperation_name(rd_kafka_AclBinding_operation(a)),
+		    rd_kafka_ResourceType_name(rd_kafka_AclBinding_restype(a)),
+		    rd_kafka_AclBinding_name(a),
+		    rd_kafka_AclBinding_resource_pattern_type(a) == RD_KAFKA_RESOURCE_PATTERN_PREFIXED
+		        ? "*"
+		        : "",
+		    rd_kafka_AclBinding_host(a));
+		n_del++;
+	}
+	rd_kafka_event_destroy(ev);
+	if (rc == 0 && n_del > 0) {
+		rd_kafka_DeleteAcls(rk, del, n_del, NULL, q);
+		if ((dev = await_result(q, "delete ACLs")) == NULL)
+			rc = -1;
+		else {
+			resp = rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(
+			                                                dev),
+			    &n_resp);
+			for (size_t i = 0; i < n_resp; i++) {
+				const rd_kafka_error_t *e =
+				    rd_kafka_DeleteAcls_result_response_error(resp[i]);
+
+				if (e != NULL) {
+					fprintf(stderr,
+					    "wingman-kafka-setup: delete ACL of %s: %s\n",
+					    principal, rd_kafka_error_string(e));
+					rc = -1;
+				} else {
+					size_t k;
+
+					rd_kafka_DeleteAcls_result_response_matching_acls(resp[i],
+					    &k);
+					*removed += k;
+				}
+			}
+			rd_kafka_event_destroy(dev);
+		}
+	}
+	for (size_t i = 0; i < n_del; i++)
+		rd_kafka_AclBinding_destroy(del[i]);
+	return rc;
+}
+
+static int
+reconcile_acls(rd_kafka_t *rk, rd_kafka_queue_t *q)
+{
+	size_t removed = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n_managed; i++)
+		if (reconcile_principal(rk, q, managed[i], &removed) != 0)
+			rc = -1;
+	printf("wingman-kafka-setup: %zu ACL(s) removed (no longer in the file)\n", removed);
+	return rc;
+}
+
+/*
  * The cluster answers metadata (it is up and these credentials log in) and
  * lists at least min_brokers brokers: a broker that listens has not always
  * registered with the controllers yet, and topics of replication factor N
@@ -377,13 +539,18 @@ main(int argc, char **argv)
 	q = rd_kafka_queue_new(rk);
 	if (create_topics(rk, q, partitions, rf, min_isr) != 0)
 		rc = 1;
-	if (create_acls(rk, q) != 0 || await_acls(rk, q) != 0)
+	/* No principal in the file: a broker without an authorizer (topics only). */
+	if (n_bindings > 0 && (create_acls(rk, q) != 0 || await_acls(rk, q) != 0))
+		rc = 1;
+	else if (n_managed > 0 && reconcile_acls(rk, q) != 0)
 		rc = 1;
 	rd_kafka_queue_destroy(q);
 	for (size_t i = 0; i < n_bindings; i++) {
 		rd_kafka_AclBinding_destroy(bindings[i]);
 		free(binding_keys[i]);
 	}
+	for (size_t i = 0; i < n_managed; i++)
+		free(managed[i]);
 	rd_kafka_destroy(rk);
 	return rc;
 }

@@ -236,12 +236,11 @@ on_result(struct bot_ctx *ctx, const struct stage_input *in, char *reason, size_
 	json_t *result;
 	struct tg_exec_row ex;
 	enum handler_rc rc = HANDLER_OK;
-	enum envelope_verdict v;
 	enum tgstore_rc src;
 	struct tg_error e;
 	enum tg_status st;
 	long long mid = 0;
-	char err[256], kid[80];
+	char err[256], kid[80], why[256];
 	const char *rid, *status;
 	char *text = NULL;
 
@@ -260,12 +259,8 @@ on_result(struct bot_ctx *ctx, const struct stage_input *in, char *reason, size_
 		rc = HANDLER_TEMPFAIL;
 		goto done;
 	}
-	if ((v = envelope_verify(result, &ctx->result_keys, kid, sizeof(kid))) != SIG_OK ||
-	    !trust_result_signer_ok(status, kid)) {
-		snprintf(reason, reasonlen,
-		    "%s: a '%s' result for %s not signed by a stage entitled to it",
-		    v != SIG_OK ? envelope_verdict_code(v) : "RESULT_SIGNER_NOT_ENTITLED", status,
-		    rid);
+	if (!trust_result_verify(result, &ctx->result_keys, kid, sizeof(kid), why, sizeof(why))) {
+		snprintf(reason, reasonlen, "%s (request %s)", why, rid);
 		log_warnx("event=result_refused request_id=%s reason=\"%s\"", rid, reason);
 		audit_record(ctx->audit, rid, "telegram_result_refused",
 		    json_pack("{s:s, s:s}", "status", status, "reason", reason));

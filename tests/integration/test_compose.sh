@@ -15,7 +15,10 @@
 #   - `docker-compose restart` of every service with requests in flight
 #     loses none of them;
 #   - `down` then `up` keeps the state (results, audit chain, keys);
-#     `down -v` leaves no container, volume or network behind.
+#   - every service key rotated (wingman-init keys rotate, then activate,
+#     each followed by a restart) with requests in flight loses none, and
+#     after the old token key is retired new tokens still run;
+#   - `down -v` leaves no container, volume or network behind.
 # Needs root, dockerd, docker-compose and debootstrap (scripts/lib.sh).
 set -euo pipefail
 
@@ -270,6 +273,42 @@ out=$(operator audit verify 2>&1) || fail "audit verify after down/up: $out"
 submit_batch 1 "$T/ids"
 expect_executed "$(cat "$T/ids")"
 ok "down/up kept keys, results and the audit chain (audit verify passes), and runs new requests"
+
+say "key rotation with requests in flight (docs/runbooks/rotate-keys.md)"
+ROLES="consensus approval token executor audit"
+SVCS="wingman-consensus wingman-approval wingman-token wingman-executor wingman-auditor"
+# rotate_step VERB ROLE...: requests in flight, the step, every service restarted.
+rotate_step() {
+	: >"$T/ids"
+	submit_batch 3 "$T/ids"
+	dc run --rm -T wingman-init keys "$@" >"$T/keys.log" 2>&1 || fail "wingman-init keys $*: $(tail -n 5 "$T/keys.log")"
+	# shellcheck disable=SC2086
+	dc restart -t 20 $SVCS >/dev/null 2>&1 || fail "restart after keys $1"
+	wait_healthy 180
+	submit_batch 2 "$T/ids"
+	mapfile -t ids <"$T/ids"
+	expect_executed "${ids[@]}"
+}
+# shellcheck disable=SC2086
+rotate_step rotate $ROLES
+gen=$(ls "$T/export" | sed -n 's/^token-\([0-9][0-9-]*\)\.pub$/\1/p' | sort -V | tail -n 1)
+[ -n "$gen" ] || fail "no new token generation exported: $(ls "$T/export")"
+ok "rotate: token-$gen.pub (and every role's) handed out, 5 requests across the restart executed"
+# shellcheck disable=SC2086
+rotate_step activate $ROLES
+ok "activate: the new private keys sign from the restart, 5 requests across it executed"
+# Without the first generation's public key, only the new key can have
+# signed the tokens that still run.
+dc run --rm -T wingman-init keys retire token 0 --public >"$T/keys.log" 2>&1 ||
+	fail "keys retire token 0: $(tail -n 5 "$T/keys.log")"
+[ ! -e "$T/export/token.pub" ] || fail "token.pub is still exported after its retirement"
+dc restart -t 20 wingman-token wingman-executor >/dev/null 2>&1 || fail "restart after retire"
+wait_healthy 180
+: >"$T/ids"
+submit_batch 1 "$T/ids"
+expect_executed "$(cat "$T/ids")"
+out=$(operator audit verify 2>&1) || fail "audit verify after rotation: $out"
+ok "old token key retired: tokens of token-$gen run; audit verify passes with both audit keys"
 
 say "down -v"
 dc down -v --remove-orphans >/dev/null 2>&1 || fail "down -v"

@@ -70,10 +70,10 @@ produce(const char *topic, const char *key)
 static int
 consume(const char *topic, const char *key, int timeout_s, int count)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf;
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_topic_partition_list_t *parts;
-	char err[512], group[64], uuid[37];
+	char err[512] = "", group[64], uuid[37];
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *t;
 	int64_t deadline;
@@ -81,7 +81,8 @@ consume(const char *topic, const char *key, int timeout_s, int count)
 
 	uuid_v4(uuid);
 	snprintf(group, sizeof(group), "kafka-tool-%s", uuid);
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
+	/* kafka_conf_new: WINGMAN_KAFKA_CONFIG (TLS, SASL) as the daemons take it. */
+	if ((conf = kafka_conf_new(brokers(), err, sizeof(err))) == NULL ||
 	    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
 	    (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "kafka_tool: %s\n", err);
@@ -123,7 +124,7 @@ consume(const char *topic, const char *key, int timeout_s, int count)
 static int
 truncate_topic(const char *topic)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf;
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_topic_partition_list_t *parts;
 	rd_kafka_DeleteRecords_t *del;
@@ -135,7 +136,7 @@ truncate_topic(const char *topic)
 	int64_t lo, hi;
 	int n, rc = 1;
 
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
+	if ((conf = kafka_conf_new(brokers(), err, sizeof(err))) == NULL ||
 	    (rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "kafka_tool: %s\n", err);
 		return 1;

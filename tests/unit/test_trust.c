@@ -52,7 +52,8 @@ static int
 setup(void **state)
 {
 	static const char *const names[] = { "consensus", "approver-alice", "approver-bob",
-		"approver-demo", "telegram", "worker-agent-7", "worker-agent-8" };
+		"approver-demo", "telegram", "worker-agent-7", "worker-agent-8", "executor",
+		"approval" };
 	const char *src = getenv("WINGMAN_SOURCE_DIR");
 	char path[1024], err[256];
 
@@ -459,6 +460,50 @@ test_result_signers(void **state)
 	assert_false(trust_result_signer_ok("shadow", "approval"));
 }
 
+/* The whole rule 9 check, as the CLI, MCP and the bot run it. */
+static void
+test_result_verify(void **state)
+{
+	struct keyring stages;
+	char err[256], kid[80], why[256];
+	json_t *r;
+
+	(void)state;
+	keyring_init(&stages);
+	assert_int_equal(keyring_add(&stages, dir, "executor", err, sizeof(err)), 0);
+	assert_int_equal(keyring_add(&stages, dir, "approval", err, sizeof(err)), 0);
+#define RESULT(st) \
+	json_pack("{s:i, s:s, s:s, s:s, s:s, s:[]}", "v", 1, "type", "result", "request_id", "r9", \
+	    "ts", "2026-11-26T12:02:00.000Z", "status", st, "results")
+
+	r = RESULT("executed");
+	sign_as(r, dir, "executor");
+	assert_true(trust_result_verify(r, &stages, kid, sizeof(kid), why, sizeof(why)));
+	assert_string_equal(kid, "executor");
+	/* Re-labelled after signing: the signature no longer holds. */
+	json_object_set_new(r, "status", json_string("rejected"));
+	assert_false(trust_result_verify(r, &stages, kid, sizeof(kid), why, sizeof(why)));
+	assert_non_null(strstr(why, "SIG_BAD"));
+	json_decref(r);
+
+	/* Genuine signature, wrong stage for the status (a taken-over approval). */
+	r = RESULT("executed");
+	sign_as(r, dir, "approval");
+	assert_false(trust_result_verify(r, &stages, kid, sizeof(kid), why, sizeof(why)));
+	assert_int_equal(strncmp(why, "RESULT_SIGNER_NOT_ENTITLED:", 27), 0);
+	json_decref(r);
+
+	/* Unsigned, and signed by a key the reader does not hold. */
+	r = RESULT("rejected");
+	assert_false(trust_result_verify(r, &stages, kid, sizeof(kid), why, sizeof(why)));
+	assert_non_null(strstr(why, "SIG_MISSING"));
+	sign_as(r, evil, "executor");
+	assert_false(trust_result_verify(r, &stages, kid, sizeof(kid), why, sizeof(why)));
+	json_decref(r);
+#undef RESULT
+	keyring_free(&stages);
+}
+
 int
 main(void)
 {
@@ -472,6 +517,7 @@ main(void)
 		cmocka_unit_test(test_telegram_requests),
 		cmocka_unit_test(test_policy_still_decides),
 		cmocka_unit_test(test_result_signers),
+		cmocka_unit_test(test_result_verify),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

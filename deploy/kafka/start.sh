@@ -13,6 +13,15 @@
 #   CONTROLLER 127.0.0.1:9093, PLAINTEXT: inside this container only (its
 #             principal, ANONYMOUS, is a super user, which is safe only
 #             because nothing outside the container can reach it)
+# Three brokers (docker-compose.ha.yml) set, each its own:
+#   KAFKA_NODE_ID, KAFKA_ADVERTISED_HOST, WINGMAN_KAFKA_AGENT_PORT;
+#   KAFKA_CONTROLLER_HOST  the controller listener's host (default
+#             127.0.0.1): a name that resolves on the brokers' own internal
+#             network only (kraft), so only the brokers reach it;
+#   KAFKA_QUORUM_VOTERS    ID@HOST:9093,... (default: this node alone);
+#   KAFKA_REPLICATION, KAFKA_MIN_INSYNC  the replication factor of the
+#             internal topics and topics made without one, and their
+#             min.insync.replicas (default 1 and 1).
 # The SCRAM credentials come from /run/wingman/kafka/users (NAME PASSWORD
 # lines, written by deploy/init.sh) when the storage is formatted (a later
 # change of a password: docs/deploy.md). Lines of
@@ -23,6 +32,10 @@ SECRETS=/run/wingman/kafka
 DATA=/var/lib/kafka/data
 CONF=/tmp/server.properties
 PORT=${WINGMAN_KAFKA_AGENT_PORT:-9094}
+NODE=${KAFKA_NODE_ID:-1}
+CTL=${KAFKA_CONTROLLER_HOST:-127.0.0.1}
+RF=${KAFKA_REPLICATION:-1}
+ISR=${KAFKA_MIN_INSYNC:-1}
 LIBS=${KAFKA_LIBS:-/opt/kafka/libs}
 : "${KAFKA_CLUSTER_ID:?set KAFKA_CLUSTER_ID}"
 
@@ -34,9 +47,9 @@ broker_pw=$(pw broker)
 umask 077
 cat >"$CONF" <<PROPS
 process.roles=broker,controller
-node.id=${KAFKA_NODE_ID:-1}
-controller.quorum.voters=${KAFKA_NODE_ID:-1}@127.0.0.1:9093
-listeners=INTERNAL://0.0.0.0:9092,AGENTS://0.0.0.0:$PORT,CONTROLLER://127.0.0.1:9093
+node.id=$NODE
+controller.quorum.voters=${KAFKA_QUORUM_VOTERS:-$NODE@127.0.0.1:9093}
+listeners=INTERNAL://0.0.0.0:9092,AGENTS://0.0.0.0:$PORT,CONTROLLER://$CTL:9093
 advertised.listeners=INTERNAL://${KAFKA_ADVERTISED_HOST:-kafka}:9092,AGENTS://127.0.0.1:$PORT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=INTERNAL:SASL_PLAINTEXT,AGENTS:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -50,11 +63,11 @@ allow.everyone.if.no.acl.found=false
 super.users=User:broker;User:admin;User:ANONYMOUS
 log.dirs=$DATA
 num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+default.replication.factor=$RF
+min.insync.replicas=$ISR
+offsets.topic.replication.factor=$RF
+transaction.state.log.replication.factor=$RF
+transaction.state.log.min.isr=$ISR
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS

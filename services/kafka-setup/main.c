@@ -7,6 +7,7 @@
  *   wingman-kafka-setup [--partitions N] [--replication-factor N]
  *       [--min-insync-replicas N] ACL_FILE
  *
+ * 0. waits until the cluster lists as many brokers as the replication factor;
  * 1. creates the nine wingman.* topics that do not exist yet;
  * 2. creates the ACLs of ACL_FILE (deploy/kafka/acls), lines of
  *      PRINCIPAL consume TOPIC... group=GROUP | group-prefix=PREFIX
@@ -456,19 +457,32 @@ reconcile_acls(rd_kafka_t *rk, rd_kafka_queue_t *q)
 	return rc;
 }
 
-/* The broker answers metadata: it is up and these credentials log in. */
+/*
+ * The cluster answers metadata (it is up and these credentials log in) and
+ * lists at least min_brokers brokers: a broker that listens has not always
+ * registered with the controllers yet, and topics of replication factor N
+ * cannot be made before N brokers have.
+ */
 static int
-wait_broker(rd_kafka_t *rk, int seconds)
+wait_broker(rd_kafka_t *rk, int min_brokers, int seconds)
 {
+	int seen = 0;
+
 	for (int i = 0; i < seconds; i++) {
 		const struct rd_kafka_metadata *md;
 
 		if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			seen = md->broker_cnt;
 			rd_kafka_metadata_destroy(md);
-			return 0;
+			if (seen >= min_brokers)
+				return 0;
 		}
 		sleep(1);
 	}
+	if (seen > 0)
+		fprintf(stderr,
+		    "wingman-kafka-setup: %d broker(s) of the %d the replication factor needs\n",
+		    seen, min_brokers);
 	return -1;
 }
 
@@ -517,7 +531,7 @@ main(int argc, char **argv)
 		rd_kafka_conf_destroy(conf);
 		return 1;
 	}
-	if (wait_broker(rk, 120) != 0) {
+	if (wait_broker(rk, rf, 120) != 0) {
 		fprintf(stderr, "wingman-kafka-setup: %s does not answer\n", brokers);
 		rd_kafka_destroy(rk);
 		return 1;

@@ -511,7 +511,9 @@ run_tick(const struct stage *st, rd_kafka_t *producer, struct outbox *out, int64
 	st->tick(st->ctx, out);
 	/*
 	 * What a tick produced is already committed in its store (an expiry,
-	 * say): keep trying to deliver it rather than drop it.
+	 * say): keep trying to deliver it, and tell the tick only once it is
+	 * delivered (approval then marks it published; what is not marked its
+	 * next tick sends again, so giving up here loses nothing).
 	 */
 	for (int tries = 0, backoff = BACKOFF_MIN_MS;; tries++) {
 		if (out->n == 0 || publish_outbox(producer, out, err, sizeof(err)) == 0) {

@@ -1,6 +1,33 @@
 #include "bench_kafka.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * BENCH_KAFKA_STATS=FILE: every client appends librdkafka's statistics
+ * (one JSON document a line, every BENCH_KAFKA_STATS_MS, 5000 by default)
+ * to FILE, to count the requests each message costs.
+ */
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	const char *path = getenv("BENCH_KAFKA_STATS");
+	FILE *f;
+
+	(void)rk;
+	(void)opaque;
+	pthread_mutex_lock(&stats_lock);
+	if (path != NULL && (f = fopen(path, "a")) != NULL) {
+		fwrite(json, 1, len, f);
+		fputc('\n', f);
+		fclose(f);
+	}
+	pthread_mutex_unlock(&stats_lock);
+	return 0;
+}
 
 rd_kafka_t *
 bench_client(rd_kafka_type_t type, const char *brokers, const char *group, void *opaque,
@@ -20,6 +47,12 @@ bench_client(rd_kafka_type_t type, const char *brokers, const char *group, void 
 	            : rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
 	                rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) ||
 	                rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err, sizeof(err)));
+	if (!bad && getenv("BENCH_KAFKA_STATS") != NULL) {
+		const char *ms = getenv("BENCH_KAFKA_STATS_MS");
+		bad = rd_kafka_conf_set(conf, "statistics.interval.ms", ms ? ms : "5000", err,
+		    sizeof(err));
+		rd_kafka_conf_set_stats_cb(conf, on_stats);
+	}
 	if (bad) {
 		fprintf(stderr, "bench: kafka: %s\n", err);
 		rd_kafka_conf_destroy(conf);
@@ -31,7 +64,8 @@ bench_client(rd_kafka_type_t type, const char *brokers, const char *group, void 
 	if ((rk = rd_kafka_new(type, conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "bench: kafka: %s\n", err);
 		rd_kafka_conf_destroy(conf);
-	}
+	} else if (type == RD_KAFKA_CONSUMER && getenv("BENCH_KAFKA_STATS") != NULL)
+		rd_kafka_poll_set_consumer(rk); /* its statistics come with its messages */
 	return rk;
 }
 

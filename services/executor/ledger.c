@@ -15,6 +15,8 @@
 #include "util.h"
 
 #define REDIS_TIMEOUT_MS 2000
+/* Fences sent ahead of their replies: more than this and the oldest are read first. */
+#define FENCES_MAX 16
 #define CLAIM_MARGIN_S 3600
 
 /*
@@ -68,8 +70,21 @@ struct ledger {
 	struct redis_url url; /* holds the Redis password: wiped on close */
 	char *conninfo;
 	redisContext *redis;
+	/*
+	 * The scripts' SHA1s from SCRIPT LOAD on this connection ("" when it
+	 * refused: EVAL then), so a call sends 40 bytes, not the script.
+	 */
+	char claim_sha[41], update_sha[41];
+	/* Fences sent and not yet answered, oldest first (redis_drain). */
+	struct fence {
+		char key[96], from[48], to[48], jti[80];
+		long long ttl;
+	} fences[FENCES_MAX];
+	size_t nfences;
 	PGconn *pg;
 };
+
+static void redis_drain(struct ledger *l);
 
 struct ledger *
 ledger_open(const char *redis_url, const char *conninfo, char *err, size_t errlen)
@@ -91,6 +106,8 @@ ledger_close(struct ledger *l)
 {
 	if (l == NULL)
 		return;
+	if (l->nfences > 0)
+		redis_drain(l); /* a fence that did not take is logged */
 	if (l->redis != NULL)
 		redisFree(l->redis);
 	if (l->pg != NULL)
@@ -100,14 +117,93 @@ ledger_close(struct ledger *l)
 	free(l);
 }
 
+/* SCRIPT LOAD: sha gets the script's SHA1, or "" when Redis refuses (EVAL is used then). */
+static void
+script_load(redisContext *c, const char *script, char sha[41])
+{
+	redisReply *r = redisCommand(c, "SCRIPT LOAD %s", script);
+
+	sha[0] = '\0';
+	if (r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40)
+		memcpy(sha, r->str, 41);
+	freeReplyObject(r);
+}
+
+/* NOSCRIPT: Redis lost its script cache (SCRIPT FLUSH, a restart behind a proxy). */
+static int
+is_noscript(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/*
+ * Runs a script with one key, by SHA1 when loaded, else (or when Redis
+ * answers NOSCRIPT) by its text. NULL when the connection failed.
+ */
+static redisReply *
+run_script(redisContext *c, const char *script, char sha[41], const char *key, const char *a1,
+    const char *a2, long long ttl, int three_args)
+{
+	redisReply *r = NULL;
+
+	if (sha[0] != '\0') {
+		r = three_args
+		    ? redisCommand(c, "EVALSHA %s 1 %s %s %s %lld", sha, key, a1, a2, ttl)
+		    : redisCommand(c, "EVALSHA %s 1 %s %s %lld", sha, key, a1, ttl);
+		if (!is_noscript(r))
+			return r;
+		freeReplyObject(r);
+		sha[0] = '\0';
+	}
+	return three_args ? redisCommand(c, "EVAL %s 1 %s %s %s %lld", script, key, a1, a2, ttl)
+	                  : redisCommand(c, "EVAL %s 1 %s %s %lld", script, key, a1, ttl);
+}
+
+/*
+ * Reads the replies of the fences sent ahead (fence_send). A fence that
+ * did not take is logged as before (it is best effort: the intent row is
+ * the fence that counts); one refused for NOSCRIPT is sent again by text.
+ */
+static void
+redis_drain(struct ledger *l)
+{
+	redisContext *c = l->redis;
+
+	for (size_t i = 0; i < l->nfences; i++) {
+		struct fence *f = &l->fences[i];
+		void *reply = NULL;
+		redisReply *r;
+
+		if (c == NULL || c->err != 0 || redisGetReply(c, &reply) != REDIS_OK) {
+			log_warnx("event=claim_not_fenced jti=%s error=\"%s\"", f->jti,
+			    c ? c->errstr : "no connection");
+			continue;
+		}
+		r = reply;
+		if (is_noscript(r)) {
+			freeReplyObject(r);
+			l->update_sha[0] = '\0';
+			r = run_script(c, update_script, l->update_sha, f->key, f->from, f->to,
+			    f->ttl, 1);
+		}
+		if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+			log_warnx("event=claim_not_fenced jti=%s", f->jti);
+		freeReplyObject(r);
+	}
+	l->nfences = 0;
+}
+
 static redisContext *
 redis(struct ledger *l)
 {
 	struct timeval tv = { REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000 };
 	redisReply *r;
 
+	if (l->nfences > 0)
+		redis_drain(l);
 	if (l->redis != NULL && l->redis->err == 0)
 		return l->redis;
+	l->nfences = 0;
 	if (l->redis != NULL)
 		redisFree(l->redis);
 	l->redis = redisConnectWithTimeout(l->url.host, l->url.port, tv);
@@ -135,6 +231,9 @@ redis(struct ledger *l)
 		goto fail;
 	}
 	freeReplyObject(r);
+	l->nfences = 0;
+	script_load(l->redis, claim_script, l->claim_sha);
+	script_load(l->redis, update_script, l->update_sha);
 	return l->redis;
 fail:
 	if (l->redis != NULL)
@@ -301,10 +400,46 @@ update_claim(struct ledger *l, const char *key, const char *from, const char *to
 
 	if (rc == NULL)
 		return -1;
-	r = redisCommand(rc, "EVAL %s 1 %s %s %s %lld", update_script, key, from, to, ttl);
+	r = run_script(rc, update_script, l->update_sha, key, from, to, ttl, 1);
 	ok = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 	freeReplyObject(r);
 	return ok ? 0 : -1;
+}
+
+/*
+ * Fences our claim (pending -> fenced) without waiting for the reply: the
+ * command is written to Redis now, before anything runs, and Redis applies
+ * it in order on this connection; its reply is read by the next use of the
+ * connection (redis_drain), so a command costs one round trip to Redis, the
+ * claim's, not two. Returns -1 when it could not be written.
+ */
+static int
+fence_send(struct ledger *l, const char *key, const char *from, const char *to, long long ttl,
+    const char *jti)
+{
+	redisContext *rc = redis(l);
+	struct fence *f;
+	int done = 0, ok;
+
+	if (rc == NULL)
+		return -1;
+	if (l->update_sha[0] == '\0')
+		return update_claim(l, key, from, to, ttl); /* no SHA1: by text, and wait */
+	if (l->nfences == FENCES_MAX)
+		redis_drain(l);
+	ok = redisAppendCommand(rc, "EVALSHA %s 1 %s %s %s %lld", l->update_sha, key, from, to,
+	         ttl) == REDIS_OK;
+	while (ok && !done)
+		ok = redisBufferWrite(rc, &done) == REDIS_OK;
+	if (!ok)
+		return -1;
+	f = &l->fences[l->nfences++];
+	snprintf(f->key, sizeof(f->key), "%s", key);
+	snprintf(f->from, sizeof(f->from), "%s", from);
+	snprintf(f->to, sizeof(f->to), "%s", to);
+	snprintf(f->jti, sizeof(f->jti), "%s", jti);
+	f->ttl = ttl;
+	return 0;
 }
 
 enum killswitch {
@@ -508,7 +643,7 @@ ledger_claim(struct ledger *l, struct audit *audit, const char *jti, const char 
 		out = LEDGER_UNAVAILABLE;
 		goto unlock;
 	}
-	r = redisCommand(rc, "EVAL %s 1 %s %s %lld", claim_script, key, pending, ttl);
+	r = run_script(rc, claim_script, l->claim_sha, key, pending, NULL, ttl, 0);
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: Redis refused the claim: %s",
 		    r ? (r->str ? r->str : "unexpected reply") : rc->errstr);
@@ -537,12 +672,12 @@ ledger_claim(struct ledger *l, struct audit *audit, const char *jti, const char 
 		 * Fenced: should the row ever vanish, the key still refuses a
 		 * replay. Best effort, as the row is the fence that counts.
 		 */
-		if (update_claim(l, key, pending, fenced, ttl) != 0)
+		if (fence_send(l, key, pending, fenced, ttl, jti) != 0)
 			log_warnx("event=claim_not_fenced jti=%s request_id=%s", jti, request_id);
 		/* The lock stays held until ledger_finish. */
 		return LEDGER_CLAIMED;
 	case INTENT_VOID:
-		(void)update_claim(l, key, pending, fenced, ttl);
+		(void)fence_send(l, key, pending, fenced, ttl, jti);
 		out = LEDGER_VOID;
 		break;
 	case INTENT_TAKEN:

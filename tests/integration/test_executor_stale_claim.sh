@@ -69,6 +69,32 @@ jq -r .reason <<<"$res" | grep -q '^TOKEN_REPLAYED: ' || fail "fenced claim reas
 [ "$(pgq "SELECT count(*) FROM executions WHERE jti = '$jti'")" = 0 ] || fail "a row was written"
 ok "rejected, TOKEN_REPLAYED, not run"
 
+say "Redis forgets its scripts between two orders (SCRIPT FLUSH): the claim and the fence still take"
+# One executor, one Redis connection: it loaded the scripts for the first
+# order and calls them by SHA1; after the flush Redis answers NOSCRIPT to the
+# claim and to the fence sent ahead, and both must be redone by text.
+id1=$(new_id) jti1=$(new_jti) id2=$(new_id) jti2=$(new_jti)
+o1=$(order "$id1" "$jti1" "$(date +%s)" "docker inspect wingman-test-demo")
+o2=$(order "$id2" "$jti2" "$(date +%s)" "docker inspect wingman-test-demo")
+: >"$T/out2"
+{
+	printf '{"topic":"wingman.orders","key":"%s","value":%s}\n' "$id1" "$o1"
+	for _ in $(seq 1 300); do grep -q wingman.results "$T/out2" && break; sleep 0.2; done
+	[ "$(redis SCRIPT FLUSH)" = OK ] || echo "SCRIPT FLUSH refused" >&2
+	printf '{"topic":"wingman.orders","key":"%s","value":%s}\n' "$id2" "$o2"
+} | as_service executor "$EX" --stdin 2>>"$T/executor.log" >"$T/out2" ||
+    fail "executor --stdin exited non-zero"
+for i in 1 2; do
+	rid=id$i j=jti$i
+	res=$(jq -c --arg id "${!rid}" 'select(.topic == "wingman.results" and .key == $id) | .value' "$T/out2")
+	[ "$(jq -r .status <<<"$res")" = executed ] || fail "order $i: $res"
+	[ "$(pgq "SELECT state FROM executions WHERE jti = '${!j}'")" = done ] || fail "order $i: no done row"
+	redis GET "wingman:jti:${!j}" | grep -q '^fenced:' ||
+	    fail "order $i: the claim was not fenced: $(redis GET "wingman:jti:${!j}")"
+done
+! grep -q "event=claim_not_fenced jti=$jti2" "$T/executor.log" || fail "the fence of order 2 was lost"
+ok "both executed once, both claims fenced, before and after the flush"
+
 say "a token valid only in ten minutes: failed, CLOCK_SKEW"
 id=$(new_id)
 jti=$(new_jti)

@@ -126,36 +126,59 @@ last_of(const char *hay, const char *needle)
 #define PREV_MARK "\"prev_hash\":\""
 #define SEQ_MARK "\"seq\":0"
 
-/*
- * Splits a row's content around its prev_hash and seq values: the JSON is
- * dumped with "prev_hash":"" and "seq":0 and cut there. Keys are sorted,
- * so the row's own keys come after details (which may hold keys of the
- * same names) and only strings follow them: the last occurrence of each is
- * the row's. Returns 0, or -1.
- */
-static int
-split_row(json_t *row, struct wbuf *heads, struct wbuf *mids, struct wbuf *tails)
+int
+audit_row_split(json_t *row, char **head, char **mid, char **tail)
 {
 	char *content;
 	const char *p, *q;
 	int rc = -1;
 
+	*head = *mid = *tail = NULL;
 	if (json_object_set_new(row, "seq", json_integer(0)) != 0 ||
 	    json_object_set_new(row, "prev_hash", json_string("")) != 0 ||
 	    (content = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return -1;
+	/*
+	 * Keys are sorted: the row's own prev_hash and seq come after details
+	 * (which may hold keys of the same names) and only strings follow
+	 * them, so the last occurrence of each is the row's.
+	 */
 	p = last_of(content, PREV_MARK "\"");
 	q = last_of(content, SEQ_MARK);
 	if (p != NULL && q != NULL && p < q &&
 	    (q[strlen(SEQ_MARK)] == ',' || q[strlen(SEQ_MARK)] == '}')) {
 		p += strlen(PREV_MARK);
 		q += strlen(SEQ_MARK) - 1;
-		if (array_elem(heads, content, (size_t)(p - content)) == 0 &&
-		    array_elem(mids, p, (size_t)(q - p)) == 0 &&
-		    array_elem(tails, q + 1, strlen(q + 1)) == 0)
+		*head = strndup(content, (size_t)(p - content));
+		*mid = strndup(p, (size_t)(q - p));
+		*tail = strdup(q + 1);
+		if (*head != NULL && *mid != NULL && *tail != NULL)
 			rc = 0;
 	}
 	free(content);
+	if (rc != 0) {
+		free(*head);
+		free(*mid);
+		free(*tail);
+		*head = *mid = *tail = NULL;
+	}
+	return rc;
+}
+
+static int
+split_row(json_t *row, struct wbuf *heads, struct wbuf *mids, struct wbuf *tails)
+{
+	char *head, *mid, *tail;
+	int rc = -1;
+
+	if (audit_row_split(row, &head, &mid, &tail) != 0)
+		return -1;
+	if (array_elem(heads, head, strlen(head)) == 0 && array_elem(mids, mid, strlen(mid)) == 0 &&
+	    array_elem(tails, tail, strlen(tail)) == 0)
+		rc = 0;
+	free(head);
+	free(mid);
+	free(tail);
 	return rc;
 }
 

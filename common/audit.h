@@ -89,6 +89,14 @@ enum audit_args_fate { AUDIT_ARGS_WRITTEN, AUDIT_ARGS_FAILED, AUDIT_ARGS_UNUSED 
 int audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate,
     const char *seq, const char *prev, const char *hashes);
 
+/*
+ * A row's content cut around its prev_hash and seq values: the content
+ * with prev_hash P and seq N is head P mid N tail (JSON, keys sorted,
+ * compact). Sets the row's seq to 0 and prev_hash to "". Returns 0 with
+ * three new strings, or -1.
+ */
+int audit_row_split(json_t *row, char **head, char **mid, char **tail);
+
 /* The chain hash of a row: SHA-256(prev_hash "\n" content), hex. */
 void audit_row_hash(const char *prev_hash, const char *content, char out[65]);
 

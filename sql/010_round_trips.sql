@@ -50,17 +50,16 @@ END
 $$;
 
 -- The executor's first step on a token: its advisory lock (session-level,
--- the two-key space of services/executor/ledger.c), then, if it is ours,
--- the token's row.
+-- the two-key space of services/executor/ledger.c), then the token's row.
+-- Read without the lock too: a finished row never changes, so a copy of an
+-- order whose token another executor holds still answers from it.
 CREATE OR REPLACE FUNCTION wingman_ledger_lock(p_jti text, OUT o_locked boolean,
     OUT o_state text, OUT o_result text, OUT o_verdict text)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     o_locked := pg_try_advisory_lock(727167, hashtext(p_jti));
-    IF o_locked THEN
-        SELECT e.state, e.result, e.verdict INTO o_state, o_result, o_verdict
-        FROM executions e WHERE e.jti = p_jti;
-    END IF;
+    SELECT e.state, e.result, e.verdict INTO o_state, o_result, o_verdict
+    FROM executions e WHERE e.jti = p_jti;
 END
 $$;
 

@@ -69,6 +69,15 @@ struct ledger {
 	char *conninfo;
 	redisContext *redis;
 	PGconn *pg;
+	unsigned pg_gen; /* counts connections: a lock lives only as long as its own */
+	/*
+	 * The token whose lock ledger_lookup took and left held for
+	 * ledger_claim, on connection held_gen; held_row: it found the token's
+	 * row (unfinished: a crash mid-run).
+	 */
+	char held[128];
+	unsigned held_gen;
+	int held_row;
 };
 
 struct ledger *
@@ -159,6 +168,7 @@ pg(struct ledger *l)
 	if (l->pg != NULL)
 		PQfinish(l->pg);
 	l->pg = pg_connect(l->conninfo);
+	l->pg_gen++;
 	if (PQstatus(l->pg) != CONNECTION_OK) {
 		log_warnx("event=pg_connect_failed error=\"%s\"", PQerrorMessage(l->pg));
 		PQfinish(l->pg);
@@ -177,10 +187,10 @@ pg(struct ledger *l)
 #define LOCK_CLASS "727167"
 
 /*
- * The token's lock and, when it is ours, its row, in one statement
- * (wingman_ledger_lock, sql/010_round_trips.sql). 0 with *got, and *found
- * (*finished, *result, *verdict set as find_row does) when *got; -1 when
- * PostgreSQL is unreachable.
+ * The token's lock and its row, in one statement (wingman_ledger_lock,
+ * sql/010_round_trips.sql). 0 with *got and *found (*finished; *result and
+ * *verdict when finished), the row read whether or not the lock is ours;
+ * -1 when PostgreSQL is unreachable.
  */
 static int
 token_lock(PGconn *c, const char *jti, int *got, int *found, int *finished, json_t **result,
@@ -197,7 +207,7 @@ token_lock(PGconn *c, const char *jti, int *got, int *found, int *finished, json
 	    p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 		*got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-		if (*got && !PQgetisnull(r, 0, 1)) {
+		if (!PQgetisnull(r, 0, 1)) {
 			*found = 1;
 			*finished = strcmp(PQgetvalue(r, 0, 1), "running") != 0;
 			*result = *finished && !PQgetisnull(r, 0, 2)
@@ -263,12 +273,6 @@ find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, in
 	return rc;
 }
 
-static int
-find_row(PGconn *c, const char *jti, int *finished, json_t **result, enum exec_verdict *verdict)
-{
-	return find_row_of(c, jti, NULL, 0, finished, result, verdict);
-}
-
 int
 ledger_ping_redis(struct ledger *l, char *err, size_t errlen)
 {
@@ -291,19 +295,54 @@ ledger_ping_redis(struct ledger *l, char *err, size_t errlen)
 	freeReplyObject(r);
 	return rc;
 }
+/* The lock ledger_lookup left held, if it is jti's and still on this connection. */
+static int
+holds(struct ledger *l, const char *jti)
+{
+	return l->held[0] != '\0' && strcmp(l->held, jti) == 0 && l->held_gen == l->pg_gen &&
+	    l->pg != NULL && PQstatus(l->pg) == CONNECTION_OK;
+}
+
+void
+ledger_release(struct ledger *l, const char *jti)
+{
+	if (l->held[0] == '\0' || strcmp(l->held, jti) != 0)
+		return;
+	if (l->held_gen == l->pg_gen && l->pg != NULL && PQstatus(l->pg) == CONNECTION_OK)
+		token_unlock(l->pg, jti);
+	l->held[0] = '\0';
+}
+
 int
 ledger_lookup(struct ledger *l, const char *jti, json_t **stored, enum exec_verdict *verdict)
 {
-	PGconn *c = pg(l);
-	int finished = 0, found;
+	PGconn *c;
+	int finished = 0, found = 0, locked = 0;
 
 	*stored = NULL;
-	if (c == NULL || (found = find_row(c, jti, &finished, stored, verdict)) < 0)
+	if (l->held[0] != '\0')
+		ledger_release(l, l->held);
+	if ((c = pg(l)) == NULL ||
+	    token_lock(c, jti, &locked, &found, &finished, stored, verdict) != 0)
 		return -1;
-	if (found && finished && *stored != NULL)
+	if (found && finished && *stored != NULL) {
+		/* Final whoever holds the lock: answer from it. */
+		if (locked)
+			token_unlock(c, jti);
 		return 1;
+	}
 	json_decref(*stored);
 	*stored = NULL;
+	if (!locked)
+		return 2;
+	if (snprintf(l->held, sizeof(l->held), "%s", jti) >= (int)sizeof(l->held)) {
+		/* Not kept: ledger_claim takes the lock itself. */
+		l->held[0] = '\0';
+		token_unlock(c, jti);
+		return 0;
+	}
+	l->held_gen = l->pg_gen;
+	l->held_row = found;
 	return 0;
 }
 
@@ -445,19 +484,29 @@ ledger_claim(struct ledger *l, struct audit *audit, const char *jti, const char 
 	PGconn *c;
 	enum ledger_claim out;
 	long long claimed;
-	int finished = 0, found, locked = 0;
+	int finished = 0, found = 0, locked = 0;
 
 	*stored = NULL;
 	err[0] = '\0';
 	if (ttl < 60)
 		ttl = 60;
 	/* 1. The lock, then the durable record: it survives a Redis that forgot. */
-	if ((c = pg(l)) == NULL ||
-	    token_lock(c, jti, &locked, &found, &finished, stored, verdict) != 0) {
+	if ((c = pg(l)) != NULL && holds(l, jti)) {
+		/* ledger_lookup took both a moment ago, and nothing finished since. */
+		locked = 1;
+		found = l->held_row;
+		l->held[0] = '\0';
+	} else if (l->held[0] != '\0' && strcmp(l->held, jti) == 0) {
+		l->held[0] = '\0'; /* its connection is gone, and the lock with it */
+	}
+	if (c == NULL ||
+	    (!locked && token_lock(c, jti, &locked, &found, &finished, stored, verdict) != 0)) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
 		return LEDGER_UNAVAILABLE;
 	}
 	if (!locked) {
+		json_decref(*stored);
+		*stored = NULL;
 		snprintf(err, errlen, "LEDGER_BUSY: token %s is being handled by another executor",
 		    jti);
 		return LEDGER_BUSY;

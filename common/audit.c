@@ -90,67 +90,237 @@ audit_row_hash(const char *prev_hash, const char *content, char out[65])
 	free(buf);
 }
 
+/* Appends s as one element of a PostgreSQL array literal ("..." quoted). */
+static int
+array_elem(struct wbuf *b, const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+
+	if (wbuf_append(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1) != 0)
+		return -1;
+	while (p < end) {
+		const char *q = p;
+
+		while (q < end && *q != '"' && *q != '\\')
+			q++;
+		if (wbuf_append(b, p, (size_t)(q - p)) != 0)
+			return -1;
+		if (q < end && (wbuf_append(b, "\\", 1) != 0 || wbuf_append(b, q, 1) != 0))
+			return -1;
+		p = q < end ? q + 1 : end;
+	}
+	return wbuf_append(b, "\"", 1);
+}
+
+/* The last occurrence of needle in hay, or NULL. */
+static const char *
+last_of(const char *hay, const char *needle)
+{
+	const char *p = hay, *last = NULL;
+
+	while ((p = strstr(p, needle)) != NULL)
+		last = p++;
+	return last;
+}
+
+#define PREV_MARK "\"prev_hash\":\""
+#define SEQ_MARK "\"seq\":0"
+
+int
+audit_row_split(json_t *row, char **head, char **mid, char **tail)
+{
+	char *content;
+	const char *p, *q;
+	int rc = -1;
+
+	*head = *mid = *tail = NULL;
+	if (json_object_set_new(row, "seq", json_integer(0)) != 0 ||
+	    json_object_set_new(row, "prev_hash", json_string("")) != 0 ||
+	    (content = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return -1;
+	/*
+	 * Keys are sorted: the row's own prev_hash and seq come after details
+	 * (which may hold keys of the same names) and only strings follow
+	 * them, so the last occurrence of each is the row's.
+	 */
+	p = last_of(content, PREV_MARK "\"");
+	q = last_of(content, SEQ_MARK);
+	if (p != NULL && q != NULL && p < q &&
+	    (q[strlen(SEQ_MARK)] == ',' || q[strlen(SEQ_MARK)] == '}')) {
+		p += strlen(PREV_MARK);
+		q += strlen(SEQ_MARK) - 1;
+		*head = strndup(content, (size_t)(p - content));
+		*mid = strndup(p, (size_t)(q - p));
+		*tail = strdup(q + 1);
+		if (*head != NULL && *mid != NULL && *tail != NULL)
+			rc = 0;
+	}
+	free(content);
+	if (rc != 0) {
+		free(*head);
+		free(*mid);
+		free(*tail);
+		*head = *mid = *tail = NULL;
+	}
+	return rc;
+}
+
+static int
+split_row(json_t *row, struct wbuf *heads, struct wbuf *mids, struct wbuf *tails)
+{
+	char *head, *mid, *tail;
+	int rc = -1;
+
+	if (audit_row_split(row, &head, &mid, &tail) != 0)
+		return -1;
+	if (array_elem(heads, head, strlen(head)) == 0 && array_elem(mids, mid, strlen(mid)) == 0 &&
+	    array_elem(tails, tail, strlen(tail)) == 0)
+		rc = 0;
+	free(head);
+	free(mid);
+	free(tail);
+	return rc;
+}
+
+void
+audit_args_params(const struct audit_args *x, const char **params)
+{
+	params[0] = x->service;
+	params[1] = x->request_ids;
+	params[2] = x->events;
+	params[3] = x->heads;
+	params[4] = x->mids;
+	params[5] = x->tails;
+}
+
+static void
+args_free(struct audit_args *x)
+{
+	free(x->request_ids);
+	free(x->events);
+	free(x->heads);
+	free(x->mids);
+	free(x->tails);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Builds x from rows (an array of {row, request_id, event}); rows is borrowed. */
+static int
+args_build(const char *service, json_t *rows, struct audit_args *x)
+{
+	struct wbuf b[5];
+	size_t i;
+	json_t *item;
+	int rc = 0;
+
+	memset(x, 0, sizeof(*x));
+	x->service = service;
+	if (json_array_size(rows) == 0)
+		return 0;
+	for (i = 0; i < 5; i++) {
+		wbuf_init(&b[i], (size_t)1 << 30);
+		if (wbuf_append(&b[i], "{", 1) != 0)
+			rc = -1;
+	}
+	json_array_foreach(rows, i, item)
+	{
+		const char *rid = json_string_value(json_object_get(item, "request_id"));
+		const char *ev = json_string_value(json_object_get(item, "event"));
+
+		if (rc != 0 || rid == NULL || ev == NULL ||
+		    array_elem(&b[0], rid, strlen(rid)) != 0 ||
+		    array_elem(&b[1], ev, strlen(ev)) != 0 ||
+		    split_row(json_object_get(item, "row"), &b[2], &b[3], &b[4]) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	for (i = 0; i < 5; i++)
+		if (rc == 0 && wbuf_append(&b[i], "}", 1) != 0)
+			rc = -1;
+	if (rc != 0) {
+		for (i = 0; i < 5; i++)
+			wbuf_free(&b[i]);
+		return -1;
+	}
+	x->request_ids = b[0].data;
+	x->events = b[1].data;
+	x->heads = b[2].data;
+	x->mids = b[3].data;
+	x->tails = b[4].data;
+	x->rows = json_incref(rows);
+	return 0;
+}
+
 /*
- * Appends rows (an array of {row, request_id, event}) on c, inside the
- * transaction open there, holding the chain lock until that transaction
- * ends: however many rows, one lock, one head lookup. Returns 0 or -1.
+ * Puts the chain's answer into the rows, so the JSONL copy is the row as
+ * stored: seq from first on, prev_hash, row_hash from hashes ("{h1,h2}").
+ * Returns 0, or -1 when the answer does not match the rows.
+ */
+static int
+fill_rows(json_t *rows, const char *first, const char *prev, const char *hashes)
+{
+	char prevbuf[65], *end;
+	long long seq;
+	const char *h = hashes;
+	size_t i;
+	json_t *item;
+
+	if (first == NULL || prev == NULL || hashes == NULL || strlen(prev) != 64 || *h++ != '{')
+		return -1;
+	seq = strtoll(first, &end, 10);
+	if (*end != '\0' || seq < 1)
+		return -1;
+	memcpy(prevbuf, prev, sizeof(prevbuf));
+	json_array_foreach(rows, i, item)
+	{
+		json_t *row = json_object_get(item, "row");
+		char hash[65];
+
+		if (strspn(h, "0123456789abcdef") != 64 || (h[64] != ',' && h[64] != '}'))
+			return -1;
+		memcpy(hash, h, 64);
+		hash[64] = '\0';
+		h += 65;
+		json_object_set_new(row, "seq", json_integer(seq + (long long)i));
+		json_object_set_new(row, "prev_hash", json_string(prevbuf));
+		json_object_set_new(row, "row_hash", json_string(hash));
+		memcpy(prevbuf, hash, sizeof(prevbuf));
+	}
+	return h[-1] == '}' && *h == '\0' ? 0 : -1;
+}
+
+/*
+ * Appends rows (an array of {row, request_id, event}) on c in one
+ * statement: wingman_audit_append takes the chain lock (held until the
+ * transaction ends: the caller's, or the statement's own), reads the head,
+ * completes, hashes and inserts every row. Returns 0 or -1.
  */
 static int
 append_rows(PGconn *c, const char *service, json_t *rows)
 {
-	PGresult *r = NULL;
-	char prev[65] = AUDIT_GENESIS, hash[65], seqbuf[32];
-	long long seq = 1;
-	size_t i;
-	json_t *item;
+	struct audit_args x;
+	const char *params[AUDIT_ARGS_N];
+	PGresult *r;
 	int rc = -1;
 
-	if (!pg_exec_ok(c, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_ID ")"))
+	if (args_build(service, rows, &x) != 0) {
+		log_warnx("event=audit_write_failed error=\"cannot encode the rows\"");
 		return -1;
-	r = PQexec(c, "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		goto fail;
-	if (PQntuples(r) == 1) {
-		seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10) + 1;
-		snprintf(prev, sizeof(prev), "%s", PQgetvalue(r, 0, 1));
 	}
+	audit_args_params(&x, params);
+	r = PQexecParams(c,
+	    "SELECT o_seq, o_prev, o_hashes FROM wingman_audit_append($1, $2, $3, $4, $5, $6)",
+	    AUDIT_ARGS_N, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    fill_rows(rows, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) == 0)
+		rc = 0;
+	else
+		log_warnx("event=audit_write_failed error=\"%s\"",
+		    PQresultStatus(r) == PGRES_TUPLES_OK ? "unexpected answer" : PQerrorMessage(c));
 	PQclear(r);
-	r = NULL;
-	json_array_foreach(rows, i, item)
-	{
-		json_t *row = json_object_get(item, "row");
-		char *content;
-
-		json_object_set_new(row, "seq", json_integer(seq));
-		json_object_set_new(row, "prev_hash", json_string(prev));
-		if ((content = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
-			goto fail;
-		audit_row_hash(prev, content, hash);
-		json_object_set_new(row, "row_hash", json_string(hash));
-		snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
-		{
-			const char *params[] = { seqbuf, service,
-				json_string_value(json_object_get(item, "request_id")),
-				json_string_value(json_object_get(item, "event")), content, prev,
-				hash };
-			r = PQexecParams(c,
-			    "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)"
-			    " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			    7, NULL, params, NULL, NULL, 0);
-		}
-		free(content);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			goto fail;
-		PQclear(r);
-		r = NULL;
-		memcpy(prev, hash, sizeof(prev));
-		seq++;
-	}
-	rc = 0;
-fail:
-	if (rc != 0)
-		log_warnx("event=audit_write_failed error=\"%s\"", PQerrorMessage(c));
-	PQclear(r);
+	json_decref(x.rows);
+	args_free(&x);
 	return rc;
 }
 
@@ -162,7 +332,7 @@ count_rows(const char *sink, const json_t *rows)
 	metric_add(M_AUDIT_ROWS, labels, (double)json_array_size(rows));
 }
 
-/* Appends rows in a transaction of their own on the audit's connection. */
+/* Appends rows in a transaction of their own (one statement) on the audit's connection. */
 static int
 audit_pg_append(struct audit *a, json_t *rows)
 {
@@ -170,13 +340,12 @@ audit_pg_append(struct audit *a, json_t *rows)
 
 	if (c == NULL)
 		return -1;
-	if (pg_exec_ok(c, "BEGIN") && append_rows(c, a->service, rows) == 0 &&
-	    pg_exec_ok(c, "COMMIT")) {
-		count_rows("postgresql", rows);
-		return 0;
-	}
-	pg_exec_ok(c, "ROLLBACK");
-	return -1;
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		pg_exec_ok(c, "ROLLBACK");
+	if (append_rows(c, a->service, rows) != 0)
+		return -1;
+	count_rows("postgresql", rows);
+	return 0;
 }
 
 /* Copies rows to the JSONL file, one write(2) each. Returns 0 or -1. */
@@ -227,6 +396,51 @@ audit_flush_within(struct audit *a, PGconn *c)
 		count_rows("postgresql", rows);
 	}
 	json_decref(rows);
+	return rc;
+}
+
+int
+audit_args_take(struct audit *a, struct audit_args *x)
+{
+	memset(x, 0, sizeof(*x));
+	if (a == NULL)
+		return 0;
+	x->service = a->service;
+	if (!a->use_pg || a->pending == NULL)
+		return 0;
+	return args_build(a->service, a->pending, x);
+}
+
+int
+audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate, const char *seq,
+    const char *prev, const char *hashes)
+{
+	int rc = 0;
+
+	if (x->rows == NULL) {
+		args_free(x);
+		return 0;
+	}
+	if (fate != AUDIT_ARGS_UNUSED && a->pending == x->rows) {
+		json_decref(a->pending);
+		a->pending = NULL;
+	}
+	if (fate == AUDIT_ARGS_WRITTEN) {
+		if (fill_rows(x->rows, seq, prev, hashes) != 0) {
+			log_warnx("event=audit_write_failed error=\"unexpected answer\"");
+			rc = -1;
+		} else {
+			count_rows("postgresql", x->rows);
+			if (jsonl_write(a, x->rows) != 0)
+				rc = -1;
+		}
+	} else if (fate == AUDIT_ARGS_FAILED) {
+		rc = -1;
+	}
+	if (rc != 0)
+		a->batch_failed = a->batching;
+	json_decref(x->rows);
+	args_free(x);
 	return rc;
 }
 

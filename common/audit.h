@@ -51,6 +51,52 @@ int audit_batch_commit(struct audit *a);
  */
 int audit_flush_within(struct audit *a, PGconn *c);
 
+/*
+ * The queued rows as the arguments of wingman_audit_append
+ * (sql/010_round_trips.sql), for a statement that appends them along with
+ * its own work (the executor's ledger): the writer's service and five
+ * PostgreSQL array literals. A row's content is its JSON with the
+ * prev_hash and seq values cut out (heads, mids, tails): only the database,
+ * holding the chain lock, knows them; it completes the content, hashes it
+ * (audit_row_hash's formula) and inserts the row.
+ */
+struct audit_args {
+	json_t *rows; /* the rows taken (a reference); NULL: none queued */
+	const char *service;
+	char *request_ids, *events, *heads, *mids, *tails; /* NULL when rows is NULL */
+};
+/*
+ * Takes the queued rows; they stay queued until audit_args_done. a NULL
+ * (no audit) or no PostgreSQL sink takes none. Returns 0, or -1 out of
+ * memory (x is then empty).
+ */
+int audit_args_take(struct audit *a, struct audit_args *x);
+/* wingman_audit_append's arguments: service, request_ids, events, heads, mids, tails. */
+#define AUDIT_ARGS_N 6
+/* Sets params[0..AUDIT_ARGS_N) from x (NULLs when x has no rows). */
+void audit_args_params(const struct audit_args *x, const char **params);
+/*
+ * What became of the rows taken, and frees x:
+ *   AUDIT_ARGS_WRITTEN: appended (seq, prev and hashes are the function's
+ *     o_seq, o_prev, o_hashes as text); the JSONL copy is written now and
+ *     the rows leave the queue. Returns -1 (the batch fails) if the copy
+ *     or the answer was bad.
+ *   AUDIT_ARGS_FAILED: the append failed: the rows leave the queue and the
+ *     batch fails, as with audit_flush_within.
+ *   AUDIT_ARGS_UNUSED: the statement did not append them: they stay queued.
+ */
+enum audit_args_fate { AUDIT_ARGS_WRITTEN, AUDIT_ARGS_FAILED, AUDIT_ARGS_UNUSED };
+int audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate,
+    const char *seq, const char *prev, const char *hashes);
+
+/*
+ * A row's content cut around its prev_hash and seq values: the content
+ * with prev_hash P and seq N is head P mid N tail (JSON, keys sorted,
+ * compact). Sets the row's seq to 0 and prev_hash to "". Returns 0 with
+ * three new strings, or -1.
+ */
+int audit_row_split(json_t *row, char **head, char **mid, char **tail);
+
 /* The chain hash of a row: SHA-256(prev_hash "\n" content), hex. */
 void audit_row_hash(const char *prev_hash, const char *content, char out[65]);
 

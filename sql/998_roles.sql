@@ -153,3 +153,37 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The functions of sql/010_round_trips.sql run with their caller's rights
+-- (SECURITY INVOKER): through them a role does nothing its grants above do
+-- not allow. EXECUTE goes only to the roles that use them all the same: the
+-- chain append to every writer of audit rows, the ledger's to the executor.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    IF to_regprocedure('wingman_audit_append(text, text[], text[], text[], text[], text[])')
+       IS NULL THEN
+        RETURN;
+    END IF;
+    REVOKE ALL ON FUNCTION wingman_audit_append(text, text[], text[], text[], text[], text[]),
+        wingman_ledger_lock(text),
+        wingman_ledger_intent(text, text, int, text, text, text[], text[], text[], text[], text[]),
+        wingman_ledger_finish(text, text, text, text, text[], text[], text[], text[], text[])
+        FROM PUBLIC;
+    FOREACH r IN ARRAY ARRAY['wingman_consensus', 'wingman_approval', 'wingman_telegram',
+        'wingman_token', 'wingman_executor', 'wingman_auditor', 'wingman_admin'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION wingman_audit_append(text, text[], text[],'
+                ' text[], text[], text[]) TO %I', r);
+        END IF;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'wingman_executor') THEN
+        GRANT EXECUTE ON FUNCTION wingman_ledger_lock(text),
+            wingman_ledger_intent(text, text, int, text, text, text[], text[], text[], text[],
+                text[]),
+            wingman_ledger_finish(text, text, text, text, text[], text[], text[], text[], text[])
+            TO wingman_executor;
+    END IF;
+END
+$$;

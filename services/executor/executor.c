@@ -187,9 +187,17 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	}
 	jti = json_string_value(json_object_get(claims, "jti"));
 	exp = json_integer_value(json_object_get(claims, "exp"));
+	/* The token's lock and row: held from here to ledger_claim, or given back. */
 	switch (ledger_lookup(ctx->ledger, jti, &stored, verdict)) {
 	case -1:
 		snprintf(why, whylen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
+		json_decref(claims);
+		return RUN_TEMPFAIL;
+	case 2:
+		snprintf(why, whylen, "LEDGER_BUSY: token %s is being handled by another executor",
+		    jti);
+		count_claim(LEDGER_BUSY);
+		log_warnx("event=claim_deferred request_id=%s jti=%s reason=\"%s\"", rid, jti, why);
 		json_decref(claims);
 		return RUN_TEMPFAIL;
 	case 1:
@@ -205,11 +213,13 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 		/* wingman-token sets nbf to its own now: a genuine future token means skewed clocks. */
 		snprintf(why, whylen,
 		    "CLOCK_SKEW: %s: wingman-token's clock is ahead of this executor's", detail);
+		ledger_release(ctx->ledger, jti);
 		json_decref(claims);
 		return RUN_FAILED;
 	}
 	if (tv != TOKEN_OK) {
 		snprintf(why, whylen, "%s: %s", jws_verdict_code(tv), detail);
+		ledger_release(ctx->ledger, jti);
 		json_decref(claims);
 		return RUN_REFUSED;
 	}
@@ -228,6 +238,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	        json_pack("{s:s, s:s, s:I}", "jti", jti, "cmd", cmdline, "index",
 	            (json_int_t)index)) != 0) {
 		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
+		ledger_release(ctx->ledger, jti);
 		json_decref(claims);
 		return RUN_TEMPFAIL;
 	}
@@ -319,6 +330,7 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	json_decref(claims);
 	return RUN_DONE;
 refused:
+	ledger_release(ctx->ledger, jti); /* held only when refused before the claim */
 	log_warnx("event=refused request_id=%s jti=%s reason=\"%s\"", rid, jti, why);
 	audit_record(ctx->audit, rid, "refused", json_pack("{s:s, s:s}", "jti", jti, "reason", why));
 	json_decref(claims);

@@ -82,6 +82,15 @@ struct ledger {
 	} fences[FENCES_MAX];
 	size_t nfences;
 	PGconn *pg;
+	unsigned pg_gen; /* counts connections: a lock lives only as long as its own */
+	/*
+	 * The token whose lock ledger_lookup took and left held for
+	 * ledger_claim, on connection held_gen; held_row: it found the token's
+	 * row (unfinished: a crash mid-run).
+	 */
+	char held[128];
+	unsigned held_gen;
+	int held_row;
 };
 
 static void redis_drain(struct ledger *l);
@@ -258,6 +267,7 @@ pg(struct ledger *l)
 	if (l->pg != NULL)
 		PQfinish(l->pg);
 	l->pg = pg_connect(l->conninfo);
+	l->pg_gen++;
 	if (PQstatus(l->pg) != CONNECTION_OK) {
 		log_warnx("event=pg_connect_failed error=\"%s\"", PQerrorMessage(l->pg));
 		PQfinish(l->pg);
@@ -275,17 +285,36 @@ pg(struct ledger *l)
  */
 #define LOCK_CLASS "727167"
 
+/*
+ * The token's lock and its row, in one statement (wingman_ledger_lock,
+ * sql/010_round_trips.sql). 0 with *got and *found (*finished; *result and
+ * *verdict when finished), the row read whether or not the lock is ours;
+ * -1 when PostgreSQL is unreachable.
+ */
 static int
-token_lock(PGconn *c, const char *jti, int *got)
+token_lock(PGconn *c, const char *jti, int *got, int *found, int *finished, json_t **result,
+    enum exec_verdict *verdict)
 {
 	const char *p[] = { jti };
 	PGresult *r;
 	int rc = -1;
 
-	r = PQexecParams(c, "SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))", 1, NULL, p,
-	    NULL, NULL, 0);
+	*found = 0;
+	*result = NULL;
+	r = PQexecParams(c,
+	    "SELECT o_locked, o_state, o_result, o_verdict FROM wingman_ledger_lock($1)", 1, NULL,
+	    p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 		*got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		if (!PQgetisnull(r, 0, 1)) {
+			*found = 1;
+			*finished = strcmp(PQgetvalue(r, 0, 1), "running") != 0;
+			*result = *finished && !PQgetisnull(r, 0, 2)
+			    ? json_loads(PQgetvalue(r, 0, 2), 0, NULL)
+			    : NULL;
+			if (*finished)
+				*verdict = verdict_of(PQgetvalue(r, 0, 3));
+		}
 		rc = 0;
 	} else {
 		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
@@ -343,12 +372,6 @@ find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, in
 	return rc;
 }
 
-static int
-find_row(PGconn *c, const char *jti, int *finished, json_t **result, enum exec_verdict *verdict)
-{
-	return find_row_of(c, jti, NULL, 0, finished, result, verdict);
-}
-
 int
 ledger_ping_redis(struct ledger *l, char *err, size_t errlen)
 {
@@ -371,19 +394,54 @@ ledger_ping_redis(struct ledger *l, char *err, size_t errlen)
 	freeReplyObject(r);
 	return rc;
 }
+/* The lock ledger_lookup left held, if it is jti's and still on this connection. */
+static int
+holds(struct ledger *l, const char *jti)
+{
+	return l->held[0] != '\0' && strcmp(l->held, jti) == 0 && l->held_gen == l->pg_gen &&
+	    l->pg != NULL && PQstatus(l->pg) == CONNECTION_OK;
+}
+
+void
+ledger_release(struct ledger *l, const char *jti)
+{
+	if (l->held[0] == '\0' || strcmp(l->held, jti) != 0)
+		return;
+	if (l->held_gen == l->pg_gen && l->pg != NULL && PQstatus(l->pg) == CONNECTION_OK)
+		token_unlock(l->pg, jti);
+	l->held[0] = '\0';
+}
+
 int
 ledger_lookup(struct ledger *l, const char *jti, json_t **stored, enum exec_verdict *verdict)
 {
-	PGconn *c = pg(l);
-	int finished = 0, found;
+	PGconn *c;
+	int finished = 0, found = 0, locked = 0;
 
 	*stored = NULL;
-	if (c == NULL || (found = find_row(c, jti, &finished, stored, verdict)) < 0)
+	if (l->held[0] != '\0')
+		ledger_release(l, l->held);
+	if ((c = pg(l)) == NULL ||
+	    token_lock(c, jti, &locked, &found, &finished, stored, verdict) != 0)
 		return -1;
-	if (found && finished && *stored != NULL)
+	if (found && finished && *stored != NULL) {
+		/* Final whoever holds the lock: answer from it. */
+		if (locked)
+			token_unlock(c, jti);
 		return 1;
+	}
 	json_decref(*stored);
 	*stored = NULL;
+	if (!locked)
+		return 2;
+	if (snprintf(l->held, sizeof(l->held), "%s", jti) >= (int)sizeof(l->held)) {
+		/* Not kept: ledger_claim takes the lock itself. */
+		l->held[0] = '\0';
+		token_unlock(c, jti);
+		return 0;
+	}
+	l->held_gen = l->pg_gen;
+	l->held_row = found;
 	return 0;
 }
 
@@ -442,66 +500,6 @@ fence_send(struct ledger *l, const char *key, const char *from, const char *to, 
 	return 0;
 }
 
-enum killswitch {
-	KILLSWITCH_CLEAR,
-	KILLSWITCH_FROZEN, /* the ledger is frozen: the token is voided */
-	KILLSWITCH_REVOKED, /* the request is revoked: the token is voided */
-	KILLSWITCH_UNREADABLE, /* fail closed */
-};
-
-/*
- * The kill switch, read inside the intent transaction. FOR SHARE on the
- * freeze row makes `wingman freeze` and `wingman revoke` (which lock it for
- * update) wait for this transaction, and this one wait for theirs: once
- * they have committed, every later intent sees them. why gets the reason
- * of a freeze or a revocation.
- */
-static enum killswitch
-read_killswitch(PGconn *c, const char *request_id, char *why, size_t whylen)
-{
-	const char *p[] = { request_id };
-	enum killswitch ks = KILLSWITCH_CLEAR;
-	PGresult *r;
-
-	why[0] = '\0';
-	r = PQexec(c, "SELECT frozen, reason FROM freeze_state WHERE id FOR SHARE");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		log_warnx("event=killswitch_unreadable error=\"%s\"",
-		    PQresultStatus(r) == PGRES_TUPLES_OK ? "freeze row missing" : PQerrorMessage(c));
-		PQclear(r);
-		return KILLSWITCH_UNREADABLE;
-	}
-	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
-		snprintf(why, whylen, "FROZEN: %s", PQgetvalue(r, 0, 1));
-		ks = KILLSWITCH_FROZEN;
-	}
-	PQclear(r);
-	if (ks != KILLSWITCH_CLEAR)
-		return ks;
-	r = PQexecParams(c, "SELECT reason FROM revocations WHERE request_id = $1", 1, NULL, p,
-	    NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_warnx("event=killswitch_unreadable error=\"%s\"", PQerrorMessage(c));
-		PQclear(r);
-		return KILLSWITCH_UNREADABLE;
-	}
-	if (PQntuples(r) == 1) {
-		snprintf(why, whylen, "TOKEN_REVOKED: request %s was revoked: %s", request_id,
-		    PQgetvalue(r, 0, 0));
-		ks = KILLSWITCH_REVOKED;
-	}
-	PQclear(r);
-	return ks;
-}
-
-/* Same shape as the executor's command results, so a void row reads like one. */
-static json_t *
-refusal_result(const char *cmd, const char *why)
-{
-	return json_pack("{s:s, s:s, s:i, s:s}", "cmd", cmd, "status", "refused", "exit_code", -1,
-	    "output", why);
-}
-
 enum intent_rc {
 	INTENT_WRITTEN,
 	INTENT_VOID,
@@ -511,82 +509,100 @@ enum intent_rc {
 };
 
 /*
- * One transaction: kill switch, then the intent row ('running' or 'void').
- * A void row's result is *voided, its verdict *verdict.
+ * One transaction, one function (wingman_ledger_intent): the kill switch,
+ * then the intent row ('running', or 'void' holding the refusal of a
+ * freeze or a revocation), with the audit rows queued on audit when the
+ * row is ours: neither commits without the other. FOR SHARE on the freeze
+ * row makes `wingman freeze` and `wingman revoke` (which lock it for
+ * update) wait for this transaction, and this one wait for theirs: once
+ * they have committed, every later intent sees them. A void row's result
+ * is *voided, its verdict *verdict, the refusal's words why.
  */
 static enum intent_rc
 write_intent(PGconn *c, struct audit *audit, const char *jti, const char *request_id, size_t index,
     const char *cmd, json_t **voided, enum exec_verdict *verdict, char *why, size_t whylen)
 {
-	char idx[16], *text = NULL;
+	char idx[16];
+	const char *p[4 + AUDIT_ARGS_N] = { jti, request_id, idx, cmd };
+	struct audit_args args;
+	enum audit_args_fate fate = AUDIT_ARGS_UNUSED;
 	PGresult *r = NULL;
 	enum intent_rc rc = INTENT_FAILED;
-	enum killswitch ks = KILLSWITCH_CLEAR;
+	const char *outcome;
 
 	*voided = NULL;
 	why[0] = '\0';
 	snprintf(idx, sizeof(idx), "%zu", index);
+	if (audit_args_take(audit, &args) != 0) {
+		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
+		return INTENT_FAILED;
+	}
+	audit_args_params(&args, p + 4);
 	if (!pg_exec_ok(c, "BEGIN"))
 		goto fail;
-	if ((ks = read_killswitch(c, request_id, why, whylen)) == KILLSWITCH_UNREADABLE) {
+	r = PQexecParams(c,
+	    "SELECT o_outcome, o_why, o_result, o_verdict, o_seq, o_prev, o_hashes"
+	    " FROM wingman_ledger_intent($1, $2, $3::int, $4, $5, $6, $7, $8, $9, $10)",
+	    4 + AUDIT_ARGS_N, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
+		/* The audit rows' own refusal (the writer check) fails them, as a flush would. */
+		if (msg != NULL && strncmp(msg, "AUDIT_", 6) == 0) {
+			fate = AUDIT_ARGS_FAILED;
+			snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
+		}
+		goto fail;
+	}
+	outcome = PQgetvalue(r, 0, 0);
+	if (strcmp(outcome, "unreadable") == 0) {
+		log_warnx("event=killswitch_unreadable error=\"%s\"", PQgetvalue(r, 0, 1));
 		snprintf(why, whylen,
 		    "KILLSWITCH_UNAVAILABLE: cannot read the freeze and revocation state");
 		goto fail;
 	}
-	if (ks != KILLSWITCH_CLEAR) {
-		*verdict = ks == KILLSWITCH_FROZEN ? VERDICT_FROZEN : VERDICT_REJECTED;
-		if ((*voided = refusal_result(cmd, why)) == NULL ||
-		    (text = json_dumps(*voided, JSON_COMPACT)) == NULL)
-			goto fail;
-	}
-	{
-		const char *p[] = { jti, request_id, idx, cmd, text ? "void" : "running", text,
-			text ? exec_verdict_name(*verdict) : NULL };
-		r = PQexecParams(c,
-		    "INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, verdict,"
-		    " finished_at)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5 = 'void' THEN now() END)"
-		    " ON CONFLICT DO NOTHING",
-		    7, NULL, p, NULL, NULL, 0);
-	}
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		goto fail;
-	rc = strcmp(PQcmdTuples(r), "1") != 0 ? INTENT_TAKEN : text ? INTENT_VOID : INTENT_WRITTEN;
-	PQclear(r);
-	r = NULL;
-	if (rc == INTENT_TAKEN) {
+	if (strcmp(outcome, "taken") == 0 || strcmp(outcome, "command_taken") == 0) {
 		/*
 		 * Not ours: this jti's row (only possible without the token lock),
 		 * or one command of a request run by another token
-		 * (sql/007_one_run_per_command.sql).
+		 * (sql/007_one_run_per_command.sql). The audit rows stay queued.
 		 */
-		const char *p[] = { jti };
-		r = PQexecParams(c, "SELECT 1 FROM executions WHERE jti = $1", 1, NULL, p, NULL,
-		    NULL, 0);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = outcome[0] == 't' ? INTENT_TAKEN : INTENT_COMMAND_TAKEN;
+	} else if (strcmp(outcome, "void") == 0) {
+		snprintf(why, whylen, "%s", PQgetvalue(r, 0, 1));
+		*verdict = verdict_of(PQgetvalue(r, 0, 3));
+		if ((*voided = json_loads(PQgetvalue(r, 0, 2), 0, NULL)) == NULL)
 			goto fail;
-		if (PQntuples(r) == 0)
-			rc = INTENT_COMMAND_TAKEN;
-		PQclear(r);
-		r = NULL;
-	}
-	/* The intent's audit row commits with the intent row, or neither does. */
-	if ((rc == INTENT_WRITTEN || rc == INTENT_VOID) && audit != NULL &&
-	    audit_flush_within(audit, c) != 0) {
-		snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
+		rc = INTENT_VOID;
+	} else if (strcmp(outcome, "written") == 0) {
+		rc = INTENT_WRITTEN;
+	} else {
 		goto fail;
 	}
-	if (!pg_exec_ok(c, "COMMIT"))
+	if (rc == INTENT_WRITTEN || rc == INTENT_VOID) {
+		/* The JSONL copy is written before the commit: a failed copy rolls the intent back. */
+		if (audit_args_done(audit, &args, AUDIT_ARGS_WRITTEN, PQgetvalue(r, 0, 4),
+		        PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 6)) != 0) {
+			snprintf(why, whylen, "AUDIT_UNAVAILABLE: cannot record the intent");
+			goto fail;
+		}
+	}
+	PQclear(r);
+	r = NULL;
+	if (!pg_exec_ok(c, "COMMIT")) {
+		rc = INTENT_FAILED;
 		goto fail;
-	free(text);
+	}
+	audit_args_done(audit, &args, AUDIT_ARGS_UNUSED, NULL, NULL, NULL);
 	return rc;
 fail:
 	PQclear(r);
 	pg_exec_ok(c, "ROLLBACK");
-	free(text);
+	audit_args_done(audit, &args, fate, NULL, NULL, NULL);
 	json_decref(*voided);
 	*voided = NULL;
-	if (ks != KILLSWITCH_UNREADABLE && strncmp(why, "AUDIT_", 6) != 0)
+	if (strncmp(why, "KILLSWITCH_", 11) != 0 && strncmp(why, "AUDIT_", 6) != 0)
 		snprintf(why, whylen, "LEDGER_UNAVAILABLE: cannot write the intent row");
 	return INTENT_FAILED;
 }
@@ -603,26 +619,32 @@ ledger_claim(struct ledger *l, struct audit *audit, const char *jti, const char 
 	PGconn *c;
 	enum ledger_claim out;
 	long long claimed;
-	int finished = 0, found, locked = 0;
+	int finished = 0, found = 0, locked = 0;
 
 	*stored = NULL;
 	err[0] = '\0';
 	if (ttl < 60)
 		ttl = 60;
-	if ((c = pg(l)) == NULL || token_lock(c, jti, &locked) != 0) {
+	/* 1. The lock, then the durable record: it survives a Redis that forgot. */
+	if ((c = pg(l)) != NULL && holds(l, jti)) {
+		/* ledger_lookup took both a moment ago, and nothing finished since. */
+		locked = 1;
+		found = l->held_row;
+		l->held[0] = '\0';
+	} else if (l->held[0] != '\0' && strcmp(l->held, jti) == 0) {
+		l->held[0] = '\0'; /* its connection is gone, and the lock with it */
+	}
+	if (c == NULL ||
+	    (!locked && token_lock(c, jti, &locked, &found, &finished, stored, verdict) != 0)) {
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
 		return LEDGER_UNAVAILABLE;
 	}
 	if (!locked) {
+		json_decref(*stored);
+		*stored = NULL;
 		snprintf(err, errlen, "LEDGER_BUSY: token %s is being handled by another executor",
 		    jti);
 		return LEDGER_BUSY;
-	}
-	/* 1. The durable record first: it survives a Redis that forgot. */
-	if ((found = find_row(c, jti, &finished, stored, verdict)) < 0) {
-		snprintf(err, errlen, "LEDGER_UNAVAILABLE: PostgreSQL is unreachable");
-		out = LEDGER_UNAVAILABLE;
-		goto unlock;
 	}
 	if (found) {
 		/* Nobody else holds the lock, so a 'running' row is a crash, not a peer. */
@@ -721,6 +743,55 @@ unlock:
 	return out;
 }
 
+/*
+ * The result on its intent row and the queued audit rows, one transaction,
+ * one function (wingman_ledger_finish). Should the rows fail, the result is
+ * still stored (what ran must not read as interrupted): the function rolls
+ * them back alone, and the batch fails, so they are redone. A JSONL copy
+ * that fails does the same: the transaction is redone without the rows.
+ * Returns 0, or -1 when the result is not stored.
+ */
+static int
+finish_once(PGconn *c, struct audit *audit, const char *p[3], int with_audit)
+{
+	const char *q[3 + AUDIT_ARGS_N] = { p[0], p[1], p[2] };
+	struct audit_args args = { 0 };
+	enum audit_args_fate fate = AUDIT_ARGS_UNUSED;
+	PGresult *r = NULL;
+	int rc = -1, copied = 1;
+
+	if (with_audit && audit_args_take(audit, &args) != 0)
+		with_audit = 0; /* out of memory: the rows stay queued for the batch's flush */
+	audit_args_params(&args, q + 3);
+	if (!pg_exec_ok(c, "BEGIN"))
+		goto done;
+	r = PQexecParams(c,
+	    "SELECT o_audit_error, o_seq, o_prev, o_hashes"
+	    " FROM wingman_ledger_finish($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	    3 + AUDIT_ARGS_N, NULL, q, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		goto done;
+	if (!PQgetisnull(r, 0, 0)) {
+		log_warnx("event=audit_write_failed error=\"%s\"", PQgetvalue(r, 0, 0));
+		fate = AUDIT_ARGS_FAILED;
+	} else if (args.rows != NULL) {
+		copied = audit_args_done(audit, &args, AUDIT_ARGS_WRITTEN, PQgetvalue(r, 0, 1),
+		             PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3)) == 0;
+	}
+	if (copied && pg_exec_ok(c, "COMMIT"))
+		rc = 0;
+	else if (!copied)
+		rc = 1; /* redo without the rows */
+done:
+	if (rc < 0 && PQresultStatus(r) != PGRES_TUPLES_OK)
+		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
+	if (rc != 0)
+		pg_exec_ok(c, "ROLLBACK");
+	PQclear(r);
+	audit_args_done(audit, &args, fate, NULL, NULL, NULL);
+	return rc;
+}
+
 int
 ledger_finish(struct ledger *l, struct audit *audit, const char *jti, const json_t *result,
     enum exec_verdict verdict, char *err, size_t errlen)
@@ -728,7 +799,6 @@ ledger_finish(struct ledger *l, struct audit *audit, const char *jti, const json
 	char *text = json_dumps(result, JSON_COMPACT);
 	const char *p[] = { jti, text, exec_verdict_name(verdict) };
 	PGconn *c = pg(l);
-	PGresult *r = NULL;
 	int rc = -1;
 
 	if (text == NULL || c == NULL) {
@@ -736,30 +806,11 @@ ledger_finish(struct ledger *l, struct audit *audit, const char *jti, const json
 		free(text);
 		return -1;
 	}
-	if (!pg_exec_ok(c, "BEGIN"))
-		goto done;
-	r = PQexecParams(c,
-	    "UPDATE executions SET state = 'done', result = $2, verdict = $3,"
-	    " finished_at = now() WHERE jti = $1 AND state = 'running'",
-	    3, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		goto done;
-	/*
-	 * The audit rows go in the same transaction. Should they fail, the
-	 * result is still stored (what ran must not read as interrupted): the
-	 * rows are rolled back alone, and the batch fails, so they are redone.
-	 */
-	if (audit != NULL && pg_exec_ok(c, "SAVEPOINT audit_rows") &&
-	    audit_flush_within(audit, c) != 0)
-		pg_exec_ok(c, "ROLLBACK TO SAVEPOINT audit_rows");
-	if (pg_exec_ok(c, "COMMIT"))
-		rc = 0;
-done:
-	if (rc != 0) {
+	rc = finish_once(c, audit, p, 1);
+	if (rc > 0)
+		rc = finish_once(c, audit, p, 0);
+	if (rc != 0)
 		snprintf(err, errlen, "LEDGER_UNAVAILABLE: %s", PQerrorMessage(c));
-		pg_exec_ok(c, "ROLLBACK");
-	}
-	PQclear(r);
 	token_unlock(c, jti);
 	free(text);
 	return rc;

@@ -65,15 +65,22 @@ void ledger_close(struct ledger *l);
 int ledger_ping_redis(struct ledger *l, char *err, size_t errlen);
 
 /*
- * Read-only: 1 with *stored (new reference) and *verdict when the token has
- * finished (or was voided), 0 when it has not, -1 when PostgreSQL is
- * unreachable.
+ * The token's lock and row, before anything else about it: 1 with *stored
+ * (new reference) and *verdict when the token has finished (or was voided;
+ * read even while another executor holds the lock: a finished row is
+ * final), 2 when another executor holds the lock of an unfinished token
+ * (LEDGER_BUSY), -1 when PostgreSQL is unreachable, 0 otherwise: the lock
+ * is then kept for ledger_claim, so the caller either calls ledger_claim
+ * for jti or gives it back with ledger_release.
  */
 int ledger_lookup(struct ledger *l, const char *jti, json_t **stored, enum exec_verdict *verdict);
+/* Gives back the lock ledger_lookup kept on jti (nothing if none). */
+void ledger_release(struct ledger *l, const char *jti);
 
 /*
  * Decides whether the command may run, in this order: advisory lock on the
- * token, durable row, Redis claim, then kill switch and intent row in one
+ * token and durable row (those ledger_lookup kept, if it kept them on this
+ * connection), Redis claim, then kill switch and intent row in one
  * transaction, with the audit rows audit has queued (the intent's among
  * them: neither commits without the other). *stored (new reference) and
  * *verdict are set for LEDGER_DONE and LEDGER_VOID: a command result

@@ -73,6 +73,27 @@ done
 allowed executor "UPDATE executions SET state = state WHERE jti = 'roles-test'"
 ok "executions: UPDATE and INSERT by the executor alone; DELETE and TRUNCATE by nobody"
 
+say "the functions of sql/010: the ledger's the executor's alone; the append in the caller's name"
+for r in "${ROLES[@]}"; do
+	[ "$r" = executor ] && continue
+	refused "$r" "SELECT * FROM wingman_ledger_lock('roles-test')" "$denied"
+	refused "$r" "SELECT * FROM wingman_ledger_intent('roles-test', 'roles-test', 0, 'docker ps',
+	    'x', NULL, NULL, NULL, NULL, NULL)" "$denied"
+	refused "$r" "SELECT * FROM wingman_ledger_finish('roles-test', '{}', 'executed',
+	    'x', NULL, NULL, NULL, NULL, NULL)" "$denied"
+done
+allowed executor "SELECT * FROM wingman_ledger_lock('roles-test')"
+# SECURITY INVOKER: the rows are the caller's INSERTs, checked as such.
+append=$(cat <<'SQL'
+SELECT * FROM wingman_audit_append('wingman-token', ARRAY['r'], ARRAY['e'],
+    ARRAY['{"details":{},"event":"e","prev_hash":"'], ARRAY['","request_id":"r","seq":'],
+    ARRAY[',"service":"wingman-token","ts":"t"}'])
+SQL
+)
+refused consensus "$append" AUDIT_WRONG_WRITER
+allowed token "$append"
+ok "wingman_ledger_*: the executor alone; wingman_audit_append: another service's name refused, own allowed"
+
 say "the kill switch: written by the CLI's role alone"
 for r in "${SERVICES[@]}"; do
 	refused "$r" "UPDATE freeze_state SET frozen = false" "$denied"

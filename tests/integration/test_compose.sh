@@ -22,35 +22,14 @@
 # Needs root, dockerd, docker-compose and debootstrap (scripts/lib.sh).
 set -euo pipefail
 
-src=${WINGMAN_SOURCE_DIR:?}
-build=${WINGMAN_BUILD_DIR:?}
-W=$build/services/cli/wingman
 P=${WINGMAN_COMPOSE_PROJECT:-wingman-ci}
 PORT=${WINGMAN_COMPOSE_AGENT_PORT:-19096}
 TARGET=wingman-test-compose-target
 T=$(mktemp -d /var/tmp/wingman-compose-test.XXXXXX)
-checks=0
-t0=$SECONDS
+COMPOSE_FILES=("${WINGMAN_SOURCE_DIR:?}/docker-compose.yml")
+. "$(dirname "$0")/compose_lib.sh"
+export WINGMAN_KAFKA_AGENT_PORT=$PORT
 
-say() { printf '== [%3ds] %s\n' $((SECONDS - t0)) "$*"; }
-ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$*"; }
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	dc ps >&2 || true
-	dc logs --no-color --tail 15 >&2 2>/dev/null || true
-	exit 1
-}
-
-mkdir -p "$T/trusted" "$T/export" "$T/operator"
-export WINGMAN_TRUSTED_DIR=$T/trusted WINGMAN_EXPORT_DIR=$T/export WINGMAN_OPERATOR_DIR=$T/operator
-export WINGMAN_KAFKA_AGENT_PORT=$PORT DOCKER_GID
-DOCKER_GID=$(stat -c %g /var/run/docker.sock)
-# The telegram profile is off; its secret file need not exist (compose v1
-# warns about it all the same).
-export WINGMAN_TELEGRAM_BOT_TOKEN_FILE=$T/no-bot-token
-
-# docker-compose, quiet about the telegram secret, time-bounded.
-dc() { timeout 300 docker-compose -p "$P" -f "$src/docker-compose.yml" "$@" 2> >(grep -v 'telegram_bot_token\|no-bot-token' >&2); }
 dc_leak() {
 	timeout 300 docker-compose -p "$P" -f "$src/docker-compose.yml" \
 		-f "$src/tests/fixtures/compose-socket-leak.override.yml" "$@" 2> >(grep -v 'telegram_bot_token\|no-bot-token' >&2)
@@ -63,37 +42,16 @@ cleanup() {
 	rm -rf "$T"
 	exit "$rc"
 }
-# One run at a time on this machine: the project, the port and the target
-# container are fixed names. Taken before the cleanup trap is set, so a run
-# that gives up never takes down the stack of the one that runs.
-exec 8>/var/tmp/wingman-compose-test.lock
-flock -w 300 8 || { rm -rf "$T"; echo "FAIL: another test_compose.sh still runs" >&2; exit 1; }
+compose_lock 300
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-# The agent: the CLI on the host, the agent principal, the published port.
-agent() {
-	WINGMAN_KAFKA_BROKERS=127.0.0.1:$PORT WINGMAN_KAFKA_CONFIG=$T/export/kafka-agent.properties \
-		WINGMAN_KEYS_DIR=$T/export WINGMAN_PG_CONNINFO= timeout 180 "$W" "$@"
-}
-# The operator: the CLI in the wingman-admin container.
-operator() { dc run --rm -T wingman-admin "$@"; }
+agent() { agent_at "127.0.0.1:$PORT" "$@"; }
 
 # All long-running services healthy (the one-shot jobs exited 0).
-wait_healthy() {
-	local deadline=$((SECONDS + ${1:-300})) s st bad
-	while :; do
-		bad=""
-		for s in kafka postgres redis wingman-consensus wingman-approval wingman-token \
-			wingman-executor wingman-auditor; do
-			st=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
-				"${P}_${s}_1" 2>/dev/null) || st=missing
-			[ "$st" = healthy ] || bad="$bad $s:$st"
-		done
-		[ -z "$bad" ] && return 0
-		((SECONDS < deadline)) || fail "not healthy:$bad"
-		sleep 2
-	done
+wait_healthy() { # [SECONDS]
+	wait_healthy_containers "${1:-300}" kafka_1 postgres_1 redis_1 wingman-consensus_1 \
+		wingman-approval_1 wingman-token_1 wingman-executor_1 wingman-auditor_1
 }
 
 # Requests in flight: N auto-approved inspects, submitted without waiting,
@@ -115,29 +73,8 @@ expect_executed() { # ID...
 	done
 }
 
-for tool in docker-compose debootstrap jq; do
-	command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/lib.sh WINGMAN_PACKAGES)"
-done
-[ -x "$W" ] || fail "$W is not built"
-# Leftovers of a run that was killed.
-dc down -v --remove-orphans >/dev/null 2>&1 || true
-docker rm -f "$TARGET" >/dev/null 2>&1 || true
-! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null ||
-	fail "127.0.0.1:$PORT is taken: set WINGMAN_COMPOSE_AGENT_PORT to a free port"
-
-say "building the images"
-s0=$SECONDS
-"$src/deploy/build-images" >"$T/build.log" 2>&1 || { tail -n 40 "$T/build.log" >&2; fail "deploy/build-images"; }
-ok "images built ($((SECONDS - s0)) s)"
-
-# Keys the operator brings: the approvers of config/policy.json and the
-# signing agent; only their public halves are trusted by the stack.
-for n in approver-alice approver-bob approver-demo worker-agent-7; do
-	"$W" keygen --out "$T/operator" --name "$n" >/dev/null
-	cp "$T/operator/$n.pub" "$T/trusted/"
-done
-# The admin container's user reads the approver key.
-chown -R 10001:10001 "$T/operator"
+compose_preflight WINGMAN_COMPOSE_AGENT_PORT "$PORT"
+compose_images_and_keys
 
 say "docker-compose up"
 s0=$SECONDS
@@ -151,8 +88,7 @@ docker port "${P}_kafka_1" | grep -qx "$PORT/tcp -> 127.0.0.1:$PORT" ||
 	fail "the agents' listener is not published on 127.0.0.1:$PORT only: $(docker port "${P}_kafka_1")"
 ok "the agents' listener is published on 127.0.0.1:$PORT only"
 
-docker run -d --name "$TARGET" --network none --label wingman.test=1 wingman/debian:bookworm \
-	sh -c 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done' >/dev/null
+start_target
 
 say "end to end from the host"
 out=$(agent submit --env test --worker agent-7 --text "look at it" \

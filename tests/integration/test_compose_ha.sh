@@ -22,40 +22,18 @@
 # Needs root, dockerd, docker-compose and debootstrap (scripts/lib.sh).
 set -euo pipefail
 
-src=${WINGMAN_SOURCE_DIR:?}
-build=${WINGMAN_BUILD_DIR:?}
-W=$build/services/cli/wingman
 P=${WINGMAN_COMPOSE_HA_PROJECT:-wingman-ci-ha}
 PORT=${WINGMAN_COMPOSE_HA_AGENT_PORT:-19196}
 PORT2=$((PORT + 1)) PORT3=$((PORT + 2))
 TARGET=wingman-test-compose-ha-target
 T=$(mktemp -d /var/tmp/wingman-compose-ha-test.XXXXXX)
+COMPOSE_FILES=("${WINGMAN_SOURCE_DIR:?}/docker-compose.yml" "$WINGMAN_SOURCE_DIR/docker-compose.ha.yml")
+. "$(dirname "$0")/compose_lib.sh"
 RUN=ha$(date +%s)
-checks=0
-t0=$SECONDS
-
-say() { printf '== [%3ds] %s\n' $((SECONDS - t0)) "$*"; }
-ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$*"; }
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	[ -e "$T/stop" ] || touch "$T/stop"
-	dc ps >&2 || true
-	dc logs --no-color --tail 15 >&2 2>/dev/null || true
-	exit 1
-}
-
-mkdir -p "$T/trusted" "$T/export" "$T/operator"
-export WINGMAN_TRUSTED_DIR=$T/trusted WINGMAN_EXPORT_DIR=$T/export WINGMAN_OPERATOR_DIR=$T/operator
 export WINGMAN_KAFKA_AGENT_PORT=$PORT WINGMAN_KAFKA_AGENT_PORT_2=$PORT2 WINGMAN_KAFKA_AGENT_PORT_3=$PORT3
-export DOCKER_GID
-DOCKER_GID=$(stat -c %g /var/run/docker.sock)
-export WINGMAN_TELEGRAM_BOT_TOKEN_FILE=$T/no-bot-token
 
-dc() {
-	timeout 300 docker-compose -p "$P" -f "$src/docker-compose.yml" -f "$src/docker-compose.ha.yml" "$@" \
-		2> >(grep -v 'telegram_bot_token\|no-bot-token' >&2)
-}
-
+# The stream stops with the test, whichever way it ends.
+compose_on_fail() { [ -e "$T/stop" ] || touch "$T/stop"; }
 stream_pid="" events_pid=""
 cleanup() {
 	local rc=$?
@@ -67,42 +45,16 @@ cleanup() {
 	rm -rf "$T"
 	exit "$rc"
 }
-# One compose test at a time on this machine (test_compose.sh takes the
-# same lock): the two would share dockerd, the image builds and the cores.
-exec 8>/var/tmp/wingman-compose-test.lock
-flock -w 600 8 || { rm -rf "$T"; echo "FAIL: another compose test still runs" >&2; exit 1; }
-(((SECONDS - t0) < 2)) || say "waited $((SECONDS - t0)) s for test_compose.sh to finish"
-t0=$SECONDS
+compose_lock 600
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-# The agent: the CLI on the host, the agent principal, the three listeners.
+# The agent through the three listeners.
 BROKERS=127.0.0.1:$PORT,127.0.0.1:$PORT2,127.0.0.1:$PORT3
-agent_at() { # BROKERS ARGS...
-	local b=$1
-	shift
-	WINGMAN_KAFKA_BROKERS=$b WINGMAN_KAFKA_CONFIG=$T/export/kafka-agent.properties \
-		WINGMAN_KEYS_DIR=$T/export WINGMAN_PG_CONNINFO= timeout 180 "$W" "$@"
-}
 agent() { agent_at "$BROKERS" "$@"; }
-operator() { dc run --rm -T wingman-admin "$@"; }
 
 LONG_RUNNING="kafka_1 kafka-2_1 kafka-3_1 postgres_1 redis_1 wingman-consensus_1 wingman-approval_1
 	wingman-token_1 wingman-executor_1 wingman-executor_2 wingman-auditor_1"
-state() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "${P}_$1" 2>/dev/null || echo missing; }
-wait_healthy() { # SECONDS CONTAINER...
-	local deadline=$((SECONDS + $1)) c bad
-	shift
-	while :; do
-		bad=""
-		for c in "$@"; do
-			[ "$(state "$c")" = healthy ] || bad="$bad $c:$(state "$c")"
-		done
-		[ -z "$bad" ] && return 0
-		((SECONDS < deadline)) || fail "not healthy:$bad"
-		sleep 2
-	done
-}
 
 # A Java tool in a broker's container as PRINCIPAL (credentials from the
 # broker's own secrets volume): the broker answers, not a client check.
@@ -121,33 +73,14 @@ IN_BROKERS=kafka:9092,kafka-2:9092,kafka-3:9092
 # The executors' "executing" log lines of this run's requests.
 executed_by() { docker logs "${P}_$1" 2>&1 | grep -c "event=executing request_id=$RUN-" || true; }
 
-for tool in docker-compose debootstrap jq; do
-	command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/lib.sh WINGMAN_PACKAGES)"
-done
-[ -x "$W" ] || fail "$W is not built"
-dc down -v --remove-orphans >/dev/null 2>&1 || true
-docker rm -f "$TARGET" >/dev/null 2>&1 || true
-for p in "$PORT" "$PORT2" "$PORT3"; do
-	! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null ||
-		fail "127.0.0.1:$p is taken: set WINGMAN_COMPOSE_HA_AGENT_PORT (it and the next two) to free ports"
-done
-
-say "building the images (cached when test_compose built them)"
-s0=$SECONDS
-"$src/deploy/build-images" >"$T/build.log" 2>&1 || { tail -n 40 "$T/build.log" >&2; fail "deploy/build-images"; }
-ok "images ready ($((SECONDS - s0)) s)"
-
-for n in approver-alice approver-bob approver-demo worker-agent-7; do
-	"$W" keygen --out "$T/operator" --name "$n" >/dev/null
-	cp "$T/operator/$n.pub" "$T/trusted/"
-done
-chown -R 10001:10001 "$T/operator"
+compose_preflight "WINGMAN_COMPOSE_HA_AGENT_PORT (it and the next two)" "$PORT" "$PORT2" "$PORT3"
+compose_images_and_keys
 
 say "docker-compose up: three brokers, two executors"
 s0=$SECONDS
 dc up -d >"$T/up.log" 2>&1 || { cat "$T/up.log" >&2; fail "docker-compose up"; }
 # shellcheck disable=SC2086
-wait_healthy 300 $LONG_RUNNING
+wait_healthy_containers 300 $LONG_RUNNING
 ok "every service healthy, both executors included ($((SECONDS - s0)) s)"
 for b in kafka:$PORT kafka-2:$PORT2 kafka-3:$PORT3; do
 	docker port "${P}_${b%%:*}_1" | grep -qx "${b#*:}/tcp -> 127.0.0.1:${b#*:}" ||
@@ -166,8 +99,7 @@ bad=$(grep '^Topic: wingman\.' <<<"$out" | grep -v 'ReplicationFactor: 3.*min.in
 grep -q '^Topic: __consumer_offsets.*ReplicationFactor: 3' <<<"$out" ||
 	fail "__consumer_offsets has not replication factor 3: $(grep __consumer_offsets <<<"$out")"
 ok "the nine topics: replication factor 3, min.insync.replicas 2; __consumer_offsets: replication factor 3"
-docker run -d --name "$TARGET" --network none --label wingman.test=1 wingman/debian:bookworm \
-	sh -c 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done' >/dev/null
+start_target
 # Each broker alone as the bootstrap: each holds the agent's SCRAM credential.
 for p in "$PORT" "$PORT2" "$PORT3"; do
 	out=$(agent_at "127.0.0.1:$p" submit --env test --worker agent-7 --text "via $p" \
@@ -248,7 +180,7 @@ wait_submitted $((at_kill + 25))
 [ "$(docker inspect -f '{{.State.Running}}' "${P}_kafka_1")" = false ] ||
 	fail "kafka came back by itself: the kill proved nothing"
 docker start "${P}_kafka_1" >/dev/null || fail "docker start kafka"
-wait_healthy 180 kafka_1
+wait_healthy_containers 180 kafka_1
 say "kafka (node 1) is back"
 wait_submitted $((at_kill + 35))
 touch "$T/stop"

@@ -63,7 +63,7 @@ private_dockerd_kill_containerd() {
 	local f=$1/containerd/containerd.pid p
 	[ -s "$f" ] || return 0
 	p=$(cat "$f")
-	tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$1/" || return 0
+	tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF -- "$1/" || return 0
 	echo "stopping the stale containerd $p of $1" >>"$2"
 	kill -KILL "$p" 2>/dev/null || true
 	for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -81,7 +81,7 @@ private_dockerd_remove() {
 	fi
 	if [ -z "$pid" ] && [ -s "$dir/dockerd.pid" ]; then
 		m=$(cat "$dir/dockerd.pid")
-		if tr '\0' ' ' <"/proc/$m/cmdline" 2>/dev/null |
+		if tr '\0' ' ' 2>/dev/null <"/proc/$m/cmdline" |
 		    grep -qF -- "-H unix://$dir/docker.sock "; then
 			pid=$m
 		fi

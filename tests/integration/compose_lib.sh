@@ -19,6 +19,10 @@ fail() {
 	exit 1
 }
 
+# Compose runs on the machine's engine even beside a stack with a dockerd of
+# its own (scripts/stack, WINGMAN_STACK_DOCKERD=private): the images are
+# built there, and the networks it checks need a bridge and iptables.
+export DOCKER_HOST=unix:///var/run/docker.sock
 mkdir -p "$T/trusted" "$T/export" "$T/operator"
 export WINGMAN_TRUSTED_DIR=$T/trusted WINGMAN_EXPORT_DIR=$T/export WINGMAN_OPERATOR_DIR=$T/operator
 export DOCKER_GID

@@ -168,8 +168,15 @@ moved executor 'wingman_audit_rows_written_total{sink="postgresql"}'
 moved auditor 'wingman_messages_handled_total{topic="wingman.results",outcome="ok"}'
 grep -q '^wingman_approval_pending_requests [0-9]' "$T/approval.after" || fail "no pending gauge"
 grep -q '^wingman_audit_checkpoint_age_seconds [0-9]' "$T/auditor.after" || fail "no checkpoint age"
-grep -q '^wingman_kafka_consumer_lag{topic="wingman.orders",partition="[0-9]*"} [0-9]' \
-    "$T/executor.after" || fail "no consumer lag for wingman.orders"
+# The lag gauges are refreshed once a second (common/stage.c), and a new
+# executor has a position to count from only once it has read an order:
+# scraped until the gauge is there.
+executor_lag() {
+	metrics executor >"$T/executor.lag" &&
+	    grep -q '^wingman_kafka_consumer_lag{topic="wingman.orders",partition="[0-9]*"} [0-9]' \
+	        "$T/executor.lag"
+}
+wait_for 30 executor_lag || fail "no consumer lag for wingman.orders"
 ok "handled, latency, claims, Docker calls, audit rows moved; pending, checkpoint age, lag present"
 
 say "promtool: every /metrics, the alert rules, the scrape config"

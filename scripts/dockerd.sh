@@ -92,7 +92,8 @@ private_dockerd_remove() {
 	fi
 	[ -z "$pid" ] || private_dockerd_stop_pid "$pid"
 	PRIVATE_DOCKERD_PID=
-	findmnt -rn -o TARGET | grep -E "^($dir|$exec_root)/" | sort -r | while read -r m; do
+	# (set -e and pipefail safe: none is an answer too.)
+	findmnt -rn -o TARGET | { grep -E "^($dir|$exec_root)/" || true; } | sort -r | while read -r m; do
 		umount -l "$m" || true
 	done
 	if mountpoint -q "$dir/data" 2>/dev/null; then umount -l "$dir/data"; fi

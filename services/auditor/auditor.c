@@ -50,20 +50,59 @@ details_str(const json_t *row, const char *name)
 	return msg_str(json_object_get(row, "details"), name);
 }
 
-/* The terminal status the audit log records, or NULL while the request runs. */
+/*
+ * The terminal status a row records, or NULL when it records none. Only
+ * rows from their entitled writer reach here (receipt_row_trusted).
+ */
 static const char *
 terminal_status(const json_t *row, const char **reason)
 {
-	const char *event = msg_str(row, "event"), *service = msg_str(row, "service");
+	const char *event = msg_str(row, "event");
 
 	*reason = details_str(row, "reason");
-	if (strcmp(service, "wingman-executor") == 0 && strcmp(event, "result") == 0)
+	if (strcmp(event, "result") == 0)
 		return details_str(row, "status");
-	if (strcmp(service, "wingman-approval") == 0 &&
-	    (strcmp(event, "rejected") == 0 || strcmp(event, "expired") == 0 ||
-	        strcmp(event, "invalid") == 0))
+	if (strcmp(event, "rejected") == 0 || strcmp(event, "expired") == 0 ||
+	    strcmp(event, "invalid") == 0)
 		return event;
 	return NULL;
+}
+
+/*
+ * Which service may write each event a receipt reads. Every role can append
+ * rows in its own name only (the writer check), so a row of another service
+ * with one of these names is a neighbour speaking out of turn -- a
+ * compromised consensus writing a human vote, say -- and is left out.
+ */
+static const struct {
+	const char *event, *service;
+} receipt_writers[] = {
+	{ "request_received", "wingman-consensus" },
+	{ "assessed", "wingman-consensus" },
+	{ "auto_approved", "wingman-approval" },
+	{ "human_vote", "wingman-approval" },
+	{ "approved", "wingman-approval" },
+	{ "rejected", "wingman-approval" },
+	{ "expired", "wingman-approval" },
+	{ "invalid", "wingman-approval" },
+	{ "token_minted", "wingman-token" },
+	{ "execution_result", "wingman-executor" },
+	{ "result", "wingman-executor" },
+};
+
+/*
+ * 1 when the receipt reads the row, 0 when its event is not one it reads,
+ * -1 when it is but another service wrote it.
+ */
+static int
+receipt_row_trusted(const json_t *row)
+{
+	const char *event = msg_str(row, "event"), *service = msg_str(row, "service");
+
+	for (size_t i = 0; i < sizeof(receipt_writers) / sizeof(receipt_writers[0]); i++)
+		if (strcmp(event, receipt_writers[i].event) == 0)
+			return strcmp(service, receipt_writers[i].service) == 0 ? 1 : -1;
+	return 0;
 }
 
 json_t *
@@ -81,8 +120,18 @@ receipt_statement(const char *request_id, const json_t *rows)
 	{
 		const char *event = msg_str(row, "event"), *r;
 		const json_t *d = json_object_get(row, "details");
-		const char *s = terminal_status(row, &r);
+		const char *s;
 
+		switch (receipt_row_trusted(row)) {
+		case 0:
+			continue;
+		case -1:
+			log_warnx("event=receipt_row_refused request_id=%s writer=%s row_event=%s"
+			          " reason=\"AUDIT_WRONG_WRITER: not this service's event\"",
+			    request_id, msg_str(row, "service"), event);
+			continue;
+		}
+		s = terminal_status(row, &r);
 		if (s != NULL) {
 			status = s;
 			reason = r;

@@ -10,6 +10,15 @@ start_daemons
 WINGMAN_AUDIT_CHECKPOINT_S=1 as_service auditor "$build/services/auditor/wingman-auditor" >"$T/auditor.log" 2>&1 &
 DAEMON_PIDS+=($!)
 
+# forge_row SERVICE ID EVENT DETAILS: a row appended with SERVICE's own
+# database role, in its own name (all the writer check lets it do), under an
+# event name that belongs to another service.
+forge_row() {
+	local head="{\"details\":$4,\"event\":\"$3\",\"prev_hash\":\""
+	pgas "${1#wingman-}" "SELECT 1 FROM wingman_audit_append('$1', ARRAY['$2'], ARRAY['$3'],
+	    ARRAY['$head'], ARRAY['\",\"request_id\":\"$2\",\"seq\":'],
+	    ARRAY[',\"service\":\"$1\",\"ts\":\"2026-12-02T00:00:00.000Z\"}'])" >/dev/null
+}
 wait_receipt() { # ID -> receipt on stdout
 	local i
 	for i in $(seq 1 60); do
@@ -25,6 +34,10 @@ out=$("$W" submit --env test --worker agent-7 --text "look" --cmd "docker inspec
 ok_id=$(jq -r .request_id <<<"$out")
 id=$("$W" submit --env test --worker agent-7 --text "restart" --cmd "docker restart wingman-test-demo")
 first_on wingman.approval-prompts "$id" 30 >/dev/null || fail "no prompt"
+# A compromised consensus speaks for the other stages while bob decides.
+forge_row wingman-consensus "$id" human_vote '{"approver":"mallory","counted":true,"decision":"approve"}'
+forge_row wingman-consensus "$id" approved '{"state":"approved"}'
+forge_row wingman-consensus "$id" token_minted '{"cmd":"docker rm -f x","jti":"forged","sha256":"00"}'
 "$W" reject "$id" --as bob --reason "no" >/dev/null
 "$W" wait "$id" --timeout 60 >/dev/null || true
 rej_id=$id
@@ -50,6 +63,14 @@ wait_receipt "$rej_id" >"$T/receipt-rej.json" || fail "no receipt for $rej_id"
 [ "$(jq -r .predicate.status "$T/statement-rej")" = rejected ] || fail "rejected receipt status"
 [ "$(jq -r '.predicate.decision.human_votes[0].approver' "$T/statement-rej")" = bob ] || fail "rejected receipt voter"
 ok "receipt of a rejected request names the approver who said no"
+[ "$(jq -c '[.predicate.decision.human_votes[].approver]' "$T/statement-rej")" = '["bob"]' ] &&
+    [ "$(jq -c .predicate.decision.approvers "$T/statement-rej")" = '[]' ] &&
+    [ "$(jq -r .predicate.decision.outcome "$T/statement-rej")" = rejected ] &&
+    [ "$(jq -r '.predicate.tokens | length' "$T/statement-rej")" = 0 ] ||
+    fail "rows consensus wrote as votes, approval and token reached the receipt: $(jq -c .predicate "$T/statement-rej")"
+[ "$(pgq "SELECT count(*) FROM audit_log WHERE request_id = '$rej_id' AND service = 'wingman-consensus'
+    AND event IN ('human_vote', 'approved', 'token_minted')")" = 3 ] || fail "the forged rows were not written"
+ok "a vote, an approval and a token that consensus wrote in its own name are left out of the receipt"
 
 # Any change breaks it: the payload, the signature, another signer.
 jq -c '.payload |= (@base64d | fromjson | .predicate.status = "rejected" | tojson | @base64)' \

@@ -1,0 +1,154 @@
+/*
+ * The receipt's statement from audit rows (receipt_statement): what it says
+ * comes only from rows their entitled service wrote. A neighbour that writes
+ * rows in its own name under another service's event names (a compromised
+ * consensus "voting" as a human) is left out, not believed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "auditor.h"
+
+static json_t *
+row(json_int_t seq, const char *service, const char *event, json_t *details)
+{
+	return json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "seq", seq, "service", service,
+	    "request_id", "r-1", "event", event, "details", details, "row_hash", "ab");
+}
+
+/* The honest story of a request bob approved and that ran once. */
+static json_t *
+honest_rows(void)
+{
+	json_t *rows = json_array();
+
+	json_array_append_new(rows,
+	    row(1, "wingman-consensus", "request_received",
+	        json_pack("{s:s, s:s, s:s}", "sha256", "aa", "worker_id", "agent-7", "environment",
+	            "prd")));
+	json_array_append_new(rows,
+	    row(2, "wingman-consensus", "assessed",
+	        json_pack("{s:[], s:[], s:s}", "votes", "dissent", "risk", "high")));
+	json_array_append_new(rows,
+	    row(3, "wingman-approval", "human_vote",
+	        json_pack("{s:s, s:s, s:b}", "approver", "bob", "decision", "approve", "counted",
+	            1)));
+	json_array_append_new(rows,
+	    row(4, "wingman-approval", "approved", json_pack("{s:s}", "state", "approved")));
+	json_array_append_new(rows,
+	    row(5, "wingman-token", "token_minted",
+	        json_pack("{s:s, s:s, s:s}", "jti", "j-1", "sha256", "bb", "cmd", "docker ps")));
+	json_array_append_new(rows,
+	    row(6, "wingman-executor", "execution_result",
+	        json_pack("{s:s, s:s, s:i, s:s}", "jti", "j-1", "status", "ok", "exit_code", 0,
+	            "output_sha256", "cc")));
+	json_array_append_new(rows,
+	    row(7, "wingman-executor", "result",
+	        json_pack("{s:s, s:s}", "status", "executed", "reason", "")));
+	return rows;
+}
+
+static const json_t *
+predicate(const json_t *st)
+{
+	return json_object_get(st, "predicate");
+}
+
+static void
+honest_story_is_told(void **state)
+{
+	json_t *rows = honest_rows(), *st = receipt_statement("r-1", rows);
+	const json_t *p, *decision;
+
+	assert_non_null(st);
+	p = predicate(st);
+	decision = json_object_get(p, "decision");
+	assert_string_equal(json_string_value(json_object_get(p, "status")), "executed");
+	assert_string_equal(json_string_value(json_object_get(decision, "outcome")), "approved");
+	assert_int_equal(json_array_size(json_object_get(decision, "approvers")), 1);
+	assert_string_equal(json_string_value(
+	                        json_array_get(json_object_get(decision, "approvers"), 0)),
+	    "bob");
+	assert_int_equal(json_array_size(json_object_get(p, "tokens")), 1);
+	assert_int_equal(json_array_size(json_object_get(p, "commands")), 1);
+	assert_string_equal(json_string_value(json_object_get(p, "risk")), "high");
+	json_decref(st);
+	json_decref(rows);
+}
+
+/* Rows a compromised consensus can append in its own name. */
+static void
+neighbour_rows_are_left_out(void **state)
+{
+	json_t *rows = honest_rows(), *st;
+	const json_t *p, *decision;
+	const char *liar = "wingman-consensus";
+
+	json_array_append_new(rows,
+	    row(8, liar, "human_vote",
+	        json_pack("{s:s, s:s, s:b}", "approver", "mallory", "decision", "approve",
+	            "counted", 1)));
+	json_array_append_new(rows, row(9, liar, "auto_approved", json_object()));
+	json_array_append_new(rows,
+	    row(10, liar, "token_minted",
+	        json_pack("{s:s, s:s, s:s}", "jti", "j-evil", "sha256", "dd", "cmd", "docker rm x")));
+	json_array_append_new(rows,
+	    row(11, liar, "execution_result",
+	        json_pack("{s:s, s:s, s:i, s:s}", "jti", "j-evil", "status", "ok", "exit_code", 0,
+	            "output_sha256", "ee")));
+	json_array_append_new(rows,
+	    row(12, "wingman-token", "result",
+	        json_pack("{s:s, s:s}", "status", "failed", "reason", "forged")));
+	json_array_append_new(rows,
+	    row(13, "wingman-executor", "assessed", json_pack("{s:s}", "risk", "low")));
+	st = receipt_statement("r-1", rows);
+	assert_non_null(st);
+	p = predicate(st);
+	decision = json_object_get(p, "decision");
+	assert_string_equal(json_string_value(json_object_get(p, "status")), "executed");
+	assert_string_equal(json_string_value(json_object_get(decision, "outcome")), "approved");
+	assert_int_equal(json_array_size(json_object_get(decision, "approvers")), 1);
+	assert_string_equal(json_string_value(
+	                        json_array_get(json_object_get(decision, "approvers"), 0)),
+	    "bob");
+	assert_int_equal(json_array_size(json_object_get(decision, "human_votes")), 1);
+	assert_int_equal(json_array_size(json_object_get(p, "tokens")), 1);
+	assert_int_equal(json_array_size(json_object_get(p, "commands")), 1);
+	assert_string_equal(json_string_value(json_object_get(p, "risk")), "high");
+	json_decref(st);
+	json_decref(rows);
+}
+
+/* An end written by a service that may not end a request is no end. */
+static void
+foreign_end_is_no_end(void **state)
+{
+	json_t *rows = json_array();
+
+	json_array_append_new(rows,
+	    row(1, "wingman-consensus", "request_received", json_pack("{s:s}", "sha256", "aa")));
+	json_array_append_new(rows,
+	    row(2, "wingman-consensus", "rejected", json_pack("{s:s}", "reason", "forged")));
+	json_array_append_new(rows,
+	    row(3, "wingman-token", "result", json_pack("{s:s}", "status", "executed")));
+	assert_null(receipt_statement("r-1", rows));
+	json_decref(rows);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(honest_story_is_told),
+		cmocka_unit_test(neighbour_rows_are_left_out),
+		cmocka_unit_test(foreign_end_is_no_end),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -55,30 +55,31 @@ honest_rows(void)
 	return rows;
 }
 
-static const json_t *
-predicate(const json_t *st)
+/* What the receipt of honest_rows says, whatever else the log holds. */
+static void
+assert_bobs_story(const json_t *st)
 {
-	return json_object_get(st, "predicate");
+	const json_t *p = json_object_get(st, "predicate");
+	const json_t *decision = json_object_get(p, "decision");
+	const json_t *approvers = json_object_get(decision, "approvers");
+
+	assert_non_null(st);
+	assert_string_equal(json_string_value(json_object_get(p, "status")), "executed");
+	assert_string_equal(json_string_value(json_object_get(decision, "outcome")), "approved");
+	assert_int_equal(json_array_size(approvers), 1);
+	assert_string_equal(json_string_value(json_array_get(approvers, 0)), "bob");
+	assert_int_equal(json_array_size(json_object_get(decision, "human_votes")), 1);
+	assert_int_equal(json_array_size(json_object_get(p, "tokens")), 1);
+	assert_int_equal(json_array_size(json_object_get(p, "commands")), 1);
+	assert_string_equal(json_string_value(json_object_get(p, "risk")), "high");
 }
 
 static void
 honest_story_is_told(void **state)
 {
 	json_t *rows = honest_rows(), *st = receipt_statement("r-1", rows);
-	const json_t *p, *decision;
 
-	assert_non_null(st);
-	p = predicate(st);
-	decision = json_object_get(p, "decision");
-	assert_string_equal(json_string_value(json_object_get(p, "status")), "executed");
-	assert_string_equal(json_string_value(json_object_get(decision, "outcome")), "approved");
-	assert_int_equal(json_array_size(json_object_get(decision, "approvers")), 1);
-	assert_string_equal(json_string_value(
-	                        json_array_get(json_object_get(decision, "approvers"), 0)),
-	    "bob");
-	assert_int_equal(json_array_size(json_object_get(p, "tokens")), 1);
-	assert_int_equal(json_array_size(json_object_get(p, "commands")), 1);
-	assert_string_equal(json_string_value(json_object_get(p, "risk")), "high");
+	assert_bobs_story(st);
 	json_decref(st);
 	json_decref(rows);
 }
@@ -88,7 +89,6 @@ static void
 neighbour_rows_are_left_out(void **state)
 {
 	json_t *rows = honest_rows(), *st;
-	const json_t *p, *decision;
 	const char *liar = "wingman-consensus";
 
 	json_array_append_new(rows,
@@ -109,19 +109,7 @@ neighbour_rows_are_left_out(void **state)
 	json_array_append_new(rows,
 	    row(13, "wingman-executor", "assessed", json_pack("{s:s}", "risk", "low")));
 	st = receipt_statement("r-1", rows);
-	assert_non_null(st);
-	p = predicate(st);
-	decision = json_object_get(p, "decision");
-	assert_string_equal(json_string_value(json_object_get(p, "status")), "executed");
-	assert_string_equal(json_string_value(json_object_get(decision, "outcome")), "approved");
-	assert_int_equal(json_array_size(json_object_get(decision, "approvers")), 1);
-	assert_string_equal(json_string_value(
-	                        json_array_get(json_object_get(decision, "approvers"), 0)),
-	    "bob");
-	assert_int_equal(json_array_size(json_object_get(decision, "human_votes")), 1);
-	assert_int_equal(json_array_size(json_object_get(p, "tokens")), 1);
-	assert_int_equal(json_array_size(json_object_get(p, "commands")), 1);
-	assert_string_equal(json_string_value(json_object_get(p, "risk")), "high");
+	assert_bobs_story(st);
 	json_decref(st);
 	json_decref(rows);
 }

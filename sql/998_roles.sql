@@ -19,8 +19,10 @@
 --   wingman_admin      the CLI: reads everything; writes freeze_state and
 --                      revocations (the kill switch) and its own audit rows
 --
--- "audit rows" is INSERT on audit_log plus SELECT of (seq, row_hash), which
--- the chain append reads; nobody may UPDATE, DELETE or TRUNCATE it.
+-- "audit rows" is INSERT on audit_log plus SELECT of (seq, chain, row_hash),
+-- which the chain append reads, the next value of audit_log_seq, reading
+-- audit_chain_origin and adding a chain to audit_chains (sql/014_chains.sql);
+-- nobody may UPDATE, DELETE or TRUNCATE audit_log.
 SET client_min_messages = warning;
 
 -- The service name a role writes audit rows as; NULL for roles that are
@@ -38,26 +40,40 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
--- An audit row says who wrote it twice, in the service column and in the
--- hashed content (receipts read the content): both must name the writer,
--- so one process cannot speak in another's name.
+-- An audit row says who wrote it three times, in the service column, in
+-- its chain's name ("<service>/<lane>", sql/014_chains.sql) and in the
+-- hashed content (receipts read the content, which also names the chain):
+-- all must name the writer, so one process can neither speak in another's
+-- name nor write into another's chain. The legacy chain (the rows from
+-- before 014) is closed: nobody appends to it.
 CREATE OR REPLACE FUNCTION audit_log_writer_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     mine text := wingman_service_of(current_user);
     said text;
+    said_chain text;
 BEGIN
     BEGIN
         said := NEW.content::jsonb ->> 'service';
+        said_chain := NEW.content::jsonb ->> 'chain';
     EXCEPTION WHEN others THEN
         RAISE EXCEPTION 'AUDIT_BAD_ROW: content is not JSON';
     END;
     IF said IS DISTINCT FROM NEW.service THEN
         RAISE EXCEPTION 'AUDIT_BAD_ROW: content names service %, the row %', said, NEW.service;
     END IF;
+    IF NEW.chain IS NULL OR NEW.chain !~ '^[a-z][a-z0-9-]*/[A-Za-z0-9._-]{1,32}$' THEN
+        RAISE EXCEPTION 'AUDIT_BAD_CHAIN: % is not a chain name (service/lane)', NEW.chain;
+    END IF;
+    IF said_chain IS DISTINCT FROM NEW.chain THEN
+        RAISE EXCEPTION 'AUDIT_BAD_ROW: content names chain %, the row %', said_chain, NEW.chain;
+    END IF;
+    IF split_part(NEW.chain, '/', 1) IS DISTINCT FROM NEW.service THEN
+        RAISE EXCEPTION 'AUDIT_WRONG_WRITER: chain % is not a chain of %', NEW.chain, NEW.service;
+    END IF;
     IF mine IS NOT NULL AND NEW.service IS DISTINCT FROM mine THEN
-        RAISE EXCEPTION 'AUDIT_WRONG_WRITER: % writes audit rows as %, not %',
-            current_user, mine, NEW.service;
+        RAISE EXCEPTION 'AUDIT_WRONG_WRITER: % writes audit rows as %, not % (chain %)',
+            current_user, mine, NEW.service, NEW.chain;
     END IF;
     RETURN NEW;
 END
@@ -118,7 +134,10 @@ BEGIN
         EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM %I', r);
         EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', r);
         -- Every process appends audit rows in its own name.
-        EXECUTE format('GRANT SELECT (seq, row_hash), INSERT ON audit_log TO %I', r);
+        EXECUTE format('GRANT SELECT (seq, chain, row_hash), INSERT ON audit_log TO %I', r);
+        EXECUTE format('GRANT SELECT ON audit_chain_origin TO %I', r);
+        EXECUTE format('GRANT INSERT ON audit_chains TO %I', r);
+        EXECUTE format('GRANT USAGE ON SEQUENCE audit_log_seq TO %I', r);
     END LOOP;
     IF array_length(missing, 1) > 0 THEN
         RAISE WARNING 'roles missing, not granted: %', array_to_string(missing, ', ');
@@ -140,7 +159,7 @@ BEGIN
         GRANT UPDATE (id) ON freeze_state TO wingman_executor;
     END IF;
     IF NOT 'wingman_auditor' = ANY (missing) THEN
-        GRANT SELECT ON audit_log TO wingman_auditor;
+        GRANT SELECT ON audit_log, audit_chains TO wingman_auditor;
         GRANT SELECT, INSERT ON audit_checkpoints, receipts TO wingman_auditor;
         GRANT USAGE ON SEQUENCE audit_checkpoints_id_seq TO wingman_auditor;
     END IF;

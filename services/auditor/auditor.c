@@ -14,13 +14,14 @@ int
 auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out)
 {
 	PGconn *c = pg_link_conn(&ctx->db);
-	json_t *made = NULL;
+	json_t *made = NULL, *cp;
 	char err[512];
-	long long seq;
+	long long heads;
+	size_t i;
 
 	if (c == NULL)
 		return -1;
-	if (audit_checkpoint(c, ctx->key, AUDIT_KID, &seq, out != NULL ? &made : NULL, err,
+	if (audit_checkpoint(c, ctx->key, AUDIT_KID, &heads, out != NULL ? &made : NULL, err,
 	        sizeof(err)) != 0) {
 		log_warnx("event=checkpoint_failed error=\"%s\"", err);
 		return -1;
@@ -28,12 +29,19 @@ auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out)
 	/*
 	 * A second copy outside PostgreSQL: whoever can delete checkpoints
 	 * there (the owner, with the trigger off) cannot delete them here.
+	 * One message per chain head.
 	 */
-	if (made != NULL && outbox_add(out, TOPIC_AUDIT_CHECKPOINTS, "audit", made) != 0)
-		log_warnx("event=checkpoint_not_published seq=%lld", seq);
-	log_debug("event=checkpoint seq=%lld", seq);
+	json_array_foreach(made, i, cp)
+	{
+		if (outbox_add(out, TOPIC_AUDIT_CHECKPOINTS, "audit", json_incref(cp)) != 0)
+			log_warnx("event=checkpoint_not_published chain=%s seq=%lld",
+			    msg_str(cp, "chain"),
+			    (long long)json_integer_value(json_object_get(cp, "seq")));
+	}
+	json_decref(made);
+	log_debug("event=checkpoint heads=%lld", heads);
 	/* An empty log gets no checkpoint: the age stays unset (or grows). */
-	if (seq > 0)
+	if (heads > 0)
 		metric_set(M_CHECKPOINT_AGE, NULL, metrics_wall_s());
 	return 0;
 }
@@ -191,6 +199,10 @@ receipt_statement(const char *request_id, const json_t *rows)
 	    "commands", commands, "audit", "first_seq",
 	    json_object_get(json_array_get(rows, 0), "seq"), "last_seq",
 	    json_object_get(row, "seq"), "last_row_hash", json_object_get(row, "row_hash"));
+	/* The last row's chain (absent for a row of the legacy chain): where to find and check it. */
+	if (predicate != NULL && json_is_string(json_object_get(row, "chain")))
+		json_object_set(json_object_get(predicate, "audit"), "last_chain",
+		    json_object_get(row, "chain"));
 	st = json_pack("{s:s, s:[{s:s+, s:{s:s}}], s:s, s:o}", "_type", RECEIPT_STATEMENT_TYPE,
 	    "subject", "name", "wingman-request:", request_id, "digest", "sha256", digest,
 	    "predicateType", RECEIPT_PREDICATE_TYPE, "predicate", predicate);

@@ -104,7 +104,7 @@ audit_verify_cmd(int argc, char **argv)
 	};
 	static struct keyring pubs;
 	int have_pub = 0;
-	long long rows = 0, checkpoints = 0, max_age = default_max_age();
+	long long rows = 0, chains = 0, checkpoints = 0, max_age = default_max_age();
 	char err[512], newest[32] = "", *report = NULL;
 	const size_t reportlen = 16384;
 	PGconn *c = NULL;
@@ -132,12 +132,13 @@ audit_verify_cmd(int argc, char **argv)
 		usage();
 	if ((report = calloc(1, reportlen)) == NULL || (c = pg_open("audit verify")) == NULL)
 		goto done;
-	if ((breaks = audit_verify_chain(c, &rows, report, reportlen)) < 0) {
+	if ((breaks = audit_verify_chain(c, &rows, &chains, report, reportlen)) < 0) {
 		fprintf(stderr, "wingman audit verify: %s\n", report);
 		goto done;
 	}
 	if (breaks == 0 && !have_pub) {
-		printf("audit chain OK: %lld rows (checkpoints not checked: no --pub)\n", rows);
+		printf("audit chain OK: %lld rows in %lld chains (checkpoints not checked: no --pub)\n",
+		    rows, chains);
 		rc = 0;
 		goto done;
 	}
@@ -187,8 +188,8 @@ audit_verify_cmd(int argc, char **argv)
 		fprintf(stderr, "wingman audit verify: %d break(s) in %lld rows\n", breaks, rows);
 		goto done;
 	}
-	printf("audit chain OK: %lld rows, %lld signed checkpoints, newest %s", rows, checkpoints,
-	    newest[0] != '\0' ? newest : "none (empty log)");
+	printf("audit chain OK: %lld rows in %lld chains, %lld signed checkpoints, newest %s", rows,
+	    chains, checkpoints, newest[0] != '\0' ? newest : "none (empty log)");
 	if (kafka)
 		printf("; all %lld published on %s still there", published, TOPIC_AUDIT_CHECKPOINTS);
 	putchar('\n');

@@ -114,17 +114,59 @@ set -e
 grep -q 'append-only' "$T/err" || fail "no append-only error: $(cat "$T/err")"
 ok "the owner is refused too, by the append-only trigger"
 
+say "a process cannot write into another service's chain, nor reopen the legacy chain"
+# As the CLI's role (wingman_admin, service "wingman"), through the append
+# function and by a plain INSERT: another service's chain, a chain whose
+# name and service disagree, and the legacy chain are all refused.
+row_args() { # CHAIN SERVICE -> the function's arguments for one row
+	printf "'%s', ARRAY['r-x'], ARRAY['forged'], ARRAY['{\"chain\":\"%s\",\"details\":{},\"event\":\"forged\",\"prev_hash\":\"'], ARRAY['\",\"request_id\":\"r-x\",\"seq\":'], ARRAY[',\"service\":\"%s\",\"ts\":\"t\"}']" "$1" "$1" "$2"
+}
+before=$(pgq "SELECT count(*) FROM audit_log")
+for c in "wingman-executor/0 wingman-executor" "wingman-consensus/9 wingman-consensus" "wingman-executor/0 wingman"; do
+	set -- $c
+	set +e; pgq "SELECT wingman_audit_append($(row_args "$1" "$2"))" >/dev/null 2>"$T/err"; rc=$?; set -e
+	[ $rc -ne 0 ] && grep -q AUDIT_WRONG_WRITER "$T/err" || fail "wingman_admin wrote into chain $1 as $2: $(cat "$T/err")"
+done
+set +e
+pgq "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+     VALUES (nextval('audit_log_seq'), 'wingman-approval/0', 'wingman-approval', 'r-x', 'forged',
+     '{\"chain\":\"wingman-approval/0\",\"service\":\"wingman-approval\"}', 'x', 'y')" >/dev/null 2>"$T/err"; rc1=$?
+pgq "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+     VALUES (nextval('audit_log_seq'), 'legacy', 'wingman', 'r-x', 'forged',
+     '{\"service\":\"wingman\"}', 'x', 'y')" >/dev/null 2>>"$T/err"; rc2=$?
+set -e
+[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] || fail "a plain INSERT into another chain or the legacy chain passed"
+grep -q AUDIT_WRONG_WRITER "$T/err" && grep -q AUDIT_BAD_CHAIN "$T/err" || fail "refusals: $(cat "$T/err")"
+[ "$(pgq "SELECT count(*) FROM audit_log")" = "$before" ] || fail "a refused row was written"
+# Its own chain is fine: the same function, the same role.
+pgq "SELECT wingman_audit_append($(row_args wingman/77 wingman))" >/dev/null || fail "wingman_admin cannot write its own chain"
+ok "AUDIT_WRONG_WRITER for another service's chain (function and INSERT), AUDIT_BAD_CHAIN for the legacy chain; its own chain works"
+
 say "tampering with a copy of the log is detected and names the row"
+# One more round of checkpoints covers the row just written, then stop.
+sleep 2
 stop_daemons
 base=$(pga "SELECT max(seq) FROM audit_log")
-[ "$base" -ge 10 ] || fail "too few rows to tamper with ($base)"
-# A checkpoint at the head of the copy: the newest rows are covered.
+chains=$(pga "SELECT count(DISTINCT chain) FROM audit_log")
+[ "$chains" -ge 4 ] || fail "expected a chain per writer, got $chains: $(pga "SELECT DISTINCT chain FROM audit_log")"
+ok "$chains chains in the log: $(pga "SELECT string_agg(DISTINCT chain, ' ') FROM audit_log")"
+# The chain with the most rows: a middle row of it, its next, another chain.
+C=$(pga "SELECT chain FROM audit_log WHERE seq <= $base GROUP BY chain ORDER BY count(*) DESC, chain LIMIT 1")
+n=$(pga "SELECT count(*) FROM audit_log WHERE chain = '$C' AND seq <= $base")
+[ "$n" -ge 6 ] || fail "too few rows in chain $C to tamper with ($n)"
+mid=$(pga "SELECT seq FROM audit_log WHERE chain = '$C' ORDER BY seq OFFSET $((n / 2)) LIMIT 1")
+next=$(pga "SELECT seq FROM audit_log WHERE chain = '$C' AND seq > $mid ORDER BY seq LIMIT 1")
+D=$(pga "SELECT chain FROM audit_log WHERE chain <> '$C' AND seq <= $base GROUP BY chain ORDER BY count(*) DESC, chain LIMIT 1")
 reset_copy() {
 	pga "DROP SCHEMA IF EXISTS tamper CASCADE; CREATE SCHEMA tamper;
 	     CREATE TABLE tamper.audit_log (LIKE public.audit_log INCLUDING ALL);
 	     CREATE TABLE tamper.audit_checkpoints (LIKE public.audit_checkpoints INCLUDING ALL);
+	     CREATE TABLE tamper.audit_chain_origin (LIKE public.audit_chain_origin INCLUDING ALL);
+	     CREATE TABLE tamper.audit_chains (LIKE public.audit_chains INCLUDING ALL);
 	     INSERT INTO tamper.audit_log SELECT * FROM public.audit_log WHERE seq <= $base;
-	     INSERT INTO tamper.audit_checkpoints SELECT * FROM public.audit_checkpoints WHERE seq <= $base;" >/dev/null
+	     INSERT INTO tamper.audit_checkpoints SELECT * FROM public.audit_checkpoints WHERE seq <= $base;
+	     INSERT INTO tamper.audit_chain_origin SELECT * FROM public.audit_chain_origin;
+	     INSERT INTO tamper.audit_chains SELECT * FROM public.audit_chains;" >/dev/null
 }
 verify_copy() {
 	WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=tamper'" \
@@ -136,45 +178,57 @@ expect_broken() { # WHAT CODE ROW
 	[ $rc -eq 1 ] || fail "$1 not detected: $msg"
 	grep -q "$2" <<<"$msg" || fail "$1: expected $2, got: $msg"
 	grep -q "row $3\b" <<<"$msg" || fail "$1: expected row $3 named, got: $msg"
-	ok "$1 -> $(sed 's/^wingman audit verify: //' <<<"$msg")"
+	ok "$1 -> $(sed 's/^wingman audit verify: //' <<<"$msg" | head -n 3 | tr '\n' ' ')"
 }
 reset_copy
 verify_copy >/dev/null || fail "the untouched copy does not verify: $(verify_copy)"
 ok "untouched copy verifies"
 
-mid=$((base / 2))
 reset_copy
 pga "UPDATE tamper.audit_log SET content = replace(content, '\"event\":\"', '\"event\":\"X') WHERE seq = $mid" >/dev/null
-expect_broken "one byte changed in row $mid" AUDIT_BAD_HASH "$mid"
+expect_broken "one byte changed in row $mid of chain $C" AUDIT_BAD_HASH "$mid"
 
 reset_copy
 pga "DELETE FROM tamper.audit_log WHERE seq = $mid" >/dev/null
-expect_broken "row $mid deleted" AUDIT_GAP "$mid"
+expect_broken "row $mid deleted from the middle of chain $C" AUDIT_BROKEN_LINK "$next"
 
 reset_copy
-a=$((mid + 1))
 pga "UPDATE tamper.audit_log SET seq = -1 WHERE seq = $mid;
-     UPDATE tamper.audit_log SET seq = $mid WHERE seq = $a;
-     UPDATE tamper.audit_log SET seq = $a WHERE seq = -1" >/dev/null
-expect_broken "rows $mid and $a swapped" AUDIT_ "$mid"
+     UPDATE tamper.audit_log SET seq = $mid WHERE seq = $next;
+     UPDATE tamper.audit_log SET seq = $next WHERE seq = -1" >/dev/null
+expect_broken "rows $mid and $next of chain $C swapped" AUDIT_ "$mid"
 
 reset_copy
-cp=$(pga "SELECT max(seq) FROM tamper.audit_checkpoints")
-[ -n "$cp" ] || fail "no checkpoint to test truncation against"
-pga "DELETE FROM tamper.audit_log WHERE seq > $((cp - 3))" >/dev/null
-expect_broken "the newest rows deleted after a checkpoint" AUDIT_TRUNCATED "[0-9]*"
+pga "UPDATE tamper.audit_log SET chain = '$D' WHERE seq = $mid" >/dev/null
+expect_broken "row $mid moved from chain $C to chain $D" AUDIT_MOVED "$mid"
 
-# An attacker with database access rewrites history consistently: every
-# hash recomputed from row $mid on. Only the signed checkpoint catches it.
+# Moved with the service column too, into a chain of the same service's
+# name: the content still binds the old chain.
 reset_copy
-# Rewrite from a little before the newest checkpoint: enough to contradict it.
-cp=$(pga "SELECT max(seq) FROM tamper.audit_checkpoints")
-mid=$((cp > 12 ? cp - 10 : 2))
-psql "$WINGMAN_PG_OWNER_CONNINFO" -qtA -c "SELECT seq, content FROM tamper.audit_log WHERE seq >= $mid ORDER BY seq" \
+pga "UPDATE tamper.audit_log SET chain = split_part(chain, '/', 1) || '/99' WHERE seq = $mid" >/dev/null
+expect_broken "row $mid moved to a new chain of its own service" AUDIT_MOVED "$mid"
+
+reset_copy
+cp=$(pga "SELECT max(seq) FROM tamper.audit_checkpoints WHERE chain = '$C'")
+[ -n "$cp" ] || fail "no checkpoint of chain $C to test truncation against"
+pga "DELETE FROM tamper.audit_log WHERE chain = '$C' AND seq >= $cp" >/dev/null
+# The chain still links: only its signed head says rows are gone.
+set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); set -e
+grep -q 'audit chain OK' <<<"$msg" || fail "a cut tail should pass the bare chain check: $msg"
+expect_broken "the newest rows of chain $C deleted after its checkpoint" AUDIT_TRUNCATED "$cp"
+
+# An attacker with database access rewrites one chain consistently: every
+# hash of chain $C recomputed from a row before its newest checkpoint on.
+# Only the signed checkpoint catches it.
+reset_copy
+cp=$(pga "SELECT max(seq) FROM tamper.audit_checkpoints WHERE chain = '$C'")
+from=$(pga "SELECT seq FROM tamper.audit_log WHERE chain = '$C' AND seq < $cp ORDER BY seq DESC OFFSET 2 LIMIT 1")
+[ -n "$from" ] || from=$cp
+psql "$WINGMAN_PG_OWNER_CONNINFO" -qtA -c "SELECT seq, content FROM tamper.audit_log WHERE chain = '$C' AND seq >= $from ORDER BY seq" \
     -F $'\t' >"$T/rows"
-prev=$(pga "SELECT row_hash FROM tamper.audit_log WHERE seq = $((mid - 1))")
+prev=$(pga "SELECT prev_hash FROM tamper.audit_log WHERE seq = $from")
 while IFS=$'\t' read -r seq content; do
-	content=$(jq -cS --arg p "$prev" '.prev_hash = $p | if .seq == '"$mid"' then .event = "forged" else . end' <<<"$content")
+	content=$(jq -cS --arg p "$prev" '.prev_hash = $p | if .seq == '"$from"' then .event = "forged" else . end' <<<"$content")
 	hash=$(printf '%s\n%s' "$prev" "$content" | sha256sum | cut -d' ' -f1)
 	echo "UPDATE tamper.audit_log SET content = :'c', row_hash = :'h', prev_hash = :'p' WHERE seq = $seq" |
 	    psql "$WINGMAN_PG_OWNER_CONNINFO" -q -v c="$content" -v h="$hash" -v p="$prev"
@@ -182,7 +236,7 @@ while IFS=$'\t' read -r seq content; do
 done <"$T/rows"
 set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); set -e
 grep -q 'audit chain OK' <<<"$msg" || fail "a consistent rewrite should pass the bare chain check: $msg"
-expect_broken "history rewritten with recomputed hashes" AUDIT_REWRITTEN "[0-9]*"
+expect_broken "chain $C rewritten with recomputed hashes" AUDIT_REWRITTEN "$cp"
 pga "DROP SCHEMA tamper CASCADE" >/dev/null
 
 echo "$checks passed, 0 failed"

@@ -40,6 +40,26 @@ INSERT INTO approval_requests (request_id, environment, worker_id, state, assess
 	fail "rows of $prev not written"
 ok "at $prev: a pending approval written"
 
+# Audit rows as the previous version writes them: the one chain, through
+# its append function, and a checkpoint of its head signed the old way
+# (v1: no chain named). After the upgrade they are the legacy chain.
+if [ "$prev" = 013 ]; then
+	for ev in legacy_a legacy_b legacy_c; do
+		psql "$up_owner" -v ON_ERROR_STOP=1 -qAt -c "SELECT o_seq FROM wingman_audit_append('wingman',
+		    ARRAY['$rid'], ARRAY['$ev'], ARRAY['{\"details\":{},\"event\":\"$ev\",\"prev_hash\":\"'],
+		    ARRAY['\",\"request_id\":\"$rid\",\"seq\":'], ARRAY[',\"service\":\"wingman\",\"ts\":\"2026-01-01T00:00:00.000Z\"}'])" \
+		    >/dev/null || fail "legacy audit row $ev not written"
+	done
+	read -r lseq lhash < <(psql "$up_owner" -tA -F ' ' -c "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+	[ "$lseq" = 3 ] || fail "legacy rows: $lseq"
+	cts=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+	sig=$(printf 'wingman-audit-checkpoint-v1\n%s\n%s\n%s' "$lseq" "$lhash" "$cts" |
+	    openssl pkeyutl -sign -rawin -inkey "$WINGMAN_KEYS_DIR/audit.key" -in /dev/stdin | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	psql "$up_owner" -v ON_ERROR_STOP=1 -qc "INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)
+	    VALUES ($lseq, '$lhash', '$cts', 'audit', '$sig')" || fail "old checkpoint not written"
+	ok "at $prev: 3 audit rows in the one chain, and a checkpoint of its head signed the old way"
+fi
+
 say "3. migrate to head keeps them and fills what the new versions add"
 "$W" migrate --conninfo "$up_owner" >"$T/m2" || fail "migrate: $(cat "$T/m2")"
 grep -q "^applied ${head}_" "$T/m2" || fail "$head not applied: $(cat "$T/m2")"
@@ -51,6 +71,13 @@ grep -q "schema at version $head (1 migration(s) applied now)" "$T/m2" || fail "
 [ "$(psql "$up_owner" -tAc "SELECT state FROM approval_requests WHERE request_id = '$rid'")" = pending ] ||
 	fail "the pending approval was lost"
 ok "upgrade 007 -> $prev -> $head kept the rows; 008 gave the old runs their verdicts"
+if [ "$prev" = 013 ]; then
+	[ "$(psql "$up_owner" -tAc "SELECT string_agg(DISTINCT chain, ',') FROM audit_log")" = legacy ] ||
+		fail "the old rows are not the legacy chain"
+	[ "$(psql "$up_owner" -tA -F ' ' -c "SELECT legacy_seq, legacy_hash FROM audit_chain_origin")" = "$lseq $lhash" ] ||
+		fail "audit_chain_origin does not record the legacy head"
+	ok "014: the old rows are the legacy chain; audit_chain_origin records its head (row $lseq)"
+fi
 
 say "4. idempotent: nothing applied twice"
 "$W" migrate --conninfo "$up_owner" >"$T/m3" || fail "second migrate: $(cat "$T/m3")"
@@ -68,6 +95,32 @@ id=$(jq -r .request_id <<<"$out")
 	fail "the run is not in the upgraded database"
 "$W" audit verify >"$T/verify" || fail "audit verify: $(cat "$T/verify")"
 ok "inspect executed against the upgraded schema; audit chain OK"
+if [ "$prev" = 013 ]; then
+	# Every new chain's first row links to the legacy head.
+	[ "$(psql "$up_owner" -tAc "SELECT count(*) FROM (SELECT DISTINCT ON (chain) chain, prev_hash
+	    FROM audit_log WHERE chain <> 'legacy' ORDER BY chain, seq) f")" -ge 4 ] ||
+		fail "fewer than 4 per-writer chains: $(psql "$up_owner" -tAc "SELECT DISTINCT chain FROM audit_log")"
+	[ "$(psql "$up_owner" -tAc "SELECT count(*) FROM (SELECT DISTINCT ON (chain) chain, prev_hash
+	    FROM audit_log WHERE chain <> 'legacy' ORDER BY chain, seq) f WHERE prev_hash <> '$lhash'")" = 0 ] ||
+		fail "a new chain does not start at the legacy head"
+	grep -qE "rows in [5-9][0-9]* chains|rows in [1-9][0-9]+ chains" "$T/verify" || fail "chains: $(cat "$T/verify")"
+	# The auditor signs every chain's head; the old checkpoint still verifies beside them.
+	WINGMAN_AUDIT_CHECKPOINT_S=1 as_service auditor "$build/services/auditor/wingman-auditor" \
+	    </dev/null >"$T/auditor.log" 2>&1 9>&- &
+	DAEMON_PIDS+=($!)
+	heads() { [ "$(psql "$up_owner" -tAc "SELECT count(DISTINCT chain) FROM audit_checkpoints WHERE chain IS NOT NULL")" -ge 5 ]; }
+	wait_for 60 heads || fail "no checkpoint per chain: $(cat "$T/auditor.log")"
+	"$W" audit verify --pub "$WINGMAN_KEYS_DIR/audit.pub" --max-age 86400 >"$T/verify2" 2>&1 ||
+		fail "audit verify --pub: $(cat "$T/verify2")"
+	ok "legacy chain + new chains verify: $(cat "$T/verify2")"
+	# The old checkpoint is checked, not skipped: a forged one fails.
+	psql "$up_owner" -qc "ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;
+	    UPDATE audit_checkpoints SET row_hash = repeat('a', 64) WHERE chain IS NULL;
+	    ALTER TABLE audit_checkpoints ENABLE TRIGGER USER" || fail "cannot alter the old checkpoint"
+	set +e; "$W" audit verify --pub "$WINGMAN_KEYS_DIR/audit.pub" --max-age 86400 >"$T/verify3" 2>&1; rc=$?; set -e
+	[ $rc -eq 1 ] && grep -q AUDIT_CHECKPOINT_FORGED "$T/verify3" || fail "an altered old checkpoint passed: $(cat "$T/verify3")"
+	ok "an altered old (v1) checkpoint is refused: AUDIT_CHECKPOINT_FORGED"
+fi
 stop_daemons
 
 say "6. an applied file that changed is refused"

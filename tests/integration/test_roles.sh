@@ -41,10 +41,12 @@ set -e
 [ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] || fail "wingman_executor logged in without its password: $(cat "$T/err")"
 ok "7 roles; wingman_executor cannot log in without its password or with token's"
 
-say "audit rows: each role writes in its own name only"
-row() { # SERVICE-COLUMN SERVICE-IN-CONTENT
-	printf "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)
-	    VALUES (-1, '%s', 'roles-test', 'forged', '{\"service\":\"%s\"}', 'x', 'y')" "$1" "$2"
+say "audit rows: each role writes in its own name and its own chains only"
+row() { # SERVICE-COLUMN SERVICE-IN-CONTENT [CHAIN [CHAIN-IN-CONTENT]]
+	local chain=${3:-$1/0}
+	printf "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+	    VALUES (-1, '%s', '%s', 'roles-test', 'forged', '{\"chain\":\"%s\",\"service\":\"%s\"}', 'x', 'y')" \
+	    "$chain" "$1" "${4:-$chain}" "$2"
 }
 name_of() { [ "$1" = admin ] && echo wingman || echo "wingman-$1"; }
 for r in "${ROLES[@]}"; do
@@ -53,13 +55,21 @@ for r in "${ROLES[@]}"; do
 	[ "$r" = executor ] && other=wingman-approval
 	refused "$r" "$(row "$other" "$other")" AUDIT_WRONG_WRITER
 	refused "$r" "$(row "$me" "$other")" AUDIT_BAD_ROW
+	# Into another service's chain, in its own name: the chain is not its.
+	refused "$r" "$(row "$me" "$me" "$other/0")" AUDIT_WRONG_WRITER
+	refused "$r" "$(row "$other" "$other" "$other/3")" AUDIT_WRONG_WRITER
+	# The content binds the chain; the legacy chain is closed.
+	refused "$r" "$(row "$me" "$me" "$me/0" "$me/1")" AUDIT_BAD_ROW
+	refused "$r" "$(row "$me" "$me" legacy)" AUDIT_BAD_CHAIN
 	allowed "$r" "$(row "$me" "$me")"
+	allowed "$r" "$(row "$me" "$me" "$me/7")"
 	for sql in "UPDATE audit_log SET event = 'x' WHERE seq = 1" "DELETE FROM audit_log WHERE seq = 1" \
-	    "TRUNCATE audit_log"; do
+	    "TRUNCATE audit_log" "UPDATE audit_log SET chain = 'x/0'" "DELETE FROM audit_chain_origin" \
+	    "UPDATE audit_chain_origin SET legacy_seq = 0"; do
 		refused "$r" "$sql" "$denied|append-only"
 	done
 done
-ok "every role: another service's name, or content naming another, refused; own rows allowed; no UPDATE, DELETE, TRUNCATE"
+ok "every role: another service's name or chain, content naming another, a chain the content does not name, the legacy chain: refused; own rows in own chains allowed; no UPDATE, DELETE, TRUNCATE"
 
 say "the executor's ledger: only the executor changes it, nobody deletes"
 for r in "${ROLES[@]}"; do
@@ -85,9 +95,9 @@ done
 allowed executor "SELECT * FROM wingman_ledger_lock('roles-test')"
 # SECURITY INVOKER: the rows are the caller's INSERTs, checked as such.
 append=$(cat <<'SQL'
-SELECT * FROM wingman_audit_append('wingman-token', ARRAY['r'], ARRAY['e'],
-    ARRAY['{"details":{},"event":"e","prev_hash":"'], ARRAY['","request_id":"r","seq":'],
-    ARRAY[',"service":"wingman-token","ts":"t"}'])
+SELECT * FROM wingman_audit_append('wingman-token/0', ARRAY['r'], ARRAY['e'],
+    ARRAY['{"chain":"wingman-token/0","details":{},"event":"e","prev_hash":"'],
+    ARRAY['","request_id":"r","seq":'], ARRAY[',"service":"wingman-token","ts":"t"}'])
 SQL
 )
 refused consensus "$append" AUDIT_WRONG_WRITER
@@ -182,8 +192,12 @@ copy() {
 	pgo "DROP SCHEMA IF EXISTS roles_copy CASCADE; CREATE SCHEMA roles_copy;
 	     CREATE TABLE roles_copy.audit_log (LIKE public.audit_log INCLUDING ALL);
 	     CREATE TABLE roles_copy.audit_checkpoints (LIKE public.audit_checkpoints INCLUDING ALL);
+	     CREATE TABLE roles_copy.audit_chain_origin (LIKE public.audit_chain_origin INCLUDING ALL);
+	     CREATE TABLE roles_copy.audit_chains (LIKE public.audit_chains INCLUDING ALL);
 	     INSERT INTO roles_copy.audit_log SELECT * FROM public.audit_log;
-	     INSERT INTO roles_copy.audit_checkpoints SELECT * FROM public.audit_checkpoints" >/dev/null
+	     INSERT INTO roles_copy.audit_checkpoints SELECT * FROM public.audit_checkpoints;
+	     INSERT INTO roles_copy.audit_chain_origin SELECT * FROM public.audit_chain_origin;
+	     INSERT INTO roles_copy.audit_chains SELECT * FROM public.audit_chains" >/dev/null
 }
 verify_copy() {
 	WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=roles_copy'" \
@@ -209,9 +223,11 @@ set +e; out=$(verify_copy --max-age 3600); rc=$?; set -e
 [ $rc -eq 1 ] && grep -q AUDIT_NO_CHECKPOINT <<<"$out" || fail "no checkpoint passed: rc=$rc $out"
 ok "rows but no checkpoint: AUDIT_NO_CHECKPOINT"
 copy
-max=$(pgo "SELECT max(seq) FROM roles_copy.audit_log")
+max=$(pgo "SELECT count(*) FROM roles_copy.audit_log")
 [ "$max" -ge 3 ] || fail "too few audit rows ($max)"
-a=1 b=$((max / 2 + 1))
+# seq has gaps (a sequence): the first row and one in the middle.
+a=$(pgo "SELECT min(seq) FROM roles_copy.audit_log")
+b=$(pgo "SELECT seq FROM roles_copy.audit_log ORDER BY seq OFFSET $((max / 2)) LIMIT 1")
 pgo "UPDATE roles_copy.audit_log SET content = replace(content, '\"event\":\"', '\"event\":\"X')
      WHERE seq IN ($a, $b)" >/dev/null
 set +e; out=$(verify_copy --max-age 3600); rc=$?; set -e

@@ -1,0 +1,181 @@
+-- One audit chain per writer (issue 11). Until now every row of every
+-- process went through one advisory lock and one chain head, so all the
+-- audit appends of the system ran one after another. From here on each
+-- writing process lane appends to a chain of its own, named
+-- "<service>/<lane>" (wingman-executor/3, wingman-consensus/0): the lock is
+-- per chain (pg_advisory_xact_lock(727166, hashtext(chain))), the head is
+-- that chain's last row, and seq, still the global order and primary key,
+-- comes from a sequence (gaps allowed). The rows written before this
+-- migration stay one chain, "legacy", closed: audit_chain_origin records
+-- its head at this point, and the first row of every new chain links to
+-- that head, so the whole history stays one verifiable tree.
+
+-- Every row names its chain; the old rows form the legacy chain.
+ALTER TABLE audit_log ADD COLUMN chain text NOT NULL DEFAULT 'legacy';
+ALTER TABLE audit_log ALTER COLUMN chain DROP DEFAULT;
+CREATE INDEX audit_log_chain_seq ON audit_log (chain, seq);
+
+-- seq from a sequence: writers of different chains no longer share a head.
+CREATE SEQUENCE audit_log_seq OWNED BY audit_log.seq;
+SELECT setval('audit_log_seq', coalesce(max(seq), 0) + 1, false) FROM audit_log;
+
+-- Where the per-writer chains begin: the legacy chain's head when they did
+-- (seq 0 and the genesis hash for a log that was empty). One row, append-only.
+CREATE TABLE audit_chain_origin (
+    id           boolean PRIMARY KEY DEFAULT true CHECK (id),
+    legacy_seq   bigint NOT NULL,
+    legacy_hash  text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO audit_chain_origin (legacy_seq, legacy_hash)
+SELECT coalesce(max(seq), 0),
+       coalesce((SELECT row_hash FROM audit_log ORDER BY seq DESC LIMIT 1), repeat('0', 64))
+FROM audit_log;
+CREATE TRIGGER audit_chain_origin_no_update BEFORE UPDATE OR DELETE ON audit_chain_origin
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_chain_origin_no_truncate BEFORE TRUNCATE ON audit_chain_origin
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+-- The chains that exist, so the auditor finds every head without a scan of
+-- the log (one index probe per chain). A chain is added by its first row.
+CREATE TABLE audit_chains (
+    chain      text PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO audit_chains (chain) SELECT 'legacy' WHERE EXISTS (SELECT 1 FROM audit_log);
+
+-- A checkpoint signs one chain's head (chain NULL: a checkpoint made
+-- before this migration, which signs the head of the one chain then).
+ALTER TABLE audit_checkpoints ADD COLUMN chain text;
+
+-- The append, per chain. p_chain is the writer's chain; its service is the
+-- part before the "/". Returns every row's seq (not contiguous any more),
+-- the head it chained to and the rows' hashes, for the JSONL copy. The
+-- functions' result types change, so they are made anew (998_roles.sql,
+-- applied after every migration, grants them again).
+DROP FUNCTION wingman_ledger_intent(text, text, int, text, text, text[], text[], text[], text[],
+    text[]);
+DROP FUNCTION wingman_ledger_finish(text, text, text, text, text[], text[], text[], text[],
+    text[]);
+DROP FUNCTION wingman_audit_append(text, text[], text[], text[], text[], text[]);
+
+CREATE FUNCTION wingman_audit_append(p_chain text, p_request_ids text[],
+    p_events text[], p_heads text[], p_mids text[], p_tails text[],
+    OUT o_seqs bigint[], OUT o_prev text, OUT o_hashes text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    s bigint;
+    prev text;
+    h text;
+    body text;
+    svc text := split_part(p_chain, '/', 1);
+    n int := coalesce(array_length(p_events, 1), 0);
+BEGIN
+    IF n = 0 OR array_length(p_request_ids, 1) <> n OR array_length(p_heads, 1) <> n
+       OR array_length(p_mids, 1) <> n OR array_length(p_tails, 1) <> n THEN
+        RAISE EXCEPTION 'AUDIT_BAD_ROW: % events, arrays of other lengths', n;
+    END IF;
+    IF p_chain IS NULL OR p_chain !~ '^[a-z][a-z0-9-]*/[A-Za-z0-9._-]{1,32}$' THEN
+        RAISE EXCEPTION 'AUDIT_BAD_CHAIN: % is not a chain name (service/lane)', p_chain;
+    END IF;
+    PERFORM pg_advisory_xact_lock(727166, hashtext(p_chain));
+    SELECT a.row_hash INTO prev FROM audit_log a WHERE a.chain = p_chain
+    ORDER BY a.seq DESC LIMIT 1;
+    IF prev IS NULL THEN
+        SELECT o.legacy_hash INTO prev FROM audit_chain_origin o;
+        IF prev IS NULL THEN
+            RAISE EXCEPTION 'AUDIT_NO_ORIGIN: audit_chain_origin is empty';
+        END IF;
+        INSERT INTO audit_chains (chain) VALUES (p_chain) ON CONFLICT DO NOTHING;
+    END IF;
+    o_seqs := '{}';
+    o_prev := prev;
+    o_hashes := '{}';
+    FOR i IN 1 .. n LOOP
+        s := nextval('audit_log_seq');
+        body := p_heads[i] || prev || p_mids[i] || s || p_tails[i];
+        h := encode(sha256(convert_to(prev || E'\n' || body, 'UTF8')), 'hex');
+        INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash,
+            row_hash)
+        VALUES (s, p_chain, svc, p_request_ids[i], p_events[i], body, prev, h);
+        o_seqs := o_seqs || s;
+        o_hashes := o_hashes || h;
+        prev := h;
+    END LOOP;
+END
+$$;
+
+-- As in 010_round_trips.sql, with the chain append's new result.
+CREATE FUNCTION wingman_ledger_intent(p_jti text, p_request_id text, p_index int,
+    p_cmd text, p_chain text, p_request_ids text[], p_events text[], p_heads text[],
+    p_mids text[], p_tails text[],
+    OUT o_outcome text, OUT o_why text, OUT o_result text, OUT o_verdict text,
+    OUT o_seqs bigint[], OUT o_prev text, OUT o_hashes text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    is_frozen boolean;
+    why text;
+    n bigint;
+BEGIN
+    SELECT f.frozen, f.reason INTO is_frozen, why FROM freeze_state f WHERE f.id FOR SHARE;
+    IF NOT FOUND THEN
+        o_outcome := 'unreadable';
+        o_why := 'freeze row missing';
+        RETURN;
+    END IF;
+    IF is_frozen THEN
+        o_why := 'FROZEN: ' || why;
+        o_verdict := 'frozen';
+    ELSE
+        SELECT r.reason INTO why FROM revocations r WHERE r.request_id = p_request_id;
+        IF FOUND THEN
+            o_why := 'TOKEN_REVOKED: request ' || p_request_id || ' was revoked: ' || why;
+            o_verdict := 'rejected';
+        END IF;
+    END IF;
+    IF o_verdict IS NOT NULL THEN
+        o_result := json_build_object('cmd', p_cmd, 'status', 'refused', 'exit_code', -1,
+            'output', o_why)::text;
+    END IF;
+    INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, verdict, finished_at)
+    VALUES (p_jti, p_request_id, p_index, p_cmd,
+        CASE WHEN o_verdict IS NULL THEN 'running' ELSE 'void' END, o_result, o_verdict,
+        CASE WHEN o_verdict IS NOT NULL THEN now() END)
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> 1 THEN
+        o_outcome := CASE WHEN EXISTS (SELECT 1 FROM executions e WHERE e.jti = p_jti)
+            THEN 'taken' ELSE 'command_taken' END;
+        o_result := NULL;
+        o_verdict := NULL;
+        RETURN;
+    END IF;
+    o_outcome := CASE WHEN o_verdict IS NULL THEN 'written' ELSE 'void' END;
+    IF p_events IS NOT NULL THEN
+        SELECT a.o_seqs, a.o_prev, a.o_hashes INTO o_seqs, o_prev, o_hashes
+        FROM wingman_audit_append(p_chain, p_request_ids, p_events, p_heads, p_mids,
+            p_tails) a;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION wingman_ledger_finish(p_jti text, p_result text, p_verdict text,
+    p_chain text, p_request_ids text[], p_events text[], p_heads text[], p_mids text[],
+    p_tails text[],
+    OUT o_audit_error text, OUT o_seqs bigint[], OUT o_prev text, OUT o_hashes text[])
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    UPDATE executions SET state = 'done', result = p_result, verdict = p_verdict,
+        finished_at = now()
+    WHERE jti = p_jti AND state = 'running';
+    IF p_events IS NOT NULL THEN
+        BEGIN
+            SELECT a.o_seqs, a.o_prev, a.o_hashes INTO o_seqs, o_prev, o_hashes
+            FROM wingman_audit_append(p_chain, p_request_ids, p_events, p_heads, p_mids,
+                p_tails) a;
+        EXCEPTION WHEN others THEN
+            o_audit_error := SQLERRM;
+        END;
+    END IF;
+END
+$$;

@@ -161,7 +161,10 @@ check_chained_row(long long seq, const char *chain, const char *service, const c
 	if (audit_chain_service(chain, owner, sizeof(owner)) != 0)
 		report_add(report, reportlen,
 		    "AUDIT_BAD_CHAIN: row %lld: \"%.100s\" is not a chain", seq, chain);
-	else if (row == NULL || cchain == NULL || strcmp(cchain, chain) != 0)
+	else if (row == NULL)
+		report_add(report, reportlen, "AUDIT_BAD_CONTENT: row %lld content is not JSON",
+		    seq);
+	else if (cchain == NULL || strcmp(cchain, chain) != 0)
 		report_add(report, reportlen,
 		    "AUDIT_MOVED: row %lld is in chain %s but its content names chain %.100s", seq,
 		    chain, cchain != NULL ? cchain : "none");

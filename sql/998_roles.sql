@@ -50,12 +50,14 @@ CREATE OR REPLACE FUNCTION audit_log_writer_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     mine text := wingman_service_of(current_user);
+    j jsonb;
     said text;
     said_chain text;
 BEGIN
     BEGIN
-        said := NEW.content::jsonb ->> 'service';
-        said_chain := NEW.content::jsonb ->> 'chain';
+        j := NEW.content::jsonb;
+        said := j ->> 'service';
+        said_chain := j ->> 'chain';
     EXCEPTION WHEN others THEN
         RAISE EXCEPTION 'AUDIT_BAD_ROW: content is not JSON';
     END;

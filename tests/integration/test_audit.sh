@@ -122,10 +122,13 @@ row_args() { # CHAIN SERVICE -> the function's arguments for one row
 	printf "'%s', ARRAY['r-x'], ARRAY['forged'], ARRAY['{\"chain\":\"%s\",\"details\":{},\"event\":\"forged\",\"prev_hash\":\"'], ARRAY['\",\"request_id\":\"r-x\",\"seq\":'], ARRAY[',\"service\":\"%s\",\"ts\":\"t\"}']" "$1" "$1" "$2"
 }
 before=$(pgq "SELECT count(*) FROM audit_log")
-for c in "wingman-executor/0 wingman-executor" "wingman-consensus/9 wingman-consensus" "wingman-executor/0 wingman"; do
+# (The function takes the row's service from the chain's name: content
+# naming another service is AUDIT_BAD_ROW.)
+for c in "wingman-executor/0 wingman-executor AUDIT_WRONG_WRITER" \
+    "wingman-consensus/9 wingman-consensus AUDIT_WRONG_WRITER" "wingman-executor/0 wingman AUDIT_BAD_ROW"; do
 	set -- $c
 	set +e; pgq "SELECT wingman_audit_append($(row_args "$1" "$2"))" >/dev/null 2>"$T/err"; rc=$?; set -e
-	[ $rc -ne 0 ] && grep -q AUDIT_WRONG_WRITER "$T/err" || fail "wingman_admin wrote into chain $1 as $2: $(cat "$T/err")"
+	[ $rc -ne 0 ] && grep -q "$3" "$T/err" || fail "wingman_admin wrote into chain $1 as $2: $(cat "$T/err")"
 done
 set +e
 pgq "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
@@ -140,7 +143,7 @@ grep -q AUDIT_WRONG_WRITER "$T/err" && grep -q AUDIT_BAD_CHAIN "$T/err" || fail 
 [ "$(pgq "SELECT count(*) FROM audit_log")" = "$before" ] || fail "a refused row was written"
 # Its own chain is fine: the same function, the same role.
 pgq "SELECT wingman_audit_append($(row_args wingman/77 wingman))" >/dev/null || fail "wingman_admin cannot write its own chain"
-ok "AUDIT_WRONG_WRITER for another service's chain (function and INSERT), AUDIT_BAD_CHAIN for the legacy chain; its own chain works"
+ok "another service's chain refused (function and INSERT: AUDIT_WRONG_WRITER, AUDIT_BAD_ROW), the legacy chain too (AUDIT_BAD_CHAIN); its own chain works"
 
 say "tampering with a copy of the log is detected and names the row"
 # One more round of checkpoints covers the row just written, then stop.
@@ -151,12 +154,12 @@ chains=$(pga "SELECT count(DISTINCT chain) FROM audit_log")
 [ "$chains" -ge 4 ] || fail "expected a chain per writer, got $chains: $(pga "SELECT DISTINCT chain FROM audit_log")"
 ok "$chains chains in the log: $(pga "SELECT string_agg(DISTINCT chain, ' ') FROM audit_log")"
 # The chain with the most rows: a middle row of it, its next, another chain.
-C=$(pga "SELECT chain FROM audit_log WHERE seq <= $base GROUP BY chain ORDER BY count(*) DESC, chain LIMIT 1")
+C=$(pga "SELECT chain FROM audit_log WHERE seq <= $base AND chain <> 'legacy' GROUP BY chain ORDER BY count(*) DESC, chain LIMIT 1")
 n=$(pga "SELECT count(*) FROM audit_log WHERE chain = '$C' AND seq <= $base")
 [ "$n" -ge 6 ] || fail "too few rows in chain $C to tamper with ($n)"
 mid=$(pga "SELECT seq FROM audit_log WHERE chain = '$C' ORDER BY seq OFFSET $((n / 2)) LIMIT 1")
 next=$(pga "SELECT seq FROM audit_log WHERE chain = '$C' AND seq > $mid ORDER BY seq LIMIT 1")
-D=$(pga "SELECT chain FROM audit_log WHERE chain <> '$C' AND seq <= $base GROUP BY chain ORDER BY count(*) DESC, chain LIMIT 1")
+D=$(pga "SELECT chain FROM audit_log WHERE chain NOT IN ('$C', 'legacy') AND seq <= $base GROUP BY chain ORDER BY count(*) DESC, chain LIMIT 1")
 reset_copy() {
 	pga "DROP SCHEMA IF EXISTS tamper CASCADE; CREATE SCHEMA tamper;
 	     CREATE TABLE tamper.audit_log (LIKE public.audit_log INCLUDING ALL);
@@ -216,6 +219,18 @@ pga "DELETE FROM tamper.audit_log WHERE chain = '$C' AND seq >= $cp" >/dev/null
 set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); set -e
 grep -q 'audit chain OK' <<<"$msg" || fail "a cut tail should pass the bare chain check: $msg"
 expect_broken "the newest rows of chain $C deleted after its checkpoint" AUDIT_TRUNCATED "$cp"
+
+# A log upgraded from before per-writer chains: its legacy chain is closed
+# at a recorded head, so its newest row deleted shows without a checkpoint.
+lhead=$(pga "SELECT legacy_seq FROM audit_chain_origin")
+if [ "${lhead:-0}" -gt 1 ]; then
+	reset_copy
+	pga "DELETE FROM tamper.audit_log WHERE seq = $lhead" >/dev/null
+	expect_broken "the legacy chain's last row $lhead deleted" AUDIT_TRUNCATED "$((lhead - 1))"
+	reset_copy
+	pga "DELETE FROM tamper.audit_log WHERE seq = $((lhead / 2))" >/dev/null
+	expect_broken "row $((lhead / 2)) deleted from the legacy chain" AUDIT_GAP "$((lhead / 2))"
+fi
 
 # An attacker with database access rewrites one chain consistently: every
 # hash of chain $C recomputed from a row before its newest checkpoint on.

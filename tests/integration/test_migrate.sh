@@ -2,7 +2,9 @@
 # Schema versions (wingman migrate): an upgrade from the previous schema
 # keeps its rows and the daemons run a request on the result; applied files
 # are never applied twice; a changed applied file is refused; --status says
-# what is applied and pending. In a database of its own (wingman_upgrade),
+# what is applied and pending; audit rows and a checkpoint written before
+# per-writer chains (013) become the legacy chain, which verifies with its
+# old checkpoint beside the new chains. In a database of its own (wingman_upgrade),
 # so the stack's own database and its audit chain are left alone.
 . "$(dirname "$0")/lib.sh"
 
@@ -31,19 +33,11 @@ INSERT INTO executions (jti, request_id, cmd_index, cmd, state, result, finished
 ok "migrate --to 7 applied $(grep -c '^applied [0-9]' "$T/m1") files; --status lists $head pending; runs without a verdict written"
 
 say "2. migrated to the previous version ($prev), rows of that version written"
-"$W" migrate --conninfo "$up_owner" --to "$prev" >"$T/m1b" || fail "migrate --to $prev: $(cat "$T/m1b")"
-grep -q "schema at version $prev" "$T/m1b" || fail "not at $prev: $(cat "$T/m1b")"
-psql "$up_owner" -v ON_ERROR_STOP=1 -qc "
-INSERT INTO approval_requests (request_id, environment, worker_id, state, assessment,
-  approvers_required, token_ttl_s, expires_at, outcome_topic, outcome)
- VALUES ('$rid', 'test', 'agent-7', 'pending', '{}', 1, 60, now() + interval '1 hour', '', '');" ||
-	fail "rows of $prev not written"
-ok "at $prev: a pending approval written"
-
-# Audit rows as the previous version writes them: the one chain, through
-# its append function, and a checkpoint of its head signed the old way
-# (v1: no chain named). After the upgrade they are the legacy chain.
-if [ "$prev" = 013 ]; then
+# Audit rows as a version before per-writer chains (013) writes them: the
+# one chain, through its append function, and a checkpoint of its head
+# signed the old way (v1: no chain named). After 014 they are the legacy chain.
+"$W" migrate --conninfo "$up_owner" --to 13 >"$T/m13" || fail "migrate --to 13: $(cat "$T/m13")"
+{
 	for ev in legacy_a legacy_b legacy_c; do
 		psql "$up_owner" -v ON_ERROR_STOP=1 -qAt -c "SELECT o_seq FROM wingman_audit_append('wingman',
 		    ARRAY['$rid'], ARRAY['$ev'], ARRAY['{\"details\":{},\"event\":\"$ev\",\"prev_hash\":\"'],
@@ -53,12 +47,22 @@ if [ "$prev" = 013 ]; then
 	read -r lseq lhash < <(psql "$up_owner" -tA -F ' ' -c "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
 	[ "$lseq" = 3 ] || fail "legacy rows: $lseq"
 	cts=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
-	sig=$(printf 'wingman-audit-checkpoint-v1\n%s\n%s\n%s' "$lseq" "$lhash" "$cts" |
-	    openssl pkeyutl -sign -rawin -inkey "$WINGMAN_KEYS_DIR/audit.key" -in /dev/stdin | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	printf 'wingman-audit-checkpoint-v1\n%s\n%s\n%s' "$lseq" "$lhash" "$cts" >"$T/cp-input"
+	sig=$(openssl pkeyutl -sign -rawin -inkey "$WINGMAN_KEYS_DIR/audit.key" -in "$T/cp-input" |
+	    base64 -w0 | tr '+/' '-_' | tr -d '=')
 	psql "$up_owner" -v ON_ERROR_STOP=1 -qc "INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)
 	    VALUES ($lseq, '$lhash', '$cts', 'audit', '$sig')" || fail "old checkpoint not written"
-	ok "at $prev: 3 audit rows in the one chain, and a checkpoint of its head signed the old way"
-fi
+	ok "at 013: 3 audit rows in the one chain, and a checkpoint of its head signed the old way"
+}
+"$W" migrate --conninfo "$up_owner" --to "$prev" >"$T/m1b" || fail "migrate --to $prev: $(cat "$T/m1b")"
+grep -q "schema at version $prev" "$T/m1b" || fail "not at $prev: $(cat "$T/m1b")"
+psql "$up_owner" -v ON_ERROR_STOP=1 -qc "
+INSERT INTO approval_requests (request_id, environment, worker_id, state, assessment,
+  approvers_required, token_ttl_s, expires_at, outcome_topic, outcome)
+ VALUES ('$rid', 'test', 'agent-7', 'pending', '{}', 1, 60, now() + interval '1 hour', '', '');" ||
+	fail "rows of $prev not written"
+ok "at $prev: a pending approval written"
+
 
 say "3. migrate to head keeps them and fills what the new versions add"
 "$W" migrate --conninfo "$up_owner" >"$T/m2" || fail "migrate: $(cat "$T/m2")"
@@ -71,13 +75,13 @@ grep -q "schema at version $head (1 migration(s) applied now)" "$T/m2" || fail "
 [ "$(psql "$up_owner" -tAc "SELECT state FROM approval_requests WHERE request_id = '$rid'")" = pending ] ||
 	fail "the pending approval was lost"
 ok "upgrade 007 -> $prev -> $head kept the rows; 008 gave the old runs their verdicts"
-if [ "$prev" = 013 ]; then
+{
 	[ "$(psql "$up_owner" -tAc "SELECT string_agg(DISTINCT chain, ',') FROM audit_log")" = legacy ] ||
 		fail "the old rows are not the legacy chain"
 	[ "$(psql "$up_owner" -tA -F ' ' -c "SELECT legacy_seq, legacy_hash FROM audit_chain_origin")" = "$lseq $lhash" ] ||
 		fail "audit_chain_origin does not record the legacy head"
 	ok "014: the old rows are the legacy chain; audit_chain_origin records its head (row $lseq)"
-fi
+}
 
 say "4. idempotent: nothing applied twice"
 "$W" migrate --conninfo "$up_owner" >"$T/m3" || fail "second migrate: $(cat "$T/m3")"
@@ -95,7 +99,7 @@ id=$(jq -r .request_id <<<"$out")
 	fail "the run is not in the upgraded database"
 "$W" audit verify >"$T/verify" || fail "audit verify: $(cat "$T/verify")"
 ok "inspect executed against the upgraded schema; audit chain OK"
-if [ "$prev" = 013 ]; then
+{
 	# Every new chain's first row links to the legacy head.
 	[ "$(psql "$up_owner" -tAc "SELECT count(*) FROM (SELECT DISTINCT ON (chain) chain, prev_hash
 	    FROM audit_log WHERE chain <> 'legacy' ORDER BY chain, seq) f")" -ge 4 ] ||
@@ -120,7 +124,7 @@ if [ "$prev" = 013 ]; then
 	set +e; "$W" audit verify --pub "$WINGMAN_KEYS_DIR/audit.pub" --max-age 86400 >"$T/verify3" 2>&1; rc=$?; set -e
 	[ $rc -eq 1 ] && grep -q AUDIT_CHECKPOINT_FORGED "$T/verify3" || fail "an altered old checkpoint passed: $(cat "$T/verify3")"
 	ok "an altered old (v1) checkpoint is refused: AUDIT_CHECKPOINT_FORGED"
-fi
+}
 stop_daemons
 
 say "6. an applied file that changed is refused"

@@ -343,11 +343,21 @@ audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *heads,
 	*heads = 0;
 	if (made != NULL)
 		*made = NULL;
-	/* Every chain's head: one index probe per chain, no scan of the log. */
+	/*
+	 * Every chain's head (one index probe per chain, no scan of the log)
+	 * that moved since the chain's newest checkpoint, and the newest row's
+	 * chain always, so every round signs something: an idle chain's head
+	 * stays covered by its last checkpoint, and a round with nothing new
+	 * still says the auditor is alive (--max-age).
+	 */
 	r = PQexec(conn,
 	    "SELECT c.chain, h.seq, h.row_hash FROM audit_chains c"
 	    " CROSS JOIN LATERAL (SELECT a.seq, a.row_hash FROM audit_log a"
 	    " WHERE a.chain = c.chain ORDER BY a.seq DESC LIMIT 1) h"
+	    " LEFT JOIN LATERAL (SELECT k.seq, k.row_hash FROM audit_checkpoints k"
+	    " WHERE k.chain = c.chain ORDER BY k.id DESC LIMIT 1) k ON true"
+	    " WHERE k.seq IS DISTINCT FROM h.seq OR k.row_hash <> h.row_hash"
+	    " OR h.seq = (SELECT max(seq) FROM audit_log)"
 	    " ORDER BY c.chain");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));

@@ -29,8 +29,9 @@ int audit_verify_chain(PGconn *conn, long long *rows, long long *nchains, char *
     size_t reportlen);
 
 /*
- * Signs the head of every chain (audit_chains) with key (kid names it) and
- * stores one checkpoint per chain in audit_checkpoints, all in one
+ * Signs the head of every chain (audit_chains) that moved since its newest
+ * checkpoint, and the chain of the newest row always, with key (kid names
+ * it) and stores one checkpoint per chain in audit_checkpoints, all in one
  * transaction, with one signed time. *heads gets the number of chains
  * signed (0: empty log, nothing signed). When made is not NULL it gets the
  * stored checkpoints as messages, an array of

@@ -45,8 +45,11 @@ CREATE TABLE audit_chains (
 INSERT INTO audit_chains (chain) SELECT 'legacy' WHERE EXISTS (SELECT 1 FROM audit_log);
 
 -- A checkpoint signs one chain's head (chain NULL: a checkpoint made
--- before this migration, which signs the head of the one chain then).
+-- before this migration, which signs the head of the one chain then). The
+-- index finds a chain's newest checkpoint: the auditor signs only heads
+-- that moved since.
 ALTER TABLE audit_checkpoints ADD COLUMN chain text;
+CREATE INDEX audit_checkpoints_chain ON audit_checkpoints (chain, id);
 
 -- The append, per chain. p_chain is the writer's chain; its service is the
 -- part before the "/". Returns every row's seq (not contiguous any more),

@@ -58,6 +58,12 @@ wait_receipt "$ok_id" >"$T/receipt.json" || fail "no receipt for $ok_id"
 [ "$(jq -r '.predicate.commands[0].status' "$T/statement")" = ok ] || fail "receipt commands"
 [ "$(jq -r '.subject[0].digest.sha256 | length' "$T/statement")" = 64 ] || fail "receipt subject"
 ok "receipt of an executed request verifies: votes, approvers, token, command result"
+# The audit row it ends at: found in the chain it names, with the hash it says.
+lc=$(jq -r .predicate.audit.last_chain "$T/statement")
+[[ "$lc" =~ ^wingman-[a-z]+/[0-9]+$ ]] || fail "receipt names no chain: $(jq -c .predicate.audit "$T/statement")"
+[ "$(pgq "SELECT chain || ' ' || row_hash FROM audit_log WHERE seq = $(jq -r .predicate.audit.last_seq "$T/statement")")" = \
+    "$lc $(jq -r .predicate.audit.last_row_hash "$T/statement")" ] || fail "the receipt's last row is not in chain $lc"
+ok "the receipt's last audit row is row $(jq -r .predicate.audit.last_seq "$T/statement") of chain $lc, hash as signed"
 wait_receipt "$rej_id" >"$T/receipt-rej.json" || fail "no receipt for $rej_id"
 "$W" receipt verify "$T/receipt-rej.json" --pub "$AUDIT_PUB" >"$T/statement-rej" || fail "rejected receipt"
 [ "$(jq -r .predicate.status "$T/statement-rej")" = rejected ] || fail "rejected receipt status"

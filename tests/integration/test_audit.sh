@@ -151,6 +151,23 @@ grep -q AUDIT_WRONG_WRITER "$T/err" && grep -q AUDIT_BAD_CHAIN "$T/err" || fail 
 pgq "SELECT wingman_audit_append($(row_args wingman/77 wingman))" >/dev/null || fail "wingman_admin cannot write its own chain"
 ok "another service's chain refused (function and INSERT: AUDIT_WRONG_WRITER, AUDIT_BAD_ROW), the legacy chain too (AUDIT_BAD_CHAIN); its own chain works"
 
+say "audit tail shows a row that commits after a higher seq of another chain"
+"$W" audit tail >"$T/tail" 2>&1 &
+tail_pid=$!
+sleep 1.5
+(psql "$WINGMAN_PG_CONNINFO" -qAt -c "BEGIN" -c "SELECT o_seqs FROM wingman_audit_append($(row_args wingman/1 wingman | sed 's/forged/slow_first/g'))" \
+    -c "SELECT pg_sleep(2)" -c "COMMIT" >"$T/slow" 2>&1) &
+slow_pid=$!
+sleep 0.5
+pgq "SELECT wingman_audit_append($(row_args wingman/2 wingman | sed 's/forged/fast_second/g'))" >/dev/null
+wait $slow_pid
+tailed() { grep -q ' slow_first ' "$T/tail" && grep -q ' fast_second ' "$T/tail"; }
+wait_for 20 tailed || { kill $tail_pid; fail "audit tail missed a row: $(cat "$T/tail") / $(cat "$T/slow")"; }
+kill $tail_pid; wait $tail_pid 2>/dev/null || true
+[ "$(pgq "SELECT count(*) FROM audit_log WHERE event = 'slow_first' AND seq < (SELECT max(seq) FROM audit_log WHERE event = 'fast_second')")" -ge 1 ] ||
+	fail "the slow row did not take the lower seq: the case was not tested"
+ok "audit tail: the slow row (lower seq, committed later) and the fast one both shown"
+
 say "tampering with a copy of the log is detected and names the row"
 # One more round of checkpoints covers the row just written, then stop.
 sleep 2

@@ -15,7 +15,8 @@
 --   wingman_executor   executions (S I U), freeze_state and revocations
 --                      (read; the id column of freeze_state is granted only
 --                      because SELECT ... FOR SHARE needs an UPDATE right)
---   wingman_auditor    audit_log (S I), audit_checkpoints (S I), receipts (S I)
+--   wingman_auditor    audit_log (S I), audit_chains (S), audit_checkpoints (S I),
+--                      receipts (S I)
 --   wingman_admin      the CLI: reads everything; writes freeze_state and
 --                      revocations (the kill switch) and its own audit rows
 --

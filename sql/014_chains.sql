@@ -31,18 +31,36 @@ INSERT INTO audit_chain_origin (legacy_seq, legacy_hash)
 SELECT coalesce(max(seq), 0),
        coalesce((SELECT row_hash FROM audit_log ORDER BY seq DESC LIMIT 1), repeat('0', 64))
 FROM audit_log;
+-- Evidence tables refuse every change and removal, whoever asks, naming
+-- the table (sql/998_roles.sql defines the same function again, for
+-- audit_checkpoints; it is here too because this file runs first).
+CREATE OR REPLACE FUNCTION wingman_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
+END
+$$;
 CREATE TRIGGER audit_chain_origin_no_update BEFORE UPDATE OR DELETE ON audit_chain_origin
-    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+    FOR EACH ROW EXECUTE FUNCTION wingman_append_only();
 CREATE TRIGGER audit_chain_origin_no_truncate BEFORE TRUNCATE ON audit_chain_origin
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION wingman_append_only();
 
 -- The chains that exist, so the auditor finds every head without a scan of
--- the log (one index probe per chain). A chain is added by its first row.
+-- the log (one index probe per chain). A chain is added by its first row
+-- (audit_chain_register below), by no one else: no role may INSERT here,
+-- and nobody changes or removes a chain. A chain's name is "<service>/<lane>",
+-- the lane a number of 1 to 3 digits (every writer numbers its lanes,
+-- common/audit.h), so there are at most a thousand chains per service.
 CREATE TABLE audit_chains (
-    chain      text PRIMARY KEY,
+    chain      text PRIMARY KEY
+        CHECK (chain = 'legacy' OR chain ~ '^[a-z][a-z0-9-]{0,62}/[0-9]{1,3}$'),
     created_at timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO audit_chains (chain) SELECT 'legacy' WHERE EXISTS (SELECT 1 FROM audit_log);
+CREATE TRIGGER audit_chains_no_update BEFORE UPDATE OR DELETE ON audit_chains
+    FOR EACH ROW EXECUTE FUNCTION wingman_append_only();
+CREATE TRIGGER audit_chains_no_truncate BEFORE TRUNCATE ON audit_chains
+    FOR EACH STATEMENT EXECUTE FUNCTION wingman_append_only();
 
 -- A checkpoint signs one chain's head (chain NULL: a checkpoint made
 -- before this migration, which signs the head of the one chain then). The
@@ -50,6 +68,146 @@ INSERT INTO audit_chains (chain) SELECT 'legacy' WHERE EXISTS (SELECT 1 FROM aud
 -- that moved since.
 ALTER TABLE audit_checkpoints ADD COLUMN chain text;
 CREATE INDEX audit_checkpoints_chain ON audit_checkpoints (chain, id);
+
+-- The service name a role writes audit rows as; NULL for roles that are
+-- not one of Wingman's processes (the owner). sql/998_roles.sql, which
+-- names the roles, defines it again on every migrate; it is here because
+-- the writer check below uses it from this file on.
+CREATE OR REPLACE FUNCTION wingman_service_of(r name) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE r
+        WHEN 'wingman_consensus' THEN 'wingman-consensus'
+        WHEN 'wingman_approval' THEN 'wingman-approval'
+        WHEN 'wingman_telegram' THEN 'wingman-telegram'
+        WHEN 'wingman_token' THEN 'wingman-token'
+        WHEN 'wingman_executor' THEN 'wingman-executor'
+        WHEN 'wingman_auditor' THEN 'wingman-auditor'
+        WHEN 'wingman_admin' THEN 'wingman'
+    END
+$$;
+
+-- Every row, by the append below or by a plain INSERT (every writer role
+-- has INSERT on audit_log), is checked here, in this migration's
+-- transaction, so no row is written between this file and
+-- sql/998_roles.sql under the older check.
+--
+-- Who: an audit row says who wrote it three times, in the service column,
+-- in its chain's name ("<service>/<lane>") and in the hashed content
+-- (receipts read the content, which also names the chain): all must name
+-- the writer, so one process can neither speak in another's name nor write
+-- into another's chain. The legacy chain (the rows from before this file)
+-- is closed: nobody appends to it.
+--
+-- Where: the row is the next of its chain, as the append makes it. Its seq
+-- is the one audit_log_seq has just given this session (currval), after
+-- the chain's head and after the legacy head; prev_hash is the chain's
+-- head (the legacy head for its first row); the content says that seq and
+-- prev_hash; row_hash is SHA-256(prev_hash "\n" content). So a role cannot
+-- choose a seq (one above the sequence makes every later append collide,
+-- one near 2^63 hides newer rows from audit tail) nor write a row that
+-- `audit verify` would refuse. The chain's lock is taken here too
+-- (already held, inside the append): a plain INSERT is serialised with the
+-- chain's other writers like an append.
+CREATE OR REPLACE FUNCTION audit_log_writer_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    mine text := wingman_service_of(current_user);
+    j jsonb;
+    said text;
+    said_chain text;
+    cur bigint;
+    head_seq bigint;
+    head text;
+    origin_seq bigint;
+    origin text;
+BEGIN
+    BEGIN
+        j := NEW.content::jsonb;
+        cur := currval('audit_log_seq');
+    EXCEPTION
+        WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
+            cur := NULL; -- no nextval in this session (or no right to one): refused below
+        WHEN others THEN
+            RAISE EXCEPTION 'AUDIT_BAD_ROW: content is not JSON';
+    END;
+    said := j ->> 'service';
+    said_chain := j ->> 'chain';
+    IF said IS DISTINCT FROM NEW.service THEN
+        RAISE EXCEPTION 'AUDIT_BAD_ROW: content names service %, the row %', said, NEW.service;
+    END IF;
+    IF NEW.chain IS NULL OR NEW.chain !~ '^[a-z][a-z0-9-]{0,62}/[0-9]{1,3}$' THEN
+        RAISE EXCEPTION 'AUDIT_BAD_CHAIN: % is not a chain name (service/lane, lane 0-999)',
+            left(NEW.chain, 100);
+    END IF;
+    IF said_chain IS DISTINCT FROM NEW.chain THEN
+        RAISE EXCEPTION 'AUDIT_BAD_ROW: content names chain %, the row %', left(said_chain, 100),
+            NEW.chain;
+    END IF;
+    IF split_part(NEW.chain, '/', 1) IS DISTINCT FROM NEW.service THEN
+        RAISE EXCEPTION 'AUDIT_WRONG_WRITER: chain % is not a chain of %', NEW.chain, NEW.service;
+    END IF;
+    IF mine IS NOT NULL AND NEW.service IS DISTINCT FROM mine THEN
+        RAISE EXCEPTION 'AUDIT_WRONG_WRITER: % writes audit rows as %, not % (chain %)',
+            current_user, mine, NEW.service, NEW.chain;
+    END IF;
+    IF NEW.seq IS DISTINCT FROM cur THEN
+        RAISE EXCEPTION 'AUDIT_BAD_SEQ: row % of chain % does not have the seq audit_log_seq '
+            'gave this session last (%)', NEW.seq, NEW.chain, coalesce(cur::text, 'none');
+    END IF;
+    IF (j ->> 'seq') IS DISTINCT FROM NEW.seq::text
+       OR (j ->> 'prev_hash') IS DISTINCT FROM NEW.prev_hash THEN
+        RAISE EXCEPTION 'AUDIT_BAD_CONTENT: row % content does not name its seq and prev_hash',
+            NEW.seq;
+    END IF;
+    PERFORM pg_advisory_xact_lock(727166, hashtext(NEW.chain));
+    SELECT o.legacy_seq, o.legacy_hash INTO origin_seq, origin FROM audit_chain_origin o;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'AUDIT_NO_ORIGIN: audit_chain_origin is empty';
+    END IF;
+    SELECT a.seq, a.row_hash INTO head_seq, head FROM audit_log a WHERE a.chain = NEW.chain
+    ORDER BY a.seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        head_seq := origin_seq;
+        head := origin;
+    END IF;
+    IF NEW.seq <= head_seq OR NEW.seq <= origin_seq THEN
+        RAISE EXCEPTION 'AUDIT_BAD_SEQ: row % of chain % is not after row %, the chain''s head',
+            NEW.seq, NEW.chain, head_seq;
+    END IF;
+    IF NEW.prev_hash IS DISTINCT FROM head THEN
+        RAISE EXCEPTION 'AUDIT_BROKEN_LINK: row % does not point at the head of chain % (row %)',
+            NEW.seq, NEW.chain, head_seq;
+    END IF;
+    IF NEW.row_hash IS DISTINCT FROM
+       encode(sha256(convert_to(NEW.prev_hash || E'\n' || NEW.content, 'UTF8')), 'hex') THEN
+        RAISE EXCEPTION 'AUDIT_BAD_HASH: row % of chain % has not its content''s hash', NEW.seq,
+            NEW.chain;
+    END IF;
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS audit_log_writer ON audit_log;
+CREATE TRIGGER audit_log_writer BEFORE INSERT ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_writer_check();
+
+-- A chain's first row adds it to audit_chains, with the owner's rights
+-- (SECURITY DEFINER: the writers may not INSERT there themselves). Only a
+-- first row links to the legacy head (the check above), so the trigger
+-- fires for that row alone: the head is written into its WHEN.
+CREATE FUNCTION audit_chain_register() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    INSERT INTO audit_chains (chain) VALUES (NEW.chain) ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+DO $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER audit_log_chain_register AFTER INSERT ON audit_log'
+        ' FOR EACH ROW WHEN (NEW.prev_hash = %L) EXECUTE FUNCTION audit_chain_register()',
+        (SELECT legacy_hash FROM audit_chain_origin));
+END
+$$;
 
 -- The append, per chain. p_chain is the writer's chain; its service is the
 -- part before the "/". Returns every row's seq (not contiguous any more),
@@ -65,7 +223,7 @@ DROP FUNCTION wingman_audit_append(text, text[], text[], text[], text[], text[])
 CREATE FUNCTION wingman_audit_append(p_chain text, p_request_ids text[],
     p_events text[], p_heads text[], p_mids text[], p_tails text[],
     OUT o_seqs bigint[], OUT o_prev text, OUT o_hashes text[])
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     s bigint;
     prev text;
@@ -78,7 +236,7 @@ BEGIN
        OR array_length(p_mids, 1) <> n OR array_length(p_tails, 1) <> n THEN
         RAISE EXCEPTION 'AUDIT_BAD_ROW: % events, arrays of other lengths', n;
     END IF;
-    IF p_chain IS NULL OR p_chain !~ '^[a-z][a-z0-9-]*/[A-Za-z0-9._-]{1,32}$' THEN
+    IF p_chain IS NULL OR p_chain !~ '^[a-z][a-z0-9-]{0,62}/[0-9]{1,3}$' THEN
         RAISE EXCEPTION 'AUDIT_BAD_CHAIN: % is not a chain name (service/lane)', p_chain;
     END IF;
     PERFORM pg_advisory_xact_lock(727166, hashtext(p_chain));
@@ -89,7 +247,6 @@ BEGIN
         IF prev IS NULL THEN
             RAISE EXCEPTION 'AUDIT_NO_ORIGIN: audit_chain_origin is empty';
         END IF;
-        INSERT INTO audit_chains (chain) VALUES (p_chain) ON CONFLICT DO NOTHING;
     END IF;
     o_seqs := '{}';
     o_prev := prev;

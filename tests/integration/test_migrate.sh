@@ -65,9 +65,34 @@ ok "at $prev: a pending approval written"
 
 
 say "3. migrate to head keeps them and fills what the new versions add"
-"$W" migrate --conninfo "$up_owner" >"$T/m2" || fail "migrate: $(cat "$T/m2")"
+# First the versioned files alone: between 014 and 998_roles.sql (each its
+# own transaction) the roles still have the rights 013's 998 gave them,
+# INSERT on audit_log among them. 014 itself must install the chain-aware
+# writer check, or rows go into the legacy chain, another service's chain
+# or a chain named by 500 characters in that window.
+cp -r "$src/sql" "$T/sql-versioned"
+rm "$T"/sql-versioned/9[0-9][0-9]_*.sql
+psql "$up_owner" -qc "GRANT SELECT (seq, row_hash), INSERT ON audit_log TO wingman_consensus" ||
+	fail "cannot grant as 013's 998_roles.sql did"
+"$W" migrate --conninfo "$up_owner" --dir "$T/sql-versioned" >"$T/m2" || fail "migrate: $(cat "$T/m2")"
 grep -q "^applied ${head}_" "$T/m2" || fail "$head not applied: $(cat "$T/m2")"
 grep -q "schema at version $head (1 migration(s) applied now)" "$T/m2" || fail "$(cat "$T/m2")"
+{
+	window_row() { # CHAIN SERVICE
+		printf "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+		    VALUES (-1, '%s', '%s', 'r-w', 'window', '{\"chain\":\"%s\",\"service\":\"%s\"}', 'x', 'y')" "$1" "$2" "$1" "$2"
+	}
+	long=wingman-consensus/$(printf 'x%.0s' {1..500})
+	for c in "legacy wingman-consensus AUDIT_BAD_CHAIN" "wingman-approval/0 wingman-approval AUDIT_WRONG_WRITER" \
+	    "$long wingman-consensus AUDIT_BAD_CHAIN" "wingman-consensus/0 wingman-consensus AUDIT_BAD_SEQ"; do
+		set -- $c
+		set +e; out=$(pgas consensus "$(window_row "$1" "$2")" 2>&1); rc=$?; set -e
+		[ $rc -ne 0 ] && grep -q "$3" <<<"$out" || fail "between 014 and 998, wingman_consensus wrote into ${1:0:40}: $out"
+	done
+	ok "between 014 and 998: rows into the legacy chain, another service's chain, a 500-character chain, at a chosen seq: refused by 014's writer check"
+}
+"$W" migrate --conninfo "$up_owner" >"$T/m2b" || fail "migrate: $(cat "$T/m2b")"
+grep -q "schema at version $head (0 migration(s) applied now)" "$T/m2b" || fail "$(cat "$T/m2b")"
 [ "$(psql "$up_owner" -tAc "SELECT verdict FROM executions WHERE jti = 'jti-upgrade-ok'")" = executed ] ||
 	fail "the old finished run has no verdict"
 [ "$(psql "$up_owner" -tAc "SELECT verdict FROM executions WHERE jti = 'jti-upgrade-frozen'")" = frozen ] ||
@@ -124,6 +149,19 @@ ok "inspect executed against the upgraded schema; audit chain OK"
 	set +e; "$W" audit verify --pub "$WINGMAN_KEYS_DIR/audit.pub" --max-age 86400 >"$T/verify3" 2>&1; rc=$?; set -e
 	[ $rc -eq 1 ] && grep -q AUDIT_CHECKPOINT_FORGED "$T/verify3" || fail "an altered old checkpoint passed: $(cat "$T/verify3")"
 	ok "an altered old (v1) checkpoint is refused: AUDIT_CHECKPOINT_FORGED"
+	# A v1 checkpoint (the one chain's head) signs legacy rows only: one of
+	# a per-writer row, genuinely signed, is refused.
+	read -r pseq phash < <(psql "$up_owner" -tA -F ' ' -c "SELECT seq, row_hash FROM audit_log
+	    WHERE chain <> 'legacy' ORDER BY seq DESC LIMIT 1")
+	printf 'wingman-audit-checkpoint-v1\n%s\n%s\n%s' "$pseq" "$phash" "$cts" >"$T/cp-input2"
+	sig=$(openssl pkeyutl -sign -rawin -inkey "$WINGMAN_KEYS_DIR/audit.key" -in "$T/cp-input2" |
+	    base64 -w0 | tr '+/' '-_' | tr -d '=')
+	psql "$up_owner" -v ON_ERROR_STOP=1 -qc "INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)
+	    VALUES ($pseq, '$phash', '$cts', 'audit', '$sig')" || fail "v1 checkpoint of row $pseq not written"
+	set +e; "$W" audit verify --pub "$WINGMAN_KEYS_DIR/audit.pub" --max-age 86400 >"$T/verify4" 2>&1; rc=$?; set -e
+	[ $rc -eq 1 ] && grep -q "AUDIT_BAD_CHAIN: .*(v1, made before per-writer chains) signs row $pseq" "$T/verify4" ||
+		fail "a v1 checkpoint of per-writer row $pseq passed: $(cat "$T/verify4")"
+	ok "a genuine v1 checkpoint of per-writer row $pseq is refused: AUDIT_BAD_CHAIN"
 }
 stop_daemons
 

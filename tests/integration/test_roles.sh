@@ -49,6 +49,21 @@ row() { # SERVICE-COLUMN SERVICE-IN-CONTENT [CHAIN [CHAIN-IN-CONTENT]]
 	    "$chain" "$1" "${4:-$chain}" "$2"
 }
 name_of() { [ "$1" = admin ] && echo wingman || echo "wingman-$1"; }
+# good_row CHAIN SERVICE [SEQ [PREV [HASH]]]: a plain INSERT of a row as the
+# append makes it: seq s from the sequence, prev p the chain's head (the
+# legacy head for its first row), the content naming both, its hash. SEQ,
+# PREV and HASH (SQL over s, p and body) make it wrong on purpose.
+good_row() {
+	printf "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+	    SELECT %s, c, sv, 'roles-test', 'direct', body, %s, %s
+	    FROM (SELECT s, c, sv, p, format('{\"chain\":\"%%s\",\"details\":{},\"event\":\"direct\",\"prev_hash\":\"%%s\",\"request_id\":\"roles-test\",\"seq\":%%s,\"service\":\"%%s\",\"ts\":\"t\"}',
+	            c, %s, %s, sv) AS body
+	          FROM (SELECT nextval('audit_log_seq') AS s, '%s'::text AS c, '%s'::text AS sv,
+	                  coalesce((SELECT row_hash FROM audit_log WHERE chain = '%s' ORDER BY seq DESC LIMIT 1),
+	                      (SELECT legacy_hash FROM audit_chain_origin)) AS p) h) b" \
+	    "${3:-s}" "${4:-p}" "${5:-"encode(sha256(convert_to(${4:-p} || E'\\n' || body, 'UTF8')), 'hex')"}" \
+	    "${4:-p}" "${3:-s}" "$1" "$2" "$1"
+}
 for r in "${ROLES[@]}"; do
 	me=$(name_of "$r")
 	other=wingman-executor
@@ -61,15 +76,43 @@ for r in "${ROLES[@]}"; do
 	# The content binds the chain; the legacy chain is closed.
 	refused "$r" "$(row "$me" "$me" "$me/0" "$me/1")" AUDIT_BAD_ROW
 	refused "$r" "$(row "$me" "$me" legacy)" AUDIT_BAD_CHAIN
-	allowed "$r" "$(row "$me" "$me")"
-	allowed "$r" "$(row "$me" "$me" "$me/7")"
+	allowed "$r" "$(good_row "$me/900" "$me")"
+	allowed "$r" "$(good_row "$me/901" "$me"); $(good_row "$me/901" "$me")"
+	# A plain INSERT is held to the append's rules: its seq is the one the
+	# sequence just gave (not one above it, not 0, not near 2^63), it links
+	# to its chain's head, its hash is its content's.
+	refused "$r" "$(good_row "$me/900" "$me" 's + 5')" AUDIT_BAD_SEQ
+	refused "$r" "$(good_row "$me/900" "$me" '0')" AUDIT_BAD_SEQ
+	refused "$r" "$(good_row "$me/900" "$me" '9223372036854775000')" AUDIT_BAD_SEQ
+	refused "$r" "$(good_row "$me/900" "$me"); $(good_row "$me/900" "$me" s "(SELECT legacy_hash FROM audit_chain_origin)")" AUDIT_BROKEN_LINK
+	refused "$r" "$(good_row "$me/900" "$me" s p "repeat('a', 64)")" AUDIT_BAD_HASH
+	# Lanes are numbers of 1 to 3 digits.
+	refused "$r" "$(good_row "$me/abc" "$me")" AUDIT_BAD_CHAIN
+	refused "$r" "$(good_row "$me/$(printf 'x%.0s' {1..40})" "$me")" AUDIT_BAD_CHAIN
+	refused "$r" "$(good_row "$me/1000" "$me")" AUDIT_BAD_CHAIN
 	for sql in "UPDATE audit_log SET event = 'x' WHERE seq = 1" "DELETE FROM audit_log WHERE seq = 1" \
 	    "TRUNCATE audit_log" "UPDATE audit_log SET chain = 'x/0'" "DELETE FROM audit_chain_origin" \
-	    "UPDATE audit_chain_origin SET legacy_seq = 0"; do
+	    "UPDATE audit_chain_origin SET legacy_seq = 0" "INSERT INTO audit_chains (chain) VALUES ('$me/902')" \
+	    "UPDATE audit_chains SET chain = chain" "DELETE FROM audit_chains" "TRUNCATE audit_chains"; do
 		refused "$r" "$sql" "$denied|append-only"
 	done
 done
 ok "every role: another service's name or chain, content naming another, a chain the content does not name, the legacy chain: refused; own rows in own chains allowed; no UPDATE, DELETE, TRUNCATE"
+ok "every role, by plain INSERT: a seq of its choosing (above the sequence, 0, near 2^63), a link past its chain's head, a wrong hash, a lane that is not 1-3 digits: refused; audit_chains: no INSERT, UPDATE, DELETE, TRUNCATE"
+
+# A chain's first row registers it (the roles may not), so the auditor signs its head.
+[ "$(pgas admin "BEGIN; $(good_row wingman/903 wingman); SELECT count(*) FROM audit_chains WHERE chain = 'wingman/903'; ROLLBACK")" = 1 ] ||
+	fail "a chain's first row did not register it in audit_chains"
+for sql in "UPDATE audit_chains SET chain = chain" "DELETE FROM audit_chains" "TRUNCATE audit_chains" \
+    "UPDATE audit_chain_origin SET legacy_seq = 0" "DELETE FROM audit_chain_origin"; do
+	out=$(pgo "BEGIN; INSERT INTO audit_chains (chain) VALUES ('wingman/904'); $sql; ROLLBACK" 2>&1) &&
+		fail "the owner may: $sql"
+	grep -Eq "audit_chain(s|_origin) is append-only" <<<"$out" || fail "owner: $sql: $out"
+done
+out=$(pgo "BEGIN; INSERT INTO audit_chains (chain) VALUES ('wingman/abc'); ROLLBACK" 2>&1) &&
+	fail "audit_chains took a chain that is not <service>/<lane>"
+grep -q "check constraint" <<<"$out" || fail "audit_chains CHECK: $out"
+ok "a chain's first row registers it; audit_chains and audit_chain_origin are append-only even for the owner; audit_chains holds only <service>/<0-999> names"
 
 say "the executor's ledger: only the executor changes it, nobody deletes"
 for r in "${ROLES[@]}"; do
@@ -122,7 +165,9 @@ for r in "${ROLES[@]}"; do
 	refused "$r" "DELETE FROM audit_checkpoints" "$denied|append-only"
 done
 set +e
-out=$(pgo "BEGIN; DELETE FROM audit_checkpoints; ROLLBACK" 2>&1); rc1=$?
+# (A row first: on a log without checkpoints a row trigger has nothing to refuse.)
+out=$(pgo "BEGIN; INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)
+    VALUES (0, 'x', 't', 'k', 's'); DELETE FROM audit_checkpoints; ROLLBACK" 2>&1); rc1=$?
 out2=$(pgo "BEGIN; TRUNCATE audit_checkpoints; ROLLBACK" 2>&1); rc2=$?
 set -e
 [ $rc1 -ne 0 ] && grep -q append-only <<<"$out" || fail "the owner deleted checkpoints: $out"

@@ -68,6 +68,8 @@ audit_set_lane(struct audit *a, unsigned lane)
 	/* A pending row names its chain already: a lane is chosen before writing. */
 	if (a->pending != NULL && json_array_size(a->pending) > 0)
 		return -1;
+	if (lane > AUDIT_LANE_MAX)
+		return -1;
 	return xsnprintf(a->chain, sizeof(a->chain), "%s/%u", a->service, lane) < 0 ? -1 : 0;
 }
 
@@ -84,10 +86,9 @@ audit_chain_service(const char *chain, char *service, size_t len)
 	const char *lane = slash != NULL ? slash + 1 : NULL;
 	size_t n;
 
-	if (slash == NULL || slash == chain || *lane == '\0' || strlen(lane) > 32 ||
-	    strspn(lane, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-	        strlen(lane) ||
-	    *chain < 'a' || *chain > 'z' ||
+	if (slash == NULL || slash == chain || slash - chain > 63 || *lane == '\0' ||
+	    strlen(lane) > 3 || strspn(lane, "0123456789") != strlen(lane) || *chain < 'a' ||
+	    *chain > 'z' ||
 	    strspn(chain, "abcdefghijklmnopqrstuvwxyz0123456789-") != (size_t)(slash - chain))
 		return -1;
 	n = (size_t)(slash - chain);

@@ -18,6 +18,8 @@
 /* The chain of the rows written before per-writer chains (sql/014_chains.sql). */
 #define AUDIT_LEGACY_CHAIN "legacy"
 #define AUDIT_CHAIN_MAX 100
+/* A lane is a number of 1 to 3 digits (the database's writer check and audit_chains say so). */
+#define AUDIT_LANE_MAX 999
 
 struct audit;
 
@@ -35,13 +37,13 @@ void audit_close(struct audit *a);
  * audit its own number, so the lanes do not wait for each other's chain
  * lock. Processes of one service that share a lane number (two replicas)
  * share that chain: the chain lock serialises them. Call before any row is
- * queued; returns 0 or -1.
+ * queued; returns 0, or -1 (a row queued, or lane above AUDIT_LANE_MAX).
  */
 int audit_set_lane(struct audit *a, unsigned lane);
 const char *audit_chain(const struct audit *a);
 /*
  * The service a chain belongs to: the part of "<service>/<lane>" before the
- * "/" (service: [a-z][a-z0-9-]*, lane: 1 to 32 of [A-Za-z0-9._-], as the
+ * "/" (service: [a-z][a-z0-9-]{0,62}, lane: 1 to 3 digits, as the
  * database's writer check says). Returns 0, or -1 when chain is not such a
  * name (the legacy chain is not) or service is too small.
  */

@@ -1,12 +1,15 @@
 #include "audit_verify.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "keys.h"
+#include "log.h"
 #include "pg.h"
 #include "util.h"
 
@@ -40,24 +43,77 @@ struct chain_state {
 	char name[AUDIT_CHAIN_MAX];
 	char prev[65];
 	long long last; /* its last row's seq; 0: none yet */
+	int registered; /* named in audit_chains */
 };
 
+/*
+ * The chains met so far, found by name through an open-addressing hash
+ * table (slot: index + 1, 0 empty; at most half full), so a log of many
+ * chains is still walked in one pass. Names are at most a thousand lanes a
+ * service, but a log written with the trigger off could hold any number.
+ */
 struct chains {
 	struct chain_state *v;
-	size_t n, cap, hit;
+	size_t n, cap;
+	size_t *slot;
+	size_t nslots; /* a power of two */
 };
+
+static size_t
+chain_name_hash(const char *name)
+{
+	size_t h = 14695981039346656037ULL & SIZE_MAX; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		h = (h ^ *p) * (1099511628211ULL & SIZE_MAX);
+	return h;
+}
+
+/* The slot of name: its own, or the empty one where it would go. */
+static size_t *
+chain_slot(const struct chains *cs, const char *name)
+{
+	size_t i = chain_name_hash(name) & (cs->nslots - 1);
+
+	while (cs->slot[i] != 0 && strcmp(cs->v[cs->slot[i] - 1].name, name) != 0)
+		i = (i + 1) & (cs->nslots - 1);
+	return &cs->slot[i];
+}
+
+static int
+chains_rehash(struct chains *cs, size_t nslots)
+{
+	size_t *slot = calloc(nslots, sizeof(*slot));
+
+	if (slot == NULL)
+		return -1;
+	free(cs->slot);
+	cs->slot = slot;
+	cs->nslots = nslots;
+	for (size_t i = 0; i < cs->n; i++)
+		*chain_slot(cs, cs->v[i].name) = i + 1;
+	return 0;
+}
+
+static void
+chains_free(struct chains *cs)
+{
+	free(cs->v);
+	free(cs->slot);
+}
 
 /* The chain named name, added (empty, linked to origin) when new; NULL out of memory. */
 static struct chain_state *
 chain_find(struct chains *cs, const char *name, const char *origin)
 {
 	struct chain_state *c;
+	size_t *slot;
 
-	if (cs->hit < cs->n && strcmp(cs->v[cs->hit].name, name) == 0)
-		return &cs->v[cs->hit];
-	for (size_t i = 0; i < cs->n; i++)
-		if (strcmp(cs->v[i].name, name) == 0)
-			return &cs->v[cs->hit = i];
+	if (cs->nslots == 0 && chains_rehash(cs, 64) != 0)
+		return NULL;
+	slot = chain_slot(cs, name);
+	if (*slot != 0)
+		return &cs->v[*slot - 1];
 	if (cs->n == cs->cap) {
 		size_t cap = cs->cap ? cs->cap * 2 : 32;
 		struct chain_state *v = realloc(cs->v, cap * sizeof(*v));
@@ -71,8 +127,11 @@ chain_find(struct chains *cs, const char *name, const char *origin)
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(c->prev, sizeof(c->prev), "%s", origin);
 	c->last = 0;
-	cs->hit = cs->n++;
-	return c;
+	c->registered = 0;
+	*slot = ++cs->n;
+	if (cs->n * 2 > cs->nslots && chains_rehash(cs, cs->nslots * 2) != 0)
+		return NULL;
+	return &cs->v[cs->n - 1];
 }
 
 /* Where the per-writer chains begin (sql/014_chains.sql); 0 found, 1 none, -1 unreadable. */
@@ -145,8 +204,8 @@ check_legacy_row(long long seq, const char *stored_prev, json_t *row, const char
  */
 static int
 check_chained_row(long long seq, const char *chain, const char *service, const char *stored_prev,
-    json_t *row, const char *content, const char *stored_hash, struct chain_state *cs, char *report,
-    size_t reportlen)
+    json_t *row, const char *content, const char *stored_hash, struct chain_state *cs,
+    long long origin_seq, char *report, size_t reportlen)
 {
 	const char *cprev = json_string_value(json_object_get(row, "prev_hash"));
 	const char *cchain = json_string_value(json_object_get(row, "chain"));
@@ -161,6 +220,11 @@ check_chained_row(long long seq, const char *chain, const char *service, const c
 	if (audit_chain_service(chain, owner, sizeof(owner)) != 0)
 		report_add(report, reportlen,
 		    "AUDIT_BAD_CHAIN: row %lld: \"%.100s\" is not a chain", seq, chain);
+	else if (seq <= origin_seq)
+		report_add(report, reportlen,
+		    "AUDIT_BAD_SEQ: row %lld of chain %s is numbered before the per-writer chains "
+		    "began (after row %lld)",
+		    seq, chain, origin_seq);
 	else if (row == NULL)
 		report_add(report, reportlen, "AUDIT_BAD_CONTENT: row %lld content is not JSON",
 		    seq);
@@ -187,6 +251,57 @@ check_chained_row(long long seq, const char *chain, const char *service, const c
 	else
 		return 0;
 	return 1;
+}
+
+/*
+ * audit_chains against the chains the walk met: the auditor signs the heads
+ * of registered chains only, so a chain with rows that is not registered
+ * (written with the trigger off) is never checkpointed, and a registered
+ * chain without rows lost them all. Returns the breaks, -1 unreadable.
+ */
+static int
+check_registry(PGconn *conn, struct chains *cs, const struct chain_state *legacy, char *report,
+    size_t reportlen)
+{
+	PGresult *r = PQexec(conn, "SELECT chain FROM audit_chains ORDER BY chain");
+	int breaks = 0, legacy_registered = 0;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(report, reportlen, "AUDIT_UNREADABLE: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		size_t *slot = cs->nslots > 0 ? chain_slot(cs, name) : NULL;
+		int is_legacy = strcmp(name, AUDIT_LEGACY_CHAIN) == 0;
+
+		legacy_registered |= is_legacy;
+		if (slot != NULL && *slot != 0)
+			cs->v[*slot - 1].registered = 1;
+		else if (!is_legacy || legacy->last == 0) {
+			report_add(report, reportlen,
+			    "AUDIT_TRUNCATED: chain %.100s is in audit_chains but has no rows",
+			    name);
+			breaks++;
+		}
+	}
+	PQclear(r);
+	if (legacy->last > 0 && !legacy_registered) {
+		report_add(report, reportlen,
+		    "AUDIT_UNREGISTERED: chain legacy (newest row %lld) is not in audit_chains",
+		    legacy->last);
+		breaks++;
+	}
+	for (size_t i = 0; i < cs->n; i++)
+		if (!cs->v[i].registered) {
+			report_add(report, reportlen,
+			    "AUDIT_UNREGISTERED: chain %s (newest row %lld) is not in audit_chains, so "
+			    "its head is never signed",
+			    cs->v[i].name, cs->v[i].last);
+			breaks++;
+		}
+	return breaks;
 }
 
 /*
@@ -236,7 +351,7 @@ audit_verify_chain(PGconn *conn, long long *rows, long long *nchains, char *repo
 		} else if ((c = chain_find(&cs, chain, origin_hash)) == NULL) {
 			json_decref(row);
 			PQclear(r);
-			free(cs.v);
+			chains_free(&cs);
 			snprintf(report, reportlen, "AUDIT_UNREADABLE: out of memory");
 			return -1;
 		} else {
@@ -248,8 +363,8 @@ audit_verify_chain(PGconn *conn, long long *rows, long long *nchains, char *repo
 				breaks++;
 			}
 			breaks += check_chained_row(seq, chain, PQgetvalue(r, i, 2),
-			    PQgetvalue(r, i, 4), row, content, PQgetvalue(r, i, 5), c, report,
-			    reportlen);
+			    PQgetvalue(r, i, 4), row, content, PQgetvalue(r, i, 5), c, origin_seq,
+			    report, reportlen);
 		}
 		json_decref(row);
 		snprintf(c->prev, sizeof(c->prev), "%s", PQgetvalue(r, i, 5));
@@ -268,8 +383,13 @@ audit_verify_chain(PGconn *conn, long long *rows, long long *nchains, char *repo
 		    legacy.last, origin_seq);
 		breaks++;
 	}
+	if ((n = check_registry(conn, &cs, &legacy, report, reportlen)) < 0) {
+		chains_free(&cs);
+		return -1;
+	}
+	breaks += n;
 	*nchains = (long long)cs.n + (legacy.last > 0);
-	free(cs.v);
+	chains_free(&cs);
 	return breaks;
 }
 
@@ -289,31 +409,37 @@ checkpoint_input(char *buf, size_t size, const char *chain, long long seq, const
 	    row_hash, ts);
 }
 
-/* Signs one chain head and stores it; adds the message to made when not NULL. */
+/* Signs one chain head: 0 with *sigtext (to free), or -1 (err says why). */
 static int
-checkpoint_one(PGconn *conn, EVP_PKEY *key, const char *kid, const char *chain, const char *seqbuf,
-    const char *hash, const char *ts, json_t *made, char *err, size_t errlen)
+checkpoint_sign(EVP_PKEY *key, const char *chain, long long seq, const char *hash, const char *ts,
+    char **sigtext, char *err, size_t errlen)
 {
 	char input[512];
 	unsigned char sig[64];
-	char *sigtext = NULL;
-	PGresult *r = NULL;
-	long long seq = strtoll(seqbuf, NULL, 10);
+
+	*sigtext = NULL;
+	if (FAILPOINT("audit_checkpoint_sign") != 0 ||
+	    checkpoint_input(input, sizeof(input), chain, seq, hash, ts) < 0 ||
+	    ed25519_sign(key, input, strlen(input), sig) != 0 ||
+	    (*sigtext = b64url_encode(sig, sizeof(sig))) == NULL) {
+		snprintf(err, errlen, "AUDIT_SIGN: cannot sign the head of chain %.100s", chain);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stores one signed chain head; adds the message to made when not NULL. */
+static int
+checkpoint_store(PGconn *conn, const char *kid, const char *chain, const char *seqbuf,
+    const char *hash, const char *ts, const char *sigtext, json_t *made, char *err, size_t errlen)
+{
+	const char *p[] = { chain, seqbuf, hash, ts, kid, sigtext };
+	PGresult *r = PQexecParams(conn,
+	    "INSERT INTO audit_checkpoints (chain, seq, row_hash, ts, kid, signature)"
+	    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+	    6, NULL, p, NULL, NULL, 0);
 	int rc = -1;
 
-	if (checkpoint_input(input, sizeof(input), chain, seq, hash, ts) < 0 ||
-	    ed25519_sign(key, input, strlen(input), sig) != 0 ||
-	    (sigtext = b64url_encode(sig, sizeof(sig))) == NULL) {
-		snprintf(err, errlen, "AUDIT_SIGN: cannot sign the checkpoint");
-		goto done;
-	}
-	{
-		const char *p[] = { chain, seqbuf, hash, ts, kid, sigtext };
-		r = PQexecParams(conn,
-		    "INSERT INTO audit_checkpoints (chain, seq, row_hash, ts, kid, signature)"
-		    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-		    6, NULL, p, NULL, NULL, 0);
-	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		snprintf(err, errlen, "AUDIT_UNWRITABLE: %s", PQerrorMessage(conn));
 		goto done;
@@ -322,12 +448,11 @@ checkpoint_one(PGconn *conn, EVP_PKEY *key, const char *kid, const char *chain, 
 		json_array_append_new(made,
 		    json_pack("{s:i, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s}", "v", 1, "type",
 		        "audit_checkpoint", "id", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10),
-		        "chain", chain, "seq", (json_int_t)seq, "row_hash", hash, "ts", ts, "kid",
-		        kid, "signature", sigtext));
+		        "chain", chain, "seq", (json_int_t)strtoll(seqbuf, NULL, 10), "row_hash",
+		        hash, "ts", ts, "kid", kid, "signature", sigtext));
 	rc = 0;
 done:
 	PQclear(r);
-	free(sigtext);
 	return rc;
 }
 
@@ -336,8 +461,9 @@ audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *heads,
     char *err, size_t errlen)
 {
 	PGresult *r;
-	char ts[32];
+	char ts[32], why[256];
 	json_t *list = NULL;
+	long long n = 0;
 	int rc = -1;
 
 	*heads = 0;
@@ -377,18 +503,36 @@ audit_checkpoint(PGconn *conn, EVP_PKEY *key, const char *kid, long long *heads,
 		snprintf(err, errlen, "AUDIT_UNWRITABLE: %s", PQerrorMessage(conn));
 		goto done;
 	}
-	for (int i = 0; i < PQntuples(r); i++)
-		if (checkpoint_one(conn, key, kid, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-		        PQgetvalue(r, i, 2), ts, list, err, errlen) != 0) {
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *chain = PQgetvalue(r, i, 0), *seqbuf = PQgetvalue(r, i, 1);
+		char *sigtext;
+
+		/* A head that cannot be signed is left for the next round; the others are signed. */
+		if (checkpoint_sign(key, chain, strtoll(seqbuf, NULL, 10), PQgetvalue(r, i, 2), ts,
+		        &sigtext, why, sizeof(why)) != 0) {
+			log_warnx("event=checkpoint_skipped chain=%s seq=%s error=\"%s\"", chain,
+			    seqbuf, why);
+			snprintf(err, errlen, "%s", why);
+			continue;
+		}
+		if (checkpoint_store(conn, kid, chain, seqbuf, PQgetvalue(r, i, 2), ts, sigtext,
+		        list, err, errlen) != 0) {
+			free(sigtext);
 			pg_exec_ok(conn, "ROLLBACK");
 			goto done;
 		}
+		free(sigtext);
+		n++;
+	}
 	if (!pg_exec_ok(conn, "COMMIT")) {
 		snprintf(err, errlen, "AUDIT_UNWRITABLE: %s", PQerrorMessage(conn));
 		pg_exec_ok(conn, "ROLLBACK");
 		goto done;
 	}
-	*heads = PQntuples(r);
+	/* Nothing signed of what was due: the round failed (err: the last reason). */
+	if (n == 0)
+		goto done;
+	*heads = n;
 	if (made != NULL) {
 		*made = list;
 		list = NULL;
@@ -398,6 +542,21 @@ done:
 	json_decref(list);
 	PQclear(r);
 	return rc;
+}
+
+/*
+ * The last row a v1 checkpoint (of the one chain, before per-writer
+ * chains) may sign: the legacy head; any row when the log has no origin.
+ * -1 with report set when unreadable.
+ */
+static long long
+v1_max_seq(PGconn *conn, char *report, size_t reportlen)
+{
+	long long seq;
+	char hash[65];
+	int rc = read_origin(conn, &seq, hash, report, reportlen);
+
+	return rc < 0 ? -1 : rc == 0 ? seq : LLONG_MAX;
 }
 
 /* The newest row of the log (0 when empty), or -1 with report set. */
@@ -422,7 +581,7 @@ last_seq(PGconn *conn, char *report, size_t reportlen)
 static int
 check_checkpoint(PGconn *conn, const struct keyring *pubs, const char *what, const char *chain,
     long long seq, const char *hash, const char *ts, const char *sigtext, long long max_seq,
-    char *report, size_t reportlen)
+    long long v1_max, char *report, size_t reportlen)
 {
 	unsigned char *sig = NULL;
 	size_t siglen = 0;
@@ -440,6 +599,13 @@ check_checkpoint(PGconn *conn, const struct keyring *pubs, const char *what, con
 		return 1;
 	}
 	free(sig);
+	if (chain == NULL && seq > v1_max) {
+		report_add(report, reportlen,
+		    "AUDIT_BAD_CHAIN: %s (v1, made before per-writer chains) signs row %lld, after "
+		    "the legacy chain closed at row %lld",
+		    what, seq, v1_max);
+		return 1;
+	}
 	if (seq > max_seq) {
 		report_add(report, reportlen,
 		    "AUDIT_TRUNCATED: %s signs row %lld but the log ends at row %lld", what, seq,
@@ -469,13 +635,13 @@ int
 audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *published,
     long long *count, char *report, size_t reportlen)
 {
-	long long max_seq = last_seq(conn, report, reportlen);
+	long long max_seq = last_seq(conn, report, reportlen), v1_max;
 	const json_t *cp;
 	size_t i;
 	int breaks = 0;
 
 	*count = 0;
-	if (max_seq < 0)
+	if (max_seq < 0 || (v1_max = v1_max_seq(conn, report, reportlen)) < 0)
 		return -1;
 	json_array_foreach(published, i, cp)
 	{
@@ -498,7 +664,7 @@ audit_verify_published(PGconn *conn, const struct keyring *pubs, const json_t *p
 			continue;
 		}
 		if (check_checkpoint(conn, pubs, what, chain, seq, hash, ts, sigtext, max_seq,
-		        report, reportlen) != 0) {
+		        v1_max, report, reportlen) != 0) {
 			breaks++;
 			continue;
 		}
@@ -526,13 +692,14 @@ audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *co
     char newest_ts[32], char *report, size_t reportlen)
 {
 	PGresult *r;
-	long long max_seq;
+	long long max_seq, v1_max;
 	int64_t newest = -1;
 	int breaks = 0;
 
 	*count = 0;
 	newest_ts[0] = '\0';
-	if ((max_seq = last_seq(conn, report, reportlen)) < 0)
+	if ((max_seq = last_seq(conn, report, reportlen)) < 0 ||
+	    (v1_max = v1_max_seq(conn, report, reportlen)) < 0)
 		return -1;
 	r = PQexec(conn,
 	    "SELECT id, seq, row_hash, ts, signature, chain FROM audit_checkpoints ORDER BY id");
@@ -551,7 +718,7 @@ audit_verify_checkpoints(PGconn *conn, const struct keyring *pubs, long long *co
 		snprintf(what, sizeof(what), "checkpoint %s", PQgetvalue(r, i, 0));
 		broken = check_checkpoint(conn, pubs, what,
 		    PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5), seq, hash, ts,
-		    PQgetvalue(r, i, 4), max_seq, report, reportlen);
+		    PQgetvalue(r, i, 4), max_seq, v1_max, report, reportlen);
 		breaks += broken;
 		if (broken)
 			continue;

@@ -243,6 +243,31 @@ set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_
 grep -q 'audit chain OK' <<<"$msg" || fail "a cut tail should pass the bare chain check: $msg"
 expect_broken "the newest rows of chain $C deleted after its checkpoint" AUDIT_TRUNCATED "$cp"
 
+# A row written with the trigger off (the owner) can claim any seq: one
+# numbered at or below where the per-writer chains began is refused, even
+# when it links and hashes right.
+reset_copy
+pga "INSERT INTO tamper.audit_chains (chain) VALUES ('wingman/55');
+     INSERT INTO tamper.audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+     SELECT -5, 'wingman/55', 'wingman', 'r-x', 'early', body, p,
+         encode(sha256(convert_to(p || E'\\n' || body, 'UTF8')), 'hex')
+     FROM (SELECT p, format('{\"chain\":\"wingman/55\",\"details\":{},\"event\":\"early\",\"prev_hash\":\"%s\",\"request_id\":\"r-x\",\"seq\":-5,\"service\":\"wingman\",\"ts\":\"t\"}', p) AS body
+           FROM (SELECT legacy_hash AS p FROM tamper.audit_chain_origin) o) b" >/dev/null
+expect_broken "a per-writer row numbered -5, before the chains began" AUDIT_BAD_SEQ "-5"
+
+# audit_chains against the rows: the auditor signs registered chains only.
+reset_copy
+pga "DELETE FROM tamper.audit_chains WHERE chain = '$D'" >/dev/null
+set +e; msg=$(verify_copy); rc=$?; set -e
+[ $rc -eq 1 ] && grep -q "AUDIT_UNREGISTERED: chain $D " <<<"$msg" || fail "an unregistered chain passed: $msg"
+ok "chain $D missing from audit_chains (never checkpointed) -> AUDIT_UNREGISTERED"
+reset_copy
+pga "DELETE FROM tamper.audit_log WHERE chain = '$D'" >/dev/null
+set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=tamper'" "$W" audit verify 2>&1); rc=$?; set -e
+[ $rc -eq 1 ] && grep -q "AUDIT_TRUNCATED: chain $D is in audit_chains but has no rows" <<<"$msg" ||
+	fail "a chain deleted whole passed without checkpoints: $msg"
+ok "every row of chain $D deleted -> AUDIT_TRUNCATED without a checkpoint (the registry still names it)"
+
 # A log upgraded from before per-writer chains: its legacy chain is closed
 # at a recorded head, so its newest row deleted shows without a checkpoint.
 lhead=$(pga "SELECT legacy_seq FROM audit_chain_origin")
@@ -276,5 +301,31 @@ set +e; msg=$(WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_
 grep -q 'audit chain OK' <<<"$msg" || fail "a consistent rewrite should pass the bare chain check: $msg"
 expect_broken "chain $C rewritten with recomputed hashes" AUDIT_REWRITTEN "$cp"
 pga "DROP SCHEMA tamper CASCADE" >/dev/null
+
+say "a chain whose head cannot be signed does not stop the other chains' checkpoints"
+for l in 801 802; do
+	pgq "SELECT wingman_audit_append($(row_args wingman/$l wingman | sed "s/forged/cp_$l/g"))" >/dev/null
+done
+since=$(pgq "SELECT coalesce(max(id), 0) FROM audit_checkpoints")
+# The first head of its first round fails to sign (failpoint); the round runs at start.
+WINGMAN_FAILPOINTS=audit_checkpoint_sign=error@1 WINGMAN_AUDIT_CHECKPOINT_S=3600 \
+    as_service auditor "$build/services/auditor/wingman-auditor" >"$T/auditor2.log" 2>&1 &
+DAEMON_PIDS+=($!)
+first_round() {
+	grep -q 'event=checkpoint_skipped' "$T/auditor2.log" &&
+	    [ "$(pgq "SELECT count(*) FROM audit_checkpoints WHERE id > $since")" -ge 1 ]
+}
+wait_for 60 first_round || fail "no checkpoint beside the unsigned head: $(cat "$T/auditor2.log")"
+skipped=$(sed -n 's/.*event=checkpoint_skipped chain=\([^ ]*\) .*/\1/p' "$T/auditor2.log" | head -n 1)
+[ -n "$skipped" ] || fail "the skipped chain is not named: $(grep checkpoint_skipped "$T/auditor2.log")"
+[ "$(pgq "SELECT count(*) FROM audit_checkpoints WHERE id > $since AND chain = '$skipped'")" = 0 ] ||
+	fail "chain $skipped was signed although its signing failed"
+signed=$(pgq "SELECT string_agg(chain, ' ' ORDER BY chain) FROM audit_checkpoints WHERE id > $since")
+for l in 801 802; do
+	[ "wingman/$l" = "$skipped" ] || grep -qw "wingman/$l" <<<"$signed" ||
+		fail "wingman/$l moved but was not signed in the round that skipped $skipped: $signed"
+done
+stop_daemons
+ok "signing chain $skipped failed: logged (checkpoint_skipped), and the round still signed: $signed"
 
 echo "$checks passed, 0 failed"

@@ -121,6 +121,15 @@ test_chain_service(void **state)
 		"wingman-executor/abcdefghijabcdefghijabcdefghijabc",
 		"",
 		"wingman-executor/3\n",
+		/* Lanes are numbers of 1 to 3 digits, as the database says. */
+		"wingman-executor/abc",
+		"wingman-executor/1000",
+		"wingman-executor/3a",
+		"wingman-executor/-1",
+		"wingman-executor/a.b",
+		"wingman-executor/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		/* A service of 64 characters is longer than any writer's. */
+		"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd/0",
 	};
 
 	(void)state;
@@ -128,7 +137,9 @@ test_chain_service(void **state)
 	assert_string_equal(svc, "wingman-executor");
 	assert_int_equal(audit_chain_service("wingman/0", svc, sizeof(svc)), 0);
 	assert_string_equal(svc, "wingman");
-	assert_int_equal(audit_chain_service("wingman-executor/abcdefghijabcdefghijabcdefghijab",
+	assert_int_equal(audit_chain_service("wingman-executor/999", svc, sizeof(svc)), 0);
+	assert_string_equal(svc, "wingman-executor");
+	assert_int_equal(audit_chain_service("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc/0",
 	                     svc, sizeof(svc)),
 	    0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -154,6 +165,7 @@ test_writer_rows_name_the_lane_chain(void **state)
 	a = audit_open("wingman-executor", "", path, err, sizeof(err));
 	assert_non_null(a);
 	assert_string_equal(audit_chain(a), "wingman-executor/0");
+	assert_int_equal(audit_set_lane(a, AUDIT_LANE_MAX + 1), -1);
 	assert_int_equal(audit_set_lane(a, 5), 0);
 	assert_string_equal(audit_chain(a), "wingman-executor/5");
 	assert_int_equal(audit_chain_service(audit_chain(a), svc, sizeof(svc)), 0);

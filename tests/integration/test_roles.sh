@@ -114,6 +114,20 @@ out=$(pgo "BEGIN; INSERT INTO audit_chains (chain) VALUES ('wingman/abc'); ROLLB
 grep -q "check constraint" <<<"$out" || fail "audit_chains CHECK: $out"
 ok "a chain's first row registers it; audit_chains and audit_chain_origin are append-only even for the owner; audit_chains holds only <service>/<0-999> names"
 
+# The older shared role (sql/999_service_role.sql), where one still exists:
+# it adds audit rows, but only reads the chain registry and origin.
+sup=${WINGMAN_PG_OWNER_CONNINFO/user=wingman/user=postgres}
+if [ "$(psql "$sup" -tAqc "SELECT count(*) FROM pg_roles WHERE rolname = 'wingman_service'")" = 0 ]; then
+	psql "$sup" -qc "CREATE ROLE wingman_service" || fail "cannot create wingman_service"
+	trap 'psql "$sup" -qc "DROP OWNED BY wingman_service" -c "DROP ROLE wingman_service" >/dev/null 2>&1; cleanup' EXIT
+fi
+psql "$WINGMAN_PG_OWNER_CONNINFO" -v ON_ERROR_STOP=1 -qf "$src/sql/999_service_role.sql" >/dev/null ||
+	fail "999_service_role.sql does not apply"
+[ "$(pgo "SELECT string_agg(t || ':' || p, ' ' ORDER BY t, p) FROM unnest(ARRAY['audit_chains', 'audit_chain_origin']) t,
+    unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p WHERE has_table_privilege('wingman_service', t, p)")" = \
+    "audit_chain_origin:SELECT audit_chains:SELECT" ] || fail "wingman_service may write the chain registry or origin"
+ok "wingman_service (999): SELECT only on audit_chains and audit_chain_origin"
+
 say "the executor's ledger: only the executor changes it, nobody deletes"
 for r in "${ROLES[@]}"; do
 	refused "$r" "DELETE FROM executions" "$denied"

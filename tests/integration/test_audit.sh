@@ -12,10 +12,10 @@ DAEMON_PIDS+=($!)
 
 # forge_row SERVICE ID EVENT DETAILS: a row appended with SERVICE's own
 # database role, in its own name (all the writer check lets it do), under an
-# event name that belongs to another service.
+# event name that belongs to another service; in a chain of its own (lane 9).
 forge_row() {
-	local head="{\"details\":$4,\"event\":\"$3\",\"prev_hash\":\""
-	pgas "${1#wingman-}" "SELECT 1 FROM wingman_audit_append('$1', ARRAY['$2'], ARRAY['$3'],
+	local head="{\"chain\":\"$1/9\",\"details\":$4,\"event\":\"$3\",\"prev_hash\":\""
+	pgas "${1#wingman-}" "SELECT 1 FROM wingman_audit_append('$1/9', ARRAY['$2'], ARRAY['$3'],
 	    ARRAY['$head'], ARRAY['\",\"request_id\":\"$2\",\"seq\":'],
 	    ARRAY[',\"service\":\"$1\",\"ts\":\"2026-12-02T00:00:00.000Z\"}'])" >/dev/null
 }

@@ -20,6 +20,8 @@
  * legacy chain (rows from before sql/014_chains.sql: contiguous seq from 1,
  * closed where audit_chain_origin says) and each per-writer chain (linked
  * from the legacy head, its rows bound to it and written by its service),
+ * and audit_chains against the chains met (a chain with rows not in it, or
+ * in it without rows, is a break),
  * and reports every break, one line each ("AUDIT_GAP: row 7 ...") in report
  * (bounded; a last line says when more did not fit). Returns the number of
  * breaks (0: intact), or -1 when the log cannot be read (report says why).
@@ -32,8 +34,10 @@ int audit_verify_chain(PGconn *conn, long long *rows, long long *nchains, char *
  * Signs the head of every chain (audit_chains) that moved since its newest
  * checkpoint, and the chain of the newest row always, with key (kid names
  * it) and stores one checkpoint per chain in audit_checkpoints, all in one
- * transaction, with one signed time. *heads gets the number of chains
- * signed (0: empty log, nothing signed). When made is not NULL it gets the
+ * transaction, with one signed time. A head that cannot be signed is
+ * logged (checkpoint_skipped) and left for the next round, the others are
+ * signed; -1 when none of the heads due could be. *heads gets the number of
+ * chains signed (0: empty log, nothing signed). When made is not NULL it gets the
  * stored checkpoints as messages, an array of
  * {v, type: "audit_checkpoint", id, chain, seq, row_hash, ts, kid, signature}
  * (new reference, NULL when nothing was signed).

@@ -108,10 +108,18 @@ $$;
 -- `audit verify` would refuse. The chain's lock is taken here too
 -- (already held, inside the append): a plain INSERT is serialised with the
 -- chain's other writers like an append.
+--
+-- Every table, sequence and function of ours is named with its schema, so
+-- a role's temporary table cannot stand in for one (unqualified, pg_temp
+-- is searched first for relations; functions and operators are never
+-- looked up there, and no role may create anything in public). That is
+-- what SET search_path would give, without its cost: a function with a
+-- SET clause sets and restores the GUC on every call, which on this
+-- per-row trigger doubled the cost of an append (docs/benchmarks.md).
 CREATE OR REPLACE FUNCTION audit_log_writer_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
-    mine text := wingman_service_of(current_user);
+    mine text := public.wingman_service_of(current_user);
     j jsonb;
     said text;
     said_chain text;
@@ -123,7 +131,7 @@ DECLARE
 BEGIN
     BEGIN
         j := NEW.content::jsonb;
-        cur := currval('audit_log_seq');
+        cur := currval('public.audit_log_seq');
     EXCEPTION
         WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
             cur := NULL; -- no nextval in this session (or no right to one): refused below
@@ -160,12 +168,12 @@ BEGIN
             NEW.seq;
     END IF;
     PERFORM pg_advisory_xact_lock(727166, hashtext(NEW.chain));
-    SELECT o.legacy_seq, o.legacy_hash INTO origin_seq, origin FROM audit_chain_origin o;
+    SELECT o.legacy_seq, o.legacy_hash INTO origin_seq, origin FROM public.audit_chain_origin o;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'AUDIT_NO_ORIGIN: audit_chain_origin is empty';
     END IF;
-    SELECT a.seq, a.row_hash INTO head_seq, head FROM audit_log a WHERE a.chain = NEW.chain
-    ORDER BY a.seq DESC LIMIT 1;
+    SELECT a.seq, a.row_hash INTO head_seq, head FROM public.audit_log a
+    WHERE a.chain = NEW.chain ORDER BY a.seq DESC LIMIT 1;
     IF NOT FOUND THEN
         head_seq := origin_seq;
         head := origin;
@@ -213,7 +221,8 @@ $$;
 -- part before the "/". Returns every row's seq (not contiguous any more),
 -- the head it chained to and the rows' hashes, for the JSONL copy. The
 -- functions' result types change, so they are made anew (998_roles.sql,
--- applied after every migration, grants them again).
+-- applied after every migration, grants them again). Its tables are named
+-- with their schema, as in the writer check.
 DROP FUNCTION wingman_ledger_intent(text, text, int, text, text, text[], text[], text[], text[],
     text[]);
 DROP FUNCTION wingman_ledger_finish(text, text, text, text, text[], text[], text[], text[],
@@ -223,7 +232,7 @@ DROP FUNCTION wingman_audit_append(text, text[], text[], text[], text[], text[])
 CREATE FUNCTION wingman_audit_append(p_chain text, p_request_ids text[],
     p_events text[], p_heads text[], p_mids text[], p_tails text[],
     OUT o_seqs bigint[], OUT o_prev text, OUT o_hashes text[])
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     s bigint;
     prev text;
@@ -240,10 +249,10 @@ BEGIN
         RAISE EXCEPTION 'AUDIT_BAD_CHAIN: % is not a chain name (service/lane)', p_chain;
     END IF;
     PERFORM pg_advisory_xact_lock(727166, hashtext(p_chain));
-    SELECT a.row_hash INTO prev FROM audit_log a WHERE a.chain = p_chain
+    SELECT a.row_hash INTO prev FROM public.audit_log a WHERE a.chain = p_chain
     ORDER BY a.seq DESC LIMIT 1;
     IF prev IS NULL THEN
-        SELECT o.legacy_hash INTO prev FROM audit_chain_origin o;
+        SELECT o.legacy_hash INTO prev FROM public.audit_chain_origin o;
         IF prev IS NULL THEN
             RAISE EXCEPTION 'AUDIT_NO_ORIGIN: audit_chain_origin is empty';
         END IF;
@@ -252,10 +261,10 @@ BEGIN
     o_prev := prev;
     o_hashes := '{}';
     FOR i IN 1 .. n LOOP
-        s := nextval('audit_log_seq');
+        s := nextval('public.audit_log_seq');
         body := p_heads[i] || prev || p_mids[i] || s || p_tails[i];
         h := encode(sha256(convert_to(prev || E'\n' || body, 'UTF8')), 'hex');
-        INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash,
+        INSERT INTO public.audit_log (seq, chain, service, request_id, event, content, prev_hash,
             row_hash)
         VALUES (s, p_chain, svc, p_request_ids[i], p_events[i], body, prev, h);
         o_seqs := o_seqs || s;

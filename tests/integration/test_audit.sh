@@ -171,7 +171,11 @@ kill $tail_pid; wait $tail_pid 2>/dev/null || true
 ok "audit tail: the slow row (lower seq, committed later) and the fast one both shown"
 
 say "tampering with a copy of the log is detected and names the row"
-# One more round of checkpoints covers the row just written, then stop.
+# Enough rows in one chain to tamper with in its middle, however young the log.
+for i in 1 2 3 4 5 6 7 8; do
+	pgq "SELECT wingman_audit_append($(row_args wingman/60 wingman | sed "s/forged/filler_$i/g"))" >/dev/null
+done
+# One more round of checkpoints covers the rows just written, then stop.
 sleep 2
 stop_daemons
 base=$(pga "SELECT max(seq) FROM audit_log")

@@ -100,6 +100,12 @@ done
 ok "every role: another service's name or chain, content naming another, a chain the content does not name, the legacy chain: refused; own rows in own chains allowed; no UPDATE, DELETE, TRUNCATE"
 ok "every role, by plain INSERT: a seq of its choosing (above the sequence, 0, near 2^63), a link past its chain's head, a wrong hash, a lane that is not 1-3 digits: refused; audit_chains: no INSERT, UPDATE, DELETE, TRUNCATE"
 
+# The check reads the real origin, not a temporary table of the writer's
+# that shadows it (pg_temp comes first for unqualified names).
+refused token "CREATE TEMP TABLE audit_chain_origin (legacy_seq bigint, legacy_hash text);
+    INSERT INTO audit_chain_origin VALUES (0, repeat('f', 64)); $(good_row wingman-token/905 wingman-token)" AUDIT_BROKEN_LINK
+ok "a temporary audit_chain_origin of the writer's own does not move where a new chain starts"
+
 # A chain's first row registers it (the roles may not), so the auditor signs its head.
 [ "$(pgas admin "BEGIN; $(good_row wingman/903 wingman); SELECT count(*) FROM audit_chains WHERE chain = 'wingman/903'; ROLLBACK")" = 1 ] ||
 	fail "a chain's first row did not register it in audit_chains"

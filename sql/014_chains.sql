@@ -31,6 +31,7 @@ INSERT INTO audit_chain_origin (legacy_seq, legacy_hash)
 SELECT coalesce(max(seq), 0),
        coalesce((SELECT row_hash FROM audit_log ORDER BY seq DESC LIMIT 1), repeat('0', 64))
 FROM audit_log;
+
 -- Evidence tables refuse every change and removal, whoever asks, naming
 -- the table (sql/998_roles.sql defines the same function again, for
 -- audit_checkpoints; it is here too because this file runs first).

@@ -113,6 +113,30 @@ receipt_row_trusted(const json_t *row)
 	return 0;
 }
 
+/*
+ * The last row of the request in each chain its rows are in (rows in seq
+ * order): {chain: {seq, row_hash}}, "legacy" for rows of the legacy chain.
+ * Each anchors that chain's part of the request, as the last row alone
+ * anchors only its own chain.
+ */
+static json_t *
+receipt_heads(const json_t *rows)
+{
+	json_t *heads = json_object(), *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+	{
+		const json_t *chain = json_object_get(row, "chain");
+
+		json_object_set_new(heads,
+		    json_is_string(chain) ? json_string_value(chain) : AUDIT_LEGACY_CHAIN,
+		    json_pack("{s:O, s:O}", "seq", json_object_get(row, "seq"), "row_hash",
+		        json_object_get(row, "row_hash")));
+	}
+	return heads;
+}
+
 json_t *
 receipt_statement(const char *request_id, const json_t *rows)
 {
@@ -203,6 +227,9 @@ receipt_statement(const char *request_id, const json_t *rows)
 	if (predicate != NULL && json_is_string(json_object_get(row, "chain")))
 		json_object_set(json_object_get(predicate, "audit"), "last_chain",
 		    json_object_get(row, "chain"));
+	if (predicate != NULL)
+		json_object_set_new(json_object_get(predicate, "audit"), "heads",
+		    receipt_heads(rows));
 	st = json_pack("{s:s, s:[{s:s+, s:{s:s}}], s:s, s:o}", "_type", RECEIPT_STATEMENT_TYPE,
 	    "subject", "name", "wingman-request:", request_id, "digest", "sha256", digest,
 	    "predicateType", RECEIPT_PREDICATE_TYPE, "predicate", predicate);

@@ -64,6 +64,18 @@ lc=$(jq -r .predicate.audit.last_chain "$T/statement")
 [ "$(pgq "SELECT chain || ' ' || row_hash FROM audit_log WHERE seq = $(jq -r .predicate.audit.last_seq "$T/statement")")" = \
     "$lc $(jq -r .predicate.audit.last_row_hash "$T/statement")" ] || fail "the receipt's last row is not in chain $lc"
 ok "the receipt's last audit row is row $(jq -r .predicate.audit.last_seq "$T/statement") of chain $lc, hash as signed"
+# Every chain the request's rows are in is anchored: its last row of the request, as signed.
+last=$(jq -r .predicate.audit.last_seq "$T/statement")
+while read -r c s h; do
+	[ "$(pgq "SELECT chain || ' ' || row_hash || ' ' || request_id FROM audit_log WHERE seq = $s")" = "$c $h $ok_id" ] ||
+		fail "receipt head of chain $c: row $s is not the request's with hash $h"
+	[ "$(pgq "SELECT max(seq) FROM audit_log WHERE request_id = '$ok_id' AND chain = '$c' AND seq <= $last")" = "$s" ] ||
+		fail "receipt head of chain $c: row $s is not the request's last row there"
+done < <(jq -r '.predicate.audit.heads | to_entries[] | "\(.key) \(.value.seq) \(.value.row_hash)"' "$T/statement")
+heads=$(jq -r '.predicate.audit.heads | keys | join(" ")' "$T/statement")
+[ "$heads" = "$(pgq "SELECT string_agg(DISTINCT chain, ' ' ORDER BY chain) FROM audit_log WHERE request_id = '$ok_id' AND seq <= $last")" ] ||
+	fail "receipt heads $heads are not the request's chains"
+ok "the receipt anchors the request's last row in each of its chains: $heads"
 wait_receipt "$rej_id" >"$T/receipt-rej.json" || fail "no receipt for $rej_id"
 "$W" receipt verify "$T/receipt-rej.json" --pub "$AUDIT_PUB" >"$T/statement-rej" || fail "rejected receipt"
 [ "$(jq -r .predicate.status "$T/statement-rej")" = rejected ] || fail "rejected receipt status"

@@ -15,11 +15,9 @@
 #include "pg.h"
 #include "util.h"
 
-/* One lock id for all writers: the chain is a single sequence. */
-#define AUDIT_LOCK_ID "727166"
-
 struct audit {
 	char service[64];
+	char chain[AUDIT_CHAIN_MAX]; /* service "/" lane: the chain this writer appends to */
 	int use_pg;
 	struct pg_link db;
 	int jsonl; /* O_APPEND: one write per line, so writers never interleave; -1: off */
@@ -41,6 +39,7 @@ audit_open(const char *service, const char *conninfo, const char *jsonl_path, ch
 	}
 	a->jsonl = -1;
 	snprintf(a->service, sizeof(a->service), "%s", service);
+	audit_set_lane(a, 0);
 	/* Off is said with "", never by a missing value (a lookup that failed). */
 	if (conninfo == NULL) {
 		snprintf(err, errlen,
@@ -59,6 +58,45 @@ audit_open(const char *service, const char *conninfo, const char *jsonl_path, ch
 fail:
 	audit_close(a);
 	return NULL;
+}
+
+int
+audit_set_lane(struct audit *a, unsigned lane)
+{
+	if (a == NULL)
+		return -1;
+	/* A pending row names its chain already: a lane is chosen before writing. */
+	if (a->pending != NULL && json_array_size(a->pending) > 0)
+		return -1;
+	if (lane > AUDIT_LANE_MAX)
+		return -1;
+	return xsnprintf(a->chain, sizeof(a->chain), "%s/%u", a->service, lane) < 0 ? -1 : 0;
+}
+
+const char *
+audit_chain(const struct audit *a)
+{
+	return a != NULL ? a->chain : "";
+}
+
+int
+audit_chain_service(const char *chain, char *service, size_t len)
+{
+	const char *slash = chain != NULL ? strchr(chain, '/') : NULL;
+	const char *lane = slash != NULL ? slash + 1 : NULL;
+	size_t n;
+
+	if (slash == NULL || slash == chain || slash - chain > 63 || *lane == '\0' ||
+	    strlen(lane) > 3 || strspn(lane, "0123456789") != strlen(lane) || *chain < 'a' ||
+	    *chain > 'z' ||
+	    strspn(chain, "abcdefghijklmnopqrstuvwxyz0123456789-") != (size_t)(slash - chain))
+		return -1;
+	n = (size_t)(slash - chain);
+	if (n >= len)
+		return -1;
+	memcpy(service, chain, n);
+	service[n] = '\0';
+	return 0;
 }
 
 void
@@ -185,7 +223,7 @@ split_row(json_t *row, struct wbuf *heads, struct wbuf *mids, struct wbuf *tails
 void
 audit_args_params(const struct audit_args *x, const char **params)
 {
-	params[0] = x->service;
+	params[0] = x->chain;
 	params[1] = x->request_ids;
 	params[2] = x->events;
 	params[3] = x->heads;
@@ -206,7 +244,7 @@ args_free(struct audit_args *x)
 
 /* Builds x from rows (an array of {row, request_id, event}); rows is borrowed. */
 static int
-args_build(const char *service, json_t *rows, struct audit_args *x)
+args_build(const char *chain, json_t *rows, struct audit_args *x)
 {
 	struct wbuf b[5];
 	size_t i;
@@ -214,7 +252,7 @@ args_build(const char *service, json_t *rows, struct audit_args *x)
 	int rc = 0;
 
 	memset(x, 0, sizeof(*x));
-	x->service = service;
+	x->chain = chain;
 	if (json_array_size(rows) == 0)
 		return 0;
 	for (i = 0; i < 5; i++) {
@@ -254,40 +292,43 @@ args_build(const char *service, json_t *rows, struct audit_args *x)
 
 /*
  * Puts the chain's answer into the rows, so the JSONL copy is the row as
- * stored: seq from first on, prev_hash, row_hash from hashes ("{h1,h2}").
+ * stored: seq from seqs ("{s1,s2}": not contiguous, other chains take
+ * numbers in between), prev_hash, row_hash from hashes ("{h1,h2}").
  * Returns 0, or -1 when the answer does not match the rows.
  */
 static int
-fill_rows(json_t *rows, const char *first, const char *prev, const char *hashes)
+fill_rows(json_t *rows, const char *seqs, const char *prev, const char *hashes)
 {
 	char prevbuf[65], *end;
-	long long seq;
-	const char *h = hashes;
+	const char *h = hashes, *s = seqs;
 	size_t i;
 	json_t *item;
 
-	if (first == NULL || prev == NULL || hashes == NULL || strlen(prev) != 64 || *h++ != '{')
-		return -1;
-	seq = strtoll(first, &end, 10);
-	if (*end != '\0' || seq < 1)
+	if (seqs == NULL || prev == NULL || hashes == NULL || strlen(prev) != 64 || *h++ != '{' ||
+	    *s++ != '{')
 		return -1;
 	memcpy(prevbuf, prev, sizeof(prevbuf));
 	json_array_foreach(rows, i, item)
 	{
 		json_t *row = json_object_get(item, "row");
 		char hash[65];
+		long long seq;
 
 		if (strspn(h, "0123456789abcdef") != 64 || (h[64] != ',' && h[64] != '}'))
 			return -1;
+		seq = strtoll(s, &end, 10);
+		if (end == s || seq < 1 || (*end != ',' && *end != '}'))
+			return -1;
+		s = end + 1;
 		memcpy(hash, h, 64);
 		hash[64] = '\0';
 		h += 65;
-		json_object_set_new(row, "seq", json_integer(seq + (long long)i));
+		json_object_set_new(row, "seq", json_integer(seq));
 		json_object_set_new(row, "prev_hash", json_string(prevbuf));
 		json_object_set_new(row, "row_hash", json_string(hash));
 		memcpy(prevbuf, hash, sizeof(prevbuf));
 	}
-	return h[-1] == '}' && *h == '\0' ? 0 : -1;
+	return h[-1] == '}' && *h == '\0' && s[-1] == '}' && *s == '\0' ? 0 : -1;
 }
 
 /*
@@ -297,20 +338,20 @@ fill_rows(json_t *rows, const char *first, const char *prev, const char *hashes)
  * completes, hashes and inserts every row. Returns 0 or -1.
  */
 static int
-append_rows(PGconn *c, const char *service, json_t *rows)
+append_rows(PGconn *c, const char *chain, json_t *rows)
 {
 	struct audit_args x;
 	const char *params[AUDIT_ARGS_N];
 	PGresult *r;
 	int rc = -1;
 
-	if (args_build(service, rows, &x) != 0) {
+	if (args_build(chain, rows, &x) != 0) {
 		log_warnx("event=audit_write_failed error=\"cannot encode the rows\"");
 		return -1;
 	}
 	audit_args_params(&x, params);
 	r = PQexecParams(c,
-	    "SELECT o_seq, o_prev, o_hashes FROM wingman_audit_append($1, $2, $3, $4, $5, $6)",
+	    "SELECT o_seqs, o_prev, o_hashes FROM wingman_audit_append($1, $2, $3, $4, $5, $6)",
 	    AUDIT_ARGS_N, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 	    fill_rows(rows, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) == 0)
@@ -342,7 +383,7 @@ audit_pg_append(struct audit *a, json_t *rows)
 		return -1;
 	if (PQtransactionStatus(c) != PQTRANS_IDLE)
 		pg_exec_ok(c, "ROLLBACK");
-	if (append_rows(c, a->service, rows) != 0)
+	if (append_rows(c, a->chain, rows) != 0)
 		return -1;
 	count_rows("postgresql", rows);
 	return 0;
@@ -388,7 +429,7 @@ audit_flush_within(struct audit *a, PGconn *c)
 	/* Outside a transaction the chain lock would end with its own statement. */
 	if ((a->use_pg &&
 	        (c == NULL || PQtransactionStatus(c) != PQTRANS_INTRANS ||
-	            append_rows(c, a->service, rows) != 0)) ||
+	            append_rows(c, a->chain, rows) != 0)) ||
 	    jsonl_write(a, rows) != 0) {
 		a->batch_failed = a->batching;
 		rc = -1;
@@ -405,14 +446,14 @@ audit_args_take(struct audit *a, struct audit_args *x)
 	memset(x, 0, sizeof(*x));
 	if (a == NULL)
 		return 0;
-	x->service = a->service;
+	x->chain = a->chain;
 	if (!a->use_pg || a->pending == NULL)
 		return 0;
-	return args_build(a->service, a->pending, x);
+	return args_build(a->chain, a->pending, x);
 }
 
 int
-audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate, const char *seq,
+audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate, const char *seqs,
     const char *prev, const char *hashes)
 {
 	int rc = 0;
@@ -426,7 +467,7 @@ audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate
 		a->pending = NULL;
 	}
 	if (fate == AUDIT_ARGS_WRITTEN) {
-		if (fill_rows(x->rows, seq, prev, hashes) != 0) {
+		if (fill_rows(x->rows, seqs, prev, hashes) != 0) {
 			log_warnx("event=audit_write_failed error=\"unexpected answer\"");
 			rc = -1;
 		} else {
@@ -473,8 +514,8 @@ audit_record(struct audit *a, const char *request_id, const char *event, json_t 
 		return -1;
 	}
 	now_ts(ts);
-	row = json_pack("{s:s, s:s, s:s, s:s, s:o}", "ts", ts, "service", a->service, "request_id",
-	    request_id ? request_id : "", "event", event, "details",
+	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "ts", ts, "service", a->service, "chain",
+	    a->chain, "request_id", request_id ? request_id : "", "event", event, "details",
 	    details ? details : json_object());
 	if (row == NULL)
 		return -1;

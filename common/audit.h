@@ -1,7 +1,9 @@
 /*
  * Audit events from every process: rows in PostgreSQL chained by SHA-256
- * (each row carries the hash of the previous one), and the same rows as
- * JSONL in WINGMAN_AUDIT_JSONL. Callers that must fail closed check the
+ * (each row carries the hash of the previous row of its chain), and the
+ * same rows as JSONL in WINGMAN_AUDIT_JSONL. Each writer appends to a chain
+ * of its own, "<service>/<lane>" (sql/014_chains.sql); the row's content
+ * names the chain, so a row cannot be moved to another. Callers that must fail closed check the
  * return value (the executor does not run what it cannot audit).
  */
 #ifndef WINGMAN_AUDIT_H
@@ -13,6 +15,11 @@
 #include <libpq-fe.h>
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+/* The chain of the rows written before per-writer chains (sql/014_chains.sql). */
+#define AUDIT_LEGACY_CHAIN "legacy"
+#define AUDIT_CHAIN_MAX 100
+/* A lane is a number of 1 to 3 digits (the database's writer check and audit_chains say so). */
+#define AUDIT_LANE_MAX 999
 
 struct audit;
 
@@ -24,6 +31,23 @@ struct audit;
 struct audit *audit_open(const char *service, const char *conninfo, const char *jsonl_path,
     char *err, size_t errlen);
 void audit_close(struct audit *a);
+/*
+ * The chain this writer appends to: "<service>/<lane>", lane 0 from
+ * audit_open. A process with several lanes (the executor) gives each lane's
+ * audit its own number, so the lanes do not wait for each other's chain
+ * lock. Processes of one service that share a lane number (two replicas)
+ * share that chain: the chain lock serialises them. Call before any row is
+ * queued; returns 0, or -1 (a row queued, or lane above AUDIT_LANE_MAX).
+ */
+int audit_set_lane(struct audit *a, unsigned lane);
+const char *audit_chain(const struct audit *a);
+/*
+ * The service a chain belongs to: the part of "<service>/<lane>" before the
+ * "/" (service: [a-z][a-z0-9-]{0,62}, lane: 1 to 3 digits, as the
+ * database's writer check says). Returns 0, or -1 when chain is not such a
+ * name (the legacy chain is not) or service is too small.
+ */
+int audit_chain_service(const char *chain, char *service, size_t len);
 
 /*
  * Appends one event. details is stolen (may be NULL). Returns 0 when every
@@ -62,7 +86,7 @@ int audit_flush_within(struct audit *a, PGconn *c);
  */
 struct audit_args {
 	json_t *rows; /* the rows taken (a reference); NULL: none queued */
-	const char *service;
+	const char *chain; /* the writer's chain, the function's first argument */
 	char *request_ids, *events, *heads, *mids, *tails; /* NULL when rows is NULL */
 };
 /*
@@ -71,14 +95,14 @@ struct audit_args {
  * memory (x is then empty).
  */
 int audit_args_take(struct audit *a, struct audit_args *x);
-/* wingman_audit_append's arguments: service, request_ids, events, heads, mids, tails. */
+/* wingman_audit_append's arguments: chain, request_ids, events, heads, mids, tails. */
 #define AUDIT_ARGS_N 6
 /* Sets params[0..AUDIT_ARGS_N) from x (NULLs when x has no rows). */
 void audit_args_params(const struct audit_args *x, const char **params);
 /*
  * What became of the rows taken, and frees x:
- *   AUDIT_ARGS_WRITTEN: appended (seq, prev and hashes are the function's
- *     o_seq, o_prev, o_hashes as text); the JSONL copy is written now and
+ *   AUDIT_ARGS_WRITTEN: appended (seqs, prev and hashes are the function's
+ *     o_seqs, o_prev, o_hashes as text); the JSONL copy is written now and
  *     the rows leave the queue. Returns -1 (the batch fails) if the copy
  *     or the answer was bad.
  *   AUDIT_ARGS_FAILED: the append failed: the rows leave the queue and the
@@ -87,7 +111,7 @@ void audit_args_params(const struct audit_args *x, const char **params);
  */
 enum audit_args_fate { AUDIT_ARGS_WRITTEN, AUDIT_ARGS_FAILED, AUDIT_ARGS_UNUSED };
 int audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate,
-    const char *seq, const char *prev, const char *hashes);
+    const char *seqs, const char *prev, const char *hashes);
 
 /*
  * A row's content cut around its prev_hash and seq values: the content

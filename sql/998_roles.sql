@@ -15,16 +15,21 @@
 --   wingman_executor   executions (S I U), freeze_state and revocations
 --                      (read; the id column of freeze_state is granted only
 --                      because SELECT ... FOR SHARE needs an UPDATE right)
---   wingman_auditor    audit_log (S I), audit_checkpoints (S I), receipts (S I)
+--   wingman_auditor    audit rows; audit_log and audit_chains (S),
+--                      audit_checkpoints (S I), receipts (S I)
 --   wingman_admin      the CLI: reads everything; writes freeze_state and
 --                      revocations (the kill switch) and its own audit rows
 --
--- "audit rows" is INSERT on audit_log plus SELECT of (seq, row_hash), which
--- the chain append reads; nobody may UPDATE, DELETE or TRUNCATE it.
+-- "audit rows" is INSERT on audit_log plus SELECT of (seq, chain, row_hash),
+-- which the chain append reads, the next value of audit_log_seq and reading
+-- audit_chain_origin (sql/014_chains.sql); a chain's first row adds it to
+-- audit_chains through a trigger, no role INSERTs there. Nobody may UPDATE,
+-- DELETE or TRUNCATE audit_log, audit_chains or audit_chain_origin.
 SET client_min_messages = warning;
 
 -- The service name a role writes audit rows as; NULL for roles that are
--- not one of Wingman's processes (the owner).
+-- not one of Wingman's processes (the owner). sql/014_chains.sql has a
+-- copy, for its writer check before this file runs: keep the two the same.
 CREATE OR REPLACE FUNCTION wingman_service_of(r name) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE r
@@ -38,37 +43,13 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
--- An audit row says who wrote it twice, in the service column and in the
--- hashed content (receipts read the content): both must name the writer,
--- so one process cannot speak in another's name.
-CREATE OR REPLACE FUNCTION audit_log_writer_check() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    mine text := wingman_service_of(current_user);
-    said text;
-BEGIN
-    BEGIN
-        said := NEW.content::jsonb ->> 'service';
-    EXCEPTION WHEN others THEN
-        RAISE EXCEPTION 'AUDIT_BAD_ROW: content is not JSON';
-    END;
-    IF said IS DISTINCT FROM NEW.service THEN
-        RAISE EXCEPTION 'AUDIT_BAD_ROW: content names service %, the row %', said, NEW.service;
-    END IF;
-    IF mine IS NOT NULL AND NEW.service IS DISTINCT FROM mine THEN
-        RAISE EXCEPTION 'AUDIT_WRONG_WRITER: % writes audit rows as %, not %',
-            current_user, mine, NEW.service;
-    END IF;
-    RETURN NEW;
-END
-$$;
-DROP TRIGGER IF EXISTS audit_log_writer ON audit_log;
-CREATE TRIGGER audit_log_writer BEFORE INSERT ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION audit_log_writer_check();
+-- The writer check on every audit row (who wrote it, in which chain, at
+-- which place) and the chain registry's trigger are in sql/014_chains.sql,
+-- installed in that migration's transaction.
 
 -- Checkpoints are evidence too: never changed or removed, whoever asks.
 CREATE OR REPLACE FUNCTION wingman_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
 END
@@ -84,7 +65,7 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoint
 -- so; the trigger also covers the executor's UPDATE right on the id column,
 -- which exists only for its FOR SHARE read.
 CREATE OR REPLACE FUNCTION killswitch_admin_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     IF wingman_service_of(current_user) IS NOT NULL AND current_user <> 'wingman_admin' THEN
         RAISE EXCEPTION 'KILLSWITCH_ADMIN_ONLY: % may not % %', current_user, TG_OP, TG_TABLE_NAME;
@@ -118,7 +99,9 @@ BEGIN
         EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM %I', r);
         EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', r);
         -- Every process appends audit rows in its own name.
-        EXECUTE format('GRANT SELECT (seq, row_hash), INSERT ON audit_log TO %I', r);
+        EXECUTE format('GRANT SELECT (seq, chain, row_hash), INSERT ON audit_log TO %I', r);
+        EXECUTE format('GRANT SELECT ON audit_chain_origin TO %I', r);
+        EXECUTE format('GRANT USAGE ON SEQUENCE audit_log_seq TO %I', r);
     END LOOP;
     IF array_length(missing, 1) > 0 THEN
         RAISE WARNING 'roles missing, not granted: %', array_to_string(missing, ', ');
@@ -140,7 +123,7 @@ BEGIN
         GRANT UPDATE (id) ON freeze_state TO wingman_executor;
     END IF;
     IF NOT 'wingman_auditor' = ANY (missing) THEN
-        GRANT SELECT ON audit_log TO wingman_auditor;
+        GRANT SELECT ON audit_log, audit_chains TO wingman_auditor;
         GRANT SELECT, INSERT ON audit_checkpoints, receipts TO wingman_auditor;
         GRANT USAGE ON SEQUENCE audit_checkpoints_id_seq TO wingman_auditor;
     END IF;

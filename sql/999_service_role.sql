@@ -1,7 +1,7 @@
 -- Applied last. The services connect as wingman_service (scripts/stack
 -- creates it; a deployment creates it the same way): it reads and adds
 -- audit rows, checkpoints and receipts, and can never change or remove
--- them; on the working tables it may do what the services need. The owner
+-- them (the chain registry and origin it only reads); on the working tables it may do what the services need. The owner
 -- (wingman) applies the schema and is still stopped by the append-only
 -- trigger of sql/004_audit.sql.
 DO $$
@@ -14,7 +14,10 @@ BEGIN
     END IF;
     FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
         EXECUTE format('REVOKE ALL ON %I FROM wingman_service', t);
-        IF t IN ('audit_log', 'audit_checkpoints', 'receipts') THEN
+        IF t IN ('audit_chains', 'audit_chain_origin') THEN
+            -- Written by the migration and the audit_log trigger alone.
+            EXECUTE format('GRANT SELECT ON %I TO wingman_service', t);
+        ELSIF t IN ('audit_log', 'audit_checkpoints', 'receipts') THEN
             EXECUTE format('GRANT SELECT, INSERT ON %I TO wingman_service', t);
         ELSE
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO wingman_service', t);

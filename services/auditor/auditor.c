@@ -14,13 +14,14 @@ int
 auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out)
 {
 	PGconn *c = pg_link_conn(&ctx->db);
-	json_t *made = NULL;
+	json_t *made = NULL, *cp;
 	char err[512];
-	long long seq;
+	long long heads;
+	size_t i;
 
 	if (c == NULL)
 		return -1;
-	if (audit_checkpoint(c, ctx->key, AUDIT_KID, &seq, out != NULL ? &made : NULL, err,
+	if (audit_checkpoint(c, ctx->key, AUDIT_KID, &heads, out != NULL ? &made : NULL, err,
 	        sizeof(err)) != 0) {
 		log_warnx("event=checkpoint_failed error=\"%s\"", err);
 		return -1;
@@ -28,12 +29,19 @@ auditor_checkpoint(struct auditor_ctx *ctx, struct outbox *out)
 	/*
 	 * A second copy outside PostgreSQL: whoever can delete checkpoints
 	 * there (the owner, with the trigger off) cannot delete them here.
+	 * One message per chain head.
 	 */
-	if (made != NULL && outbox_add(out, TOPIC_AUDIT_CHECKPOINTS, "audit", made) != 0)
-		log_warnx("event=checkpoint_not_published seq=%lld", seq);
-	log_debug("event=checkpoint seq=%lld", seq);
+	json_array_foreach(made, i, cp)
+	{
+		if (outbox_add(out, TOPIC_AUDIT_CHECKPOINTS, "audit", json_incref(cp)) != 0)
+			log_warnx("event=checkpoint_not_published chain=%s seq=%lld",
+			    msg_str(cp, "chain"),
+			    (long long)json_integer_value(json_object_get(cp, "seq")));
+	}
+	json_decref(made);
+	log_debug("event=checkpoint heads=%lld", heads);
 	/* An empty log gets no checkpoint: the age stays unset (or grows). */
-	if (seq > 0)
+	if (heads > 0)
 		metric_set(M_CHECKPOINT_AGE, NULL, metrics_wall_s());
 	return 0;
 }
@@ -103,6 +111,30 @@ receipt_row_trusted(const json_t *row)
 		if (strcmp(event, receipt_writers[i].event) == 0)
 			return strcmp(service, receipt_writers[i].service) == 0 ? 1 : -1;
 	return 0;
+}
+
+/*
+ * The last row of the request in each chain its rows are in (rows in seq
+ * order): {chain: {seq, row_hash}}, "legacy" for rows of the legacy chain.
+ * Each anchors that chain's part of the request, as the last row alone
+ * anchors only its own chain.
+ */
+static json_t *
+receipt_heads(const json_t *rows)
+{
+	json_t *heads = json_object(), *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+	{
+		const json_t *chain = json_object_get(row, "chain");
+
+		json_object_set_new(heads,
+		    json_is_string(chain) ? json_string_value(chain) : AUDIT_LEGACY_CHAIN,
+		    json_pack("{s:O, s:O}", "seq", json_object_get(row, "seq"), "row_hash",
+		        json_object_get(row, "row_hash")));
+	}
+	return heads;
 }
 
 json_t *
@@ -191,6 +223,13 @@ receipt_statement(const char *request_id, const json_t *rows)
 	    "commands", commands, "audit", "first_seq",
 	    json_object_get(json_array_get(rows, 0), "seq"), "last_seq",
 	    json_object_get(row, "seq"), "last_row_hash", json_object_get(row, "row_hash"));
+	/* The last row's chain (absent for a row of the legacy chain): where to find and check it. */
+	if (predicate != NULL && json_is_string(json_object_get(row, "chain")))
+		json_object_set(json_object_get(predicate, "audit"), "last_chain",
+		    json_object_get(row, "chain"));
+	if (predicate != NULL)
+		json_object_set_new(json_object_get(predicate, "audit"), "heads",
+		    receipt_heads(rows));
 	st = json_pack("{s:s, s:[{s:s+, s:{s:s}}], s:s, s:o}", "_type", RECEIPT_STATEMENT_TYPE,
 	    "subject", "name", "wingman-request:", request_id, "digest", "sha256", digest,
 	    "predicateType", RECEIPT_PREDICATE_TYPE, "predicate", predicate);

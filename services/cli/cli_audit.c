@@ -104,7 +104,7 @@ audit_verify_cmd(int argc, char **argv)
 	};
 	static struct keyring pubs;
 	int have_pub = 0;
-	long long rows = 0, checkpoints = 0, max_age = default_max_age();
+	long long rows = 0, chains = 0, checkpoints = 0, max_age = default_max_age();
 	char err[512], newest[32] = "", *report = NULL;
 	const size_t reportlen = 16384;
 	PGconn *c = NULL;
@@ -132,12 +132,13 @@ audit_verify_cmd(int argc, char **argv)
 		usage();
 	if ((report = calloc(1, reportlen)) == NULL || (c = pg_open("audit verify")) == NULL)
 		goto done;
-	if ((breaks = audit_verify_chain(c, &rows, report, reportlen)) < 0) {
+	if ((breaks = audit_verify_chain(c, &rows, &chains, report, reportlen)) < 0) {
 		fprintf(stderr, "wingman audit verify: %s\n", report);
 		goto done;
 	}
 	if (breaks == 0 && !have_pub) {
-		printf("audit chain OK: %lld rows (checkpoints not checked: no --pub)\n", rows);
+		printf("audit chain OK: %lld rows in %lld chains (checkpoints not checked: no --pub)\n",
+		    rows, chains);
 		rc = 0;
 		goto done;
 	}
@@ -187,8 +188,8 @@ audit_verify_cmd(int argc, char **argv)
 		fprintf(stderr, "wingman audit verify: %d break(s) in %lld rows\n", breaks, rows);
 		goto done;
 	}
-	printf("audit chain OK: %lld rows, %lld signed checkpoints, newest %s", rows, checkpoints,
-	    newest[0] != '\0' ? newest : "none (empty log)");
+	printf("audit chain OK: %lld rows in %lld chains, %lld signed checkpoints, newest %s", rows,
+	    chains, checkpoints, newest[0] != '\0' ? newest : "none (empty log)");
 	if (kafka)
 		printf("; all %lld published on %s still there", published, TOPIC_AUDIT_CHECKPOINTS);
 	putchar('\n');
@@ -260,10 +261,73 @@ stop_tail(int sig)
 	tailing = 0;
 }
 
+/*
+ * Rows come in seq order per chain, but not across chains: a row of one
+ * chain may commit after a higher seq of another, and a rolled-back
+ * append leaves a gap for good. So the tail reads from low, the highest
+ * seq below which everything is printed or given up, remembers the seqs
+ * printed above it, and gives a gap up after TAIL_GAP_POLLS polls.
+ */
+#define TAIL_GAP_POLLS 20 /* 10 s at 0.5 s a poll */
+#define TAIL_SEEN_MAX 4096
+
+struct tail_seen {
+	long long low;
+	long long seq[TAIL_SEEN_MAX]; /* printed, above low, ascending */
+	size_t n;
+	int gap_polls;
+};
+
+static int
+tail_was_printed(const struct tail_seen *t, long long seq)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->seq[i] == seq)
+			return 1;
+	return seq <= t->low;
+}
+
+static void
+tail_add(struct tail_seen *t, long long seq)
+{
+	size_t i = t->n;
+
+	if (t->n == TAIL_SEEN_MAX) { /* too many in flight: give the oldest gap up */
+		t->low = t->seq[0];
+		memmove(t->seq, t->seq + 1, (t->n - 1) * sizeof(t->seq[0]));
+		t->n--;
+		i = t->n;
+	}
+	while (i > 0 && t->seq[i - 1] > seq) {
+		t->seq[i] = t->seq[i - 1];
+		i--;
+	}
+	t->seq[i] = seq;
+	t->n++;
+}
+
+/* Moves low past what is printed, and past a gap that stayed too long. */
+static void
+tail_advance(struct tail_seen *t)
+{
+	size_t k = 0;
+
+	if (t->n > 0 && t->seq[0] != t->low + 1 && ++t->gap_polls >= TAIL_GAP_POLLS) {
+		t->low = t->seq[0] - 1;
+		t->gap_polls = 0;
+	}
+	while (k < t->n && t->seq[k] == t->low + 1) {
+		t->low = t->seq[k++];
+		t->gap_polls = 0;
+	}
+	memmove(t->seq, t->seq + k, (t->n - k) * sizeof(t->seq[0]));
+	t->n -= k;
+}
+
 static int
 audit_tail(int argc, char **argv)
 {
-	long long last = 0;
+	static struct tail_seen seen;
 	PGconn *c;
 	PGresult *r;
 
@@ -274,7 +338,7 @@ audit_tail(int argc, char **argv)
 	/* Start with the last ten rows, then follow. */
 	r = PQexec(c, "SELECT coalesce(max(seq), 0) FROM audit_log");
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
-		last = strtoll(PQgetvalue(r, 0, 0), NULL, 10) - 10;
+		seen.low = strtoll(PQgetvalue(r, 0, 0), NULL, 10) - 10;
 	PQclear(r);
 	signal(SIGINT, stop_tail);
 	signal(SIGTERM, stop_tail);
@@ -283,9 +347,9 @@ audit_tail(int argc, char **argv)
 		const char *p[] = { buf };
 		struct timespec ts = { 0, 500 * 1000000L };
 
-		snprintf(buf, sizeof(buf), "%lld", last);
+		snprintf(buf, sizeof(buf), "%lld", seen.low);
 		r = PQexecParams(c,
-		    "SELECT seq, content FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000", 1,
+		    "SELECT seq, content FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000", 1,
 		    NULL, p, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			fprintf(stderr, "wingman audit tail: %s", PQerrorMessage(c));
@@ -294,9 +358,14 @@ audit_tail(int argc, char **argv)
 			return 1;
 		}
 		for (int i = 0; i < PQntuples(r); i++) {
+			long long seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+
+			if (tail_was_printed(&seen, seq))
+				continue;
 			print_row(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-			last = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+			tail_add(&seen, seq);
 		}
+		tail_advance(&seen);
 		fflush(stdout);
 		PQclear(r);
 		nanosleep(&ts, NULL);

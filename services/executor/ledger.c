@@ -541,7 +541,7 @@ write_intent(PGconn *c, struct audit *audit, const char *jti, const char *reques
 	if (!pg_exec_ok(c, "BEGIN"))
 		goto fail;
 	r = PQexecParams(c,
-	    "SELECT o_outcome, o_why, o_result, o_verdict, o_seq, o_prev, o_hashes"
+	    "SELECT o_outcome, o_why, o_result, o_verdict, o_seqs, o_prev, o_hashes"
 	    " FROM wingman_ledger_intent($1, $2, $3::int, $4, $5, $6, $7, $8, $9, $10)",
 	    4 + AUDIT_ARGS_N, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
@@ -766,7 +766,7 @@ finish_once(PGconn *c, struct audit *audit, const char *p[3], int with_audit)
 	if (!pg_exec_ok(c, "BEGIN"))
 		goto done;
 	r = PQexecParams(c,
-	    "SELECT o_audit_error, o_seq, o_prev, o_hashes"
+	    "SELECT o_audit_error, o_seqs, o_prev, o_hashes"
 	    " FROM wingman_ledger_finish($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 	    3 + AUDIT_ARGS_N, NULL, q, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)

@@ -89,7 +89,8 @@ open_lanes(void *arg, struct service_run *run, char *err, size_t errlen)
 		         (long)config_int(run->cfg, CFG_DOCKER_TIMEOUT_MS), err, errlen)) == NULL ||
 		    (lane->audit = audit_open("wingman-executor",
 		         config_str(run->cfg, CFG_PG_CONNINFO),
-		         config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen)) == NULL) {
+		         config_str(run->cfg, CFG_AUDIT_JSONL), err, errlen)) == NULL ||
+		    audit_set_lane(lane->audit, (unsigned)nlanes) != 0) {
 			nlanes++; /* close what this lane opened */
 			return -1;
 		}

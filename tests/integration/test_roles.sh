@@ -41,25 +41,98 @@ set -e
 [ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] || fail "wingman_executor logged in without its password: $(cat "$T/err")"
 ok "7 roles; wingman_executor cannot log in without its password or with token's"
 
-say "audit rows: each role writes in its own name only"
-row() { # SERVICE-COLUMN SERVICE-IN-CONTENT
-	printf "INSERT INTO audit_log (seq, service, request_id, event, content, prev_hash, row_hash)
-	    VALUES (-1, '%s', 'roles-test', 'forged', '{\"service\":\"%s\"}', 'x', 'y')" "$1" "$2"
+say "audit rows: each role writes in its own name and its own chains only"
+row() { # SERVICE-COLUMN SERVICE-IN-CONTENT [CHAIN [CHAIN-IN-CONTENT]]
+	local chain=${3:-$1/0}
+	printf "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+	    VALUES (-1, '%s', '%s', 'roles-test', 'forged', '{\"chain\":\"%s\",\"service\":\"%s\"}', 'x', 'y')" \
+	    "$chain" "$1" "${4:-$chain}" "$2"
 }
 name_of() { [ "$1" = admin ] && echo wingman || echo "wingman-$1"; }
+# good_row CHAIN SERVICE [SEQ [PREV [HASH]]]: a plain INSERT of a row as the
+# append makes it: seq s from the sequence, prev p the chain's head (the
+# legacy head for its first row), the content naming both, its hash. SEQ,
+# PREV and HASH (SQL over s, p and body) make it wrong on purpose.
+good_row() {
+	printf "INSERT INTO audit_log (seq, chain, service, request_id, event, content, prev_hash, row_hash)
+	    SELECT %s, c, sv, 'roles-test', 'direct', body, %s, %s
+	    FROM (SELECT s, c, sv, p, format('{\"chain\":\"%%s\",\"details\":{},\"event\":\"direct\",\"prev_hash\":\"%%s\",\"request_id\":\"roles-test\",\"seq\":%%s,\"service\":\"%%s\",\"ts\":\"t\"}',
+	            c, %s, %s, sv) AS body
+	          FROM (SELECT nextval('audit_log_seq') AS s, '%s'::text AS c, '%s'::text AS sv,
+	                  coalesce((SELECT row_hash FROM audit_log WHERE chain = '%s' ORDER BY seq DESC LIMIT 1),
+	                      (SELECT legacy_hash FROM audit_chain_origin)) AS p) h) b" \
+	    "${3:-s}" "${4:-p}" "${5:-"encode(sha256(convert_to(${4:-p} || E'\\n' || body, 'UTF8')), 'hex')"}" \
+	    "${4:-p}" "${3:-s}" "$1" "$2" "$1"
+}
 for r in "${ROLES[@]}"; do
 	me=$(name_of "$r")
 	other=wingman-executor
 	[ "$r" = executor ] && other=wingman-approval
 	refused "$r" "$(row "$other" "$other")" AUDIT_WRONG_WRITER
 	refused "$r" "$(row "$me" "$other")" AUDIT_BAD_ROW
-	allowed "$r" "$(row "$me" "$me")"
+	# Into another service's chain, in its own name: the chain is not its.
+	refused "$r" "$(row "$me" "$me" "$other/0")" AUDIT_WRONG_WRITER
+	refused "$r" "$(row "$other" "$other" "$other/3")" AUDIT_WRONG_WRITER
+	# The content binds the chain; the legacy chain is closed.
+	refused "$r" "$(row "$me" "$me" "$me/0" "$me/1")" AUDIT_BAD_ROW
+	refused "$r" "$(row "$me" "$me" legacy)" AUDIT_BAD_CHAIN
+	allowed "$r" "$(good_row "$me/900" "$me")"
+	allowed "$r" "$(good_row "$me/901" "$me"); $(good_row "$me/901" "$me")"
+	# A plain INSERT is held to the append's rules: its seq is the one the
+	# sequence just gave (not one above it, not 0, not near 2^63), it links
+	# to its chain's head, its hash is its content's.
+	refused "$r" "$(good_row "$me/900" "$me" 's + 5')" AUDIT_BAD_SEQ
+	refused "$r" "$(good_row "$me/900" "$me" '0')" AUDIT_BAD_SEQ
+	refused "$r" "$(good_row "$me/900" "$me" '9223372036854775000')" AUDIT_BAD_SEQ
+	refused "$r" "$(good_row "$me/900" "$me"); $(good_row "$me/900" "$me" s "(SELECT legacy_hash FROM audit_chain_origin)")" AUDIT_BROKEN_LINK
+	refused "$r" "$(good_row "$me/900" "$me" s p "repeat('a', 64)")" AUDIT_BAD_HASH
+	# Lanes are numbers of 1 to 3 digits.
+	refused "$r" "$(good_row "$me/abc" "$me")" AUDIT_BAD_CHAIN
+	refused "$r" "$(good_row "$me/$(printf 'x%.0s' {1..40})" "$me")" AUDIT_BAD_CHAIN
+	refused "$r" "$(good_row "$me/1000" "$me")" AUDIT_BAD_CHAIN
 	for sql in "UPDATE audit_log SET event = 'x' WHERE seq = 1" "DELETE FROM audit_log WHERE seq = 1" \
-	    "TRUNCATE audit_log"; do
+	    "TRUNCATE audit_log" "UPDATE audit_log SET chain = 'x/0'" "DELETE FROM audit_chain_origin" \
+	    "UPDATE audit_chain_origin SET legacy_seq = 0" "INSERT INTO audit_chains (chain) VALUES ('$me/902')" \
+	    "UPDATE audit_chains SET chain = chain" "DELETE FROM audit_chains" "TRUNCATE audit_chains"; do
 		refused "$r" "$sql" "$denied|append-only"
 	done
 done
-ok "every role: another service's name, or content naming another, refused; own rows allowed; no UPDATE, DELETE, TRUNCATE"
+ok "every role: another service's name or chain, content naming another, a chain the content does not name, the legacy chain: refused; own rows in own chains allowed; no UPDATE, DELETE, TRUNCATE"
+ok "every role, by plain INSERT: a seq of its choosing (above the sequence, 0, near 2^63), a link past its chain's head, a wrong hash, a lane that is not 1-3 digits: refused; audit_chains: no INSERT, UPDATE, DELETE, TRUNCATE"
+
+# The check reads the real origin, not a temporary table of the writer's
+# that shadows it (pg_temp comes first for unqualified names).
+refused token "CREATE TEMP TABLE audit_chain_origin (legacy_seq bigint, legacy_hash text);
+    INSERT INTO audit_chain_origin VALUES (0, repeat('f', 64)); $(good_row wingman-token/905 wingman-token)" AUDIT_BROKEN_LINK
+ok "a temporary audit_chain_origin of the writer's own does not move where a new chain starts"
+
+# A chain's first row registers it (the roles may not), so the auditor signs its head.
+[ "$(pgas admin "BEGIN; $(good_row wingman/903 wingman); SELECT count(*) FROM audit_chains WHERE chain = 'wingman/903'; ROLLBACK")" = 1 ] ||
+	fail "a chain's first row did not register it in audit_chains"
+for sql in "UPDATE audit_chains SET chain = chain" "DELETE FROM audit_chains" "TRUNCATE audit_chains" \
+    "UPDATE audit_chain_origin SET legacy_seq = 0" "DELETE FROM audit_chain_origin"; do
+	out=$(pgo "BEGIN; INSERT INTO audit_chains (chain) VALUES ('wingman/904'); $sql; ROLLBACK" 2>&1) &&
+		fail "the owner may: $sql"
+	grep -Eq "audit_chain(s|_origin) is append-only" <<<"$out" || fail "owner: $sql: $out"
+done
+out=$(pgo "BEGIN; INSERT INTO audit_chains (chain) VALUES ('wingman/abc'); ROLLBACK" 2>&1) &&
+	fail "audit_chains took a chain that is not <service>/<lane>"
+grep -q "check constraint" <<<"$out" || fail "audit_chains CHECK: $out"
+ok "a chain's first row registers it; audit_chains and audit_chain_origin are append-only even for the owner; audit_chains holds only <service>/<0-999> names"
+
+# The older shared role (sql/999_service_role.sql), where one still exists:
+# it adds audit rows, but only reads the chain registry and origin.
+sup=${WINGMAN_PG_OWNER_CONNINFO/user=wingman/user=postgres}
+if [ "$(psql "$sup" -tAqc "SELECT count(*) FROM pg_roles WHERE rolname = 'wingman_service'")" = 0 ]; then
+	psql "$sup" -qc "CREATE ROLE wingman_service" || fail "cannot create wingman_service"
+	trap 'psql "$sup" -qc "DROP OWNED BY wingman_service" -c "DROP ROLE wingman_service" >/dev/null 2>&1; cleanup' EXIT
+fi
+psql "$WINGMAN_PG_OWNER_CONNINFO" -v ON_ERROR_STOP=1 -qf "$src/sql/999_service_role.sql" >/dev/null ||
+	fail "999_service_role.sql does not apply"
+[ "$(pgo "SELECT string_agg(t || ':' || p, ' ' ORDER BY t, p) FROM unnest(ARRAY['audit_chains', 'audit_chain_origin']) t,
+    unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p WHERE has_table_privilege('wingman_service', t, p)")" = \
+    "audit_chain_origin:SELECT audit_chains:SELECT" ] || fail "wingman_service may write the chain registry or origin"
+ok "wingman_service (999): SELECT only on audit_chains and audit_chain_origin"
 
 say "the executor's ledger: only the executor changes it, nobody deletes"
 for r in "${ROLES[@]}"; do
@@ -85,9 +158,9 @@ done
 allowed executor "SELECT * FROM wingman_ledger_lock('roles-test')"
 # SECURITY INVOKER: the rows are the caller's INSERTs, checked as such.
 append=$(cat <<'SQL'
-SELECT * FROM wingman_audit_append('wingman-token', ARRAY['r'], ARRAY['e'],
-    ARRAY['{"details":{},"event":"e","prev_hash":"'], ARRAY['","request_id":"r","seq":'],
-    ARRAY[',"service":"wingman-token","ts":"t"}'])
+SELECT * FROM wingman_audit_append('wingman-token/0', ARRAY['r'], ARRAY['e'],
+    ARRAY['{"chain":"wingman-token/0","details":{},"event":"e","prev_hash":"'],
+    ARRAY['","request_id":"r","seq":'], ARRAY[',"service":"wingman-token","ts":"t"}'])
 SQL
 )
 refused consensus "$append" AUDIT_WRONG_WRITER
@@ -112,7 +185,9 @@ for r in "${ROLES[@]}"; do
 	refused "$r" "DELETE FROM audit_checkpoints" "$denied|append-only"
 done
 set +e
-out=$(pgo "BEGIN; DELETE FROM audit_checkpoints; ROLLBACK" 2>&1); rc1=$?
+# (A row first: on a log without checkpoints a row trigger has nothing to refuse.)
+out=$(pgo "BEGIN; INSERT INTO audit_checkpoints (seq, row_hash, ts, kid, signature)
+    VALUES (0, 'x', 't', 'k', 's'); DELETE FROM audit_checkpoints; ROLLBACK" 2>&1); rc1=$?
 out2=$(pgo "BEGIN; TRUNCATE audit_checkpoints; ROLLBACK" 2>&1); rc2=$?
 set -e
 [ $rc1 -ne 0 ] && grep -q append-only <<<"$out" || fail "the owner deleted checkpoints: $out"
@@ -182,8 +257,12 @@ copy() {
 	pgo "DROP SCHEMA IF EXISTS roles_copy CASCADE; CREATE SCHEMA roles_copy;
 	     CREATE TABLE roles_copy.audit_log (LIKE public.audit_log INCLUDING ALL);
 	     CREATE TABLE roles_copy.audit_checkpoints (LIKE public.audit_checkpoints INCLUDING ALL);
+	     CREATE TABLE roles_copy.audit_chain_origin (LIKE public.audit_chain_origin INCLUDING ALL);
+	     CREATE TABLE roles_copy.audit_chains (LIKE public.audit_chains INCLUDING ALL);
 	     INSERT INTO roles_copy.audit_log SELECT * FROM public.audit_log;
-	     INSERT INTO roles_copy.audit_checkpoints SELECT * FROM public.audit_checkpoints" >/dev/null
+	     INSERT INTO roles_copy.audit_checkpoints SELECT * FROM public.audit_checkpoints;
+	     INSERT INTO roles_copy.audit_chain_origin SELECT * FROM public.audit_chain_origin;
+	     INSERT INTO roles_copy.audit_chains SELECT * FROM public.audit_chains" >/dev/null
 }
 verify_copy() {
 	WINGMAN_PG_CONNINFO="$WINGMAN_PG_OWNER_CONNINFO options='-csearch_path=roles_copy'" \
@@ -209,9 +288,11 @@ set +e; out=$(verify_copy --max-age 3600); rc=$?; set -e
 [ $rc -eq 1 ] && grep -q AUDIT_NO_CHECKPOINT <<<"$out" || fail "no checkpoint passed: rc=$rc $out"
 ok "rows but no checkpoint: AUDIT_NO_CHECKPOINT"
 copy
-max=$(pgo "SELECT max(seq) FROM roles_copy.audit_log")
+max=$(pgo "SELECT count(*) FROM roles_copy.audit_log")
 [ "$max" -ge 3 ] || fail "too few audit rows ($max)"
-a=1 b=$((max / 2 + 1))
+# seq has gaps (a sequence): the first row and one in the middle.
+a=$(pgo "SELECT min(seq) FROM roles_copy.audit_log")
+b=$(pgo "SELECT seq FROM roles_copy.audit_log ORDER BY seq OFFSET $((max / 2)) LIMIT 1")
 pgo "UPDATE roles_copy.audit_log SET content = replace(content, '\"event\":\"', '\"event\":\"X')
      WHERE seq IN ($a, $b)" >/dev/null
 set +e; out=$(verify_copy --max-age 3600); rc=$?; set -e

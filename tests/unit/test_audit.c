@@ -3,7 +3,9 @@
  * the database splices prev_hash and seq into head, mid and tail, and the
  * result must be byte for byte the content audit_row_hash and `wingman
  * audit verify` hash, whatever the details hold (keys named like the
- * row's own, quotes, backslashes, non-ASCII text).
+ * row's own, quotes, backslashes, non-ASCII text). And the chain a row
+ * binds (sql/014_chains.sql): its name, the service it belongs to, and
+ * that every row a writer makes (the JSONL copy too) names it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -84,6 +87,112 @@ test_refuses_a_row_that_is_not_an_object(void **state)
 	json_decref(row);
 }
 
+static void
+test_row_binds_its_chain(void **state)
+{
+	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s}}", "ts", "t", "service",
+	    "wingman-executor", "chain", "wingman-executor/3", "request_id", "r-1", "event",
+	    "execution_intent", "details", "chain", "wingman-consensus/0");
+	char *head, *mid, *tail;
+
+	(void)state;
+	/* The row's chain is in the hashed content, before the spliced values. */
+	assert_int_equal(audit_row_split(row, &head, &mid, &tail), 0);
+	assert_non_null(strstr(head, "\"chain\":\"wingman-executor/3\""));
+	assert_null(strstr(mid, "\"chain\""));
+	assert_null(strstr(tail, "\"chain\""));
+	free(head);
+	free(mid);
+	free(tail);
+	check_splice(row, 77);
+}
+
+static void
+test_chain_service(void **state)
+{
+	char svc[64];
+	static const char *const bad[] = {
+		"legacy",
+		"/3",
+		"wingman-executor/",
+		"Wingman/0",
+		"wingman-executor/3/4",
+		"wingman executor/3",
+		"wingman-executor/abcdefghijabcdefghijabcdefghijabc",
+		"",
+		"wingman-executor/3\n",
+		/* Lanes are numbers of 1 to 3 digits, as the database says. */
+		"wingman-executor/abc",
+		"wingman-executor/1000",
+		"wingman-executor/3a",
+		"wingman-executor/-1",
+		"wingman-executor/a.b",
+		"wingman-executor/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		/* A service of 64 characters is longer than any writer's. */
+		"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd/0",
+	};
+
+	(void)state;
+	assert_int_equal(audit_chain_service("wingman-executor/3", svc, sizeof(svc)), 0);
+	assert_string_equal(svc, "wingman-executor");
+	assert_int_equal(audit_chain_service("wingman/0", svc, sizeof(svc)), 0);
+	assert_string_equal(svc, "wingman");
+	assert_int_equal(audit_chain_service("wingman-executor/999", svc, sizeof(svc)), 0);
+	assert_string_equal(svc, "wingman-executor");
+	assert_int_equal(audit_chain_service("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc/0",
+	                     svc, sizeof(svc)),
+	    0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(audit_chain_service(bad[i], svc, sizeof(svc)), -1);
+	assert_int_equal(audit_chain_service(NULL, svc, sizeof(svc)), -1);
+	/* Too small a buffer is a refusal, not a cut name. */
+	assert_int_equal(audit_chain_service("wingman-executor/3", svc, 8), -1);
+}
+
+/* Every row a writer makes names its lane's chain, the JSONL copy too. */
+static void
+test_writer_rows_name_the_lane_chain(void **state)
+{
+	char path[] = "/tmp/test_audit_XXXXXX", err[256], line[1024], svc[64];
+	int fd = mkstemp(path);
+	struct audit *a;
+	FILE *f;
+	json_t *row;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	a = audit_open("wingman-executor", "", path, err, sizeof(err));
+	assert_non_null(a);
+	assert_string_equal(audit_chain(a), "wingman-executor/0");
+	assert_int_equal(audit_set_lane(a, AUDIT_LANE_MAX + 1), -1);
+	assert_int_equal(audit_set_lane(a, 5), 0);
+	assert_string_equal(audit_chain(a), "wingman-executor/5");
+	assert_int_equal(audit_chain_service(audit_chain(a), svc, sizeof(svc)), 0);
+	assert_string_equal(svc, "wingman-executor");
+	assert_int_equal(audit_record(a, "r-1", "execution_intent", NULL), 0);
+	/* A lane is chosen before rows are queued. */
+	audit_batch_begin(a);
+	assert_int_equal(audit_record(a, "r-2", "execution_result", NULL), 0);
+	assert_int_equal(audit_set_lane(a, 6), -1);
+	assert_int_equal(audit_batch_commit(a), 0);
+	audit_close(a);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	for (int i = 0; i < 2; i++) {
+		assert_non_null(fgets(line, sizeof(line), f));
+		row = json_loads(line, 0, NULL);
+		assert_non_null(row);
+		assert_string_equal(json_string_value(json_object_get(row, "chain")),
+		    "wingman-executor/5");
+		assert_string_equal(json_string_value(json_object_get(row, "service")),
+		    "wingman-executor");
+		json_decref(row);
+	}
+	fclose(f);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -91,6 +200,9 @@ main(void)
 		cmocka_unit_test(test_plain_row),
 		cmocka_unit_test(test_details_that_look_like_the_row),
 		cmocka_unit_test(test_refuses_a_row_that_is_not_an_object),
+		cmocka_unit_test(test_row_binds_its_chain),
+		cmocka_unit_test(test_chain_service),
+		cmocka_unit_test(test_writer_rows_name_the_lane_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

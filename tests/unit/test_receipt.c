@@ -130,6 +130,49 @@ foreign_end_is_no_end(void **state)
 	json_decref(rows);
 }
 
+/*
+ * The request's rows are in one chain per writer: the receipt anchors the
+ * last row of each (audit.heads), not only the last row of all.
+ */
+static void
+every_chain_is_anchored(void **state)
+{
+	json_t *rows = honest_rows(), *r, *st, *heads;
+	size_t i;
+	char hash[32];
+
+	(void)state;
+	json_array_foreach(rows, i, r)
+	{
+		char chain[64];
+
+		snprintf(chain, sizeof(chain), "%s/0",
+		    json_string_value(json_object_get(r, "service")));
+		snprintf(hash, sizeof(hash), "h%zu", i + 1);
+		json_object_set_new(r, "chain", json_string(chain));
+		json_object_set_new(r, "row_hash", json_string(hash));
+	}
+	st = receipt_statement("r-1", rows);
+	assert_non_null(st);
+	heads = json_object_get(json_object_get(json_object_get(st, "predicate"), "audit"), "heads");
+	assert_int_equal(json_object_size(heads), 4);
+	assert_int_equal(json_integer_value(
+	                     json_object_get(json_object_get(heads, "wingman-consensus/0"), "seq")),
+	    2);
+	assert_string_equal(json_string_value(
+	                        json_object_get(json_object_get(heads, "wingman-approval/0"),
+	                            "row_hash")),
+	    "h4");
+	assert_int_equal(json_integer_value(
+	                     json_object_get(json_object_get(heads, "wingman-token/0"), "seq")),
+	    5);
+	assert_int_equal(json_integer_value(
+	                     json_object_get(json_object_get(heads, "wingman-executor/0"), "seq")),
+	    7);
+	json_decref(st);
+	json_decref(rows);
+}
+
 int
 main(void)
 {
@@ -137,6 +180,7 @@ main(void)
 		cmocka_unit_test(honest_story_is_told),
 		cmocka_unit_test(neighbour_rows_are_left_out),
 		cmocka_unit_test(foreign_end_is_no_end),
+		cmocka_unit_test(every_chain_is_anchored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,6 +80,19 @@ DROP TRIGGER IF EXISTS revocations_admin_only ON revocations;
 CREATE TRIGGER revocations_admin_only BEFORE INSERT OR UPDATE OR DELETE ON revocations
     FOR EACH ROW EXECUTE FUNCTION killswitch_admin_only();
 
+-- Nobody but the owner creates anything in the schema or the database.
+-- The writer check (sql/014_chains.sql) names our tables and functions with
+-- their schema but calls built-in functions and operators unqualified, for
+-- speed: an object in public of the same name and signature could stand in
+-- for one of them. PostgreSQL 15 gives PUBLIC no CREATE on public; a
+-- database upgraded from an older one still has it: taken away here.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+DO $$
+BEGIN
+    EXECUTE format('REVOKE CREATE ON DATABASE %I FROM PUBLIC', current_database());
+END
+$$;
+
 DO $$
 DECLARE
     roles text[] := ARRAY['wingman_consensus', 'wingman_approval', 'wingman_telegram',

@@ -1,9 +1,10 @@
--- Applied last. The services connect as wingman_service (scripts/stack
--- creates it; a deployment creates it the same way): it reads and adds
--- audit rows, checkpoints and receipts, and can never change or remove
--- them (the chain registry and origin it only reads); on the working tables it may do what the services need. The owner
--- (wingman) applies the schema and is still stopped by the append-only
--- trigger of sql/004_audit.sql.
+-- Applied last. wingman_service is the older shared role the services
+-- once connected as; each has a role of its own now (sql/998_roles.sql), and
+-- this one is no longer used: drop it. Where it still exists it may only
+-- read. It maps to no service, so the audit writer check could not tell
+-- whose rows it wrote, nor the kill switch's trigger whether it may write:
+-- a role that may INSERT audit rows or touch the kill switch must be one of
+-- the per-service roles.
 DO $$
 DECLARE
     t text;
@@ -14,15 +15,8 @@ BEGIN
     END IF;
     FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
         EXECUTE format('REVOKE ALL ON %I FROM wingman_service', t);
-        IF t IN ('audit_chains', 'audit_chain_origin') THEN
-            -- Written by the migration and the audit_log trigger alone.
-            EXECUTE format('GRANT SELECT ON %I TO wingman_service', t);
-        ELSIF t IN ('audit_log', 'audit_checkpoints', 'receipts') THEN
-            EXECUTE format('GRANT SELECT, INSERT ON %I TO wingman_service', t);
-        ELSE
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO wingman_service', t);
-        END IF;
+        EXECUTE format('GRANT SELECT ON %I TO wingman_service', t);
     END LOOP;
-    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO wingman_service;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM wingman_service;
 END
 $$;

@@ -121,7 +121,7 @@ grep -q "check constraint" <<<"$out" || fail "audit_chains CHECK: $out"
 ok "a chain's first row registers it; audit_chains and audit_chain_origin are append-only even for the owner; audit_chains holds only <service>/<0-999> names"
 
 # The older shared role (sql/999_service_role.sql), where one still exists:
-# it adds audit rows, but only reads the chain registry and origin.
+# it maps to no service, so it may only read (no audit rows, no kill switch).
 sup=${WINGMAN_PG_OWNER_CONNINFO/user=wingman/user=postgres}
 if [ "$(psql "$sup" -tAqc "SELECT count(*) FROM pg_roles WHERE rolname = 'wingman_service'")" = 0 ]; then
 	psql "$sup" -qc "CREATE ROLE wingman_service" || fail "cannot create wingman_service"
@@ -129,10 +129,42 @@ if [ "$(psql "$sup" -tAqc "SELECT count(*) FROM pg_roles WHERE rolname = 'wingma
 fi
 psql "$WINGMAN_PG_OWNER_CONNINFO" -v ON_ERROR_STOP=1 -qf "$src/sql/999_service_role.sql" >/dev/null ||
 	fail "999_service_role.sql does not apply"
-[ "$(pgo "SELECT string_agg(t || ':' || p, ' ' ORDER BY t, p) FROM unnest(ARRAY['audit_chains', 'audit_chain_origin']) t,
-    unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p WHERE has_table_privilege('wingman_service', t, p)")" = \
-    "audit_chain_origin:SELECT audit_chains:SELECT" ] || fail "wingman_service may write the chain registry or origin"
-ok "wingman_service (999): SELECT only on audit_chains and audit_chain_origin"
+[ "$(pgo "SELECT count(*) FROM pg_tables t, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
+    WHERE t.schemaname = 'public' AND has_table_privilege('wingman_service', 'public.' || t.tablename, p)")" = 0 ] ||
+	fail "wingman_service may write a table"
+[ "$(pgo "SELECT count(*) FROM (SELECT oid FROM pg_class WHERE relkind = 'S'
+    AND relnamespace = 'public'::regnamespace OFFSET 0) s WHERE has_sequence_privilege('wingman_service', oid, 'USAGE')")" = 0 ] || fail "wingman_service may take a seq"
+out=$(psql "$sup" -v ON_ERROR_STOP=1 -tAqc "SET ROLE wingman_service; $(good_row wingman-approval/907 wingman-approval)" 2>&1) &&
+	fail "wingman_service wrote an approval row"
+grep -q "$denied" <<<"$out" || fail "wingman_service's row: $out"
+ok "wingman_service (999), which maps to no service: reads only; an approval row in its hand is refused"
+
+# The writer check calls built-ins unqualified: nobody but the owner creates.
+for r in "${ROLES[@]}"; do
+	[ "$(pgo "SELECT count(*) FROM pg_namespace WHERE has_schema_privilege('wingman_$r', oid, 'CREATE')")" = 0 ] &&
+	    [ "$(pgo "SELECT has_database_privilege('wingman_$r', current_database(), 'CREATE')")" = f ] ||
+	    fail "wingman_$r may create in a schema or the database"
+done
+ok "no service role may create in any schema or in the database"
+
+# A chain cannot fork: a REPEATABLE READ writer whose snapshot predates
+# the chain's newest row cannot append after the row before it.
+v=WINGMAN_PG_CONNINFO_EXECUTOR
+chain_rows() { pgo "SELECT count(*) FROM audit_log WHERE chain = 'wingman-executor/908'"; }
+echo "$(good_row wingman-executor/908 wingman-executor);" >"$T/append.sql"
+pgas executor "$(good_row wingman-executor/908 wingman-executor)" >/dev/null
+before=$(chain_rows)
+fork=$(psql "${!v}" -v ON_ERROR_STOP=1 -tAq 2>&1 <<SQL
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM audit_log WHERE chain = 'wingman-executor/908';
+\! psql "${!v}" -v ON_ERROR_STOP=1 -tAqf "$T/append.sql"
+$(good_row wingman-executor/908 wingman-executor);
+COMMIT;
+SQL
+) && fail "a REPEATABLE READ writer forked its chain: $fork"
+grep -q "audit_log_chain_link" <<<"$fork" || fail "the fork was refused for another reason: $fork"
+[ "$(chain_rows)" = $((before + 1)) ] || fail "chain wingman-executor/908: $before rows before, $(chain_rows) after"
+ok "a REPEATABLE READ writer with an old snapshot cannot fork its chain (audit_log_chain_link)"
 
 say "the executor's ledger: only the executor changes it, nobody deletes"
 for r in "${ROLES[@]}"; do

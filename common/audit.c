@@ -350,9 +350,9 @@ append_rows(PGconn *c, const char *chain, json_t *rows)
 		return -1;
 	}
 	audit_args_params(&x, params);
-	r = PQexecParams(c,
+	r = pg_exec_prepared(c,
 	    "SELECT o_seqs, o_prev, o_hashes FROM wingman_audit_append($1, $2, $3, $4, $5, $6)",
-	    AUDIT_ARGS_N, NULL, params, NULL, NULL, 0);
+	    AUDIT_ARGS_N, params);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 	    fill_rows(rows, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) == 0)
 		rc = 0;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-events.h>
+
 #include "log.h"
 
 /* Whether an options value already sets statement_timeout. */
@@ -93,6 +95,95 @@ pg_connect(const char *conninfo)
 	return c;
 }
 
+/* The statements prepared on one connection (its libpq instance data). */
+struct pg_prepared {
+	size_t n;
+	unsigned long serial; /* names are never reused within a session */
+	struct {
+		char *sql;
+		char name[32];
+	} s[PG_PREPARED_MAX];
+};
+
+static void
+prepared_forget(struct pg_prepared *p, size_t i)
+{
+	free(p->s[i].sql);
+	p->s[i] = p->s[--p->n];
+}
+
+static void
+prepared_clear(struct pg_prepared *p)
+{
+	while (p != NULL && p->n > 0)
+		prepared_forget(p, p->n - 1);
+}
+
+/* libpq's events: the set lives and dies with its connection's session. */
+static int
+prepared_events(PGEventId id, void *info, void *pass)
+{
+	struct pg_prepared *p;
+
+	(void)pass;
+	switch (id) {
+	case PGEVT_REGISTER:
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			return 0;
+		return PQsetInstanceData(((PGEventRegister *)info)->conn, prepared_events, p);
+	case PGEVT_CONNRESET:
+		/* A new session: nothing is prepared in it. */
+		prepared_clear(PQinstanceData(((PGEventConnReset *)info)->conn, prepared_events));
+		return 1;
+	case PGEVT_CONNDESTROY:
+		p = PQinstanceData(((PGEventConnDestroy *)info)->conn, prepared_events);
+		prepared_clear(p);
+		free(p);
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+PGresult *
+pg_exec_prepared(PGconn *c, const char *sql, int n, const char *const *params)
+{
+	struct pg_prepared *p = PQinstanceData(c, prepared_events);
+	const char *state;
+	PGresult *r;
+	size_t i;
+
+	if (p == NULL && PQregisterEventProc(c, prepared_events, "wingman-prepared", NULL))
+		p = PQinstanceData(c, prepared_events);
+	if (p == NULL)
+		return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	for (i = 0; i < p->n && strcmp(p->s[i].sql, sql) != 0; i++)
+		;
+	if (i == p->n) {
+		if (p->n == PG_PREPARED_MAX || (p->s[i].sql = strdup(sql)) == NULL)
+			return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+		snprintf(p->s[i].name, sizeof(p->s[i].name), "wingman_%lu", p->serial++);
+		/* A failure (a dead connection, an aborted transaction) is the call's. */
+		r = PQprepare(c, p->s[i].name, sql, n, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			free(p->s[i].sql);
+			return r;
+		}
+		PQclear(r);
+		p->n++;
+	}
+	r = PQexecPrepared(c, p->s[i].name, n, params, NULL, NULL, 0);
+	/*
+	 * 0A000: "cached plan must not change result type" (a function made
+	 * anew); 26000: the name is gone. Prepared anew, under a new name,
+	 * next time.
+	 */
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state != NULL && (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0))
+		prepared_forget(p, i);
+	return r;
+}
+
 int
 pg_link_init(struct pg_link *l, const char *conninfo)
 {
@@ -137,7 +228,9 @@ pg_link_query(struct pg_link *l, const char *sql, int n, const char *const *para
 
 	if (c == NULL)
 		return NULL;
-	r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	/* BEGIN, COMMIT and the like cost little to parse: prepared are those with parameters. */
+	r = n > 0 ? pg_exec_prepared(c, sql, n, params)
+	          : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
 		PQclear(r);

@@ -241,10 +241,10 @@ static json_t *
 load_rows(PGconn *c, const char *request_id)
 {
 	const char *p[] = { request_id };
-	PGresult *r = PQexecParams(c,
+	PGresult *r = pg_exec_prepared(c,
 	    "SELECT content, row_hash FROM audit_log WHERE request_id = $1"
 	    " ORDER BY seq",
-	    1, NULL, p, NULL, NULL, 0);
+	    1, p);
 	json_t *rows;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -296,10 +296,10 @@ on_result(struct auditor_ctx *ctx, const struct stage_input *in, char *reason, s
 	}
 	{
 		const char *p[] = { rid, text };
-		r = PQexecParams(c,
+		r = pg_exec_prepared(c,
 		    "INSERT INTO receipts (request_id, envelope) VALUES ($1, $2)"
 		    " ON CONFLICT (request_id) DO NOTHING",
-		    2, NULL, p, NULL, NULL, 0);
+		    2, p);
 	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot store the receipt");

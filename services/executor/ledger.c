@@ -301,9 +301,8 @@ token_lock(PGconn *c, const char *jti, int *got, int *found, int *finished, json
 
 	*found = 0;
 	*result = NULL;
-	r = PQexecParams(c,
-	    "SELECT o_locked, o_state, o_result, o_verdict FROM wingman_ledger_lock($1)", 1, NULL,
-	    p, NULL, NULL, 0);
+	r = pg_exec_prepared(c,
+	    "SELECT o_locked, o_state, o_result, o_verdict FROM wingman_ledger_lock($1)", 1, p);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 		*got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 		if (!PQgetisnull(r, 0, 1)) {
@@ -330,8 +329,8 @@ token_unlock(PGconn *c, const char *jti)
 	const char *p[] = { jti };
 
 	if (c != NULL)
-		PQclear(PQexecParams(c, "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashtext($1))",
-		    1, NULL, p, NULL, NULL, 0));
+		PQclear(pg_exec_prepared(c,
+		    "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashtext($1))", 1, p));
 }
 
 /*
@@ -349,11 +348,11 @@ find_row_of(PGconn *c, const char *jti, const char *request_id, size_t index, in
 	int rc;
 
 	snprintf(idx, sizeof(idx), "%zu", index);
-	r = PQexecParams(c,
+	r = pg_exec_prepared(c,
 	    request_id
 	        ? "SELECT state, result, verdict FROM executions WHERE request_id = $1 AND cmd_index = $2::int"
 	        : "SELECT state, result, verdict FROM executions WHERE jti = $1",
-	    request_id ? 2 : 1, NULL, p, NULL, NULL, 0);
+	    request_id ? 2 : 1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_warnx("event=pg_query_failed error=\"%s\"", PQerrorMessage(c));
 		PQclear(r);
@@ -540,10 +539,10 @@ write_intent(PGconn *c, struct audit *audit, const char *jti, const char *reques
 	audit_args_params(&args, p + 4);
 	if (!pg_exec_ok(c, "BEGIN"))
 		goto fail;
-	r = PQexecParams(c,
+	r = pg_exec_prepared(c,
 	    "SELECT o_outcome, o_why, o_result, o_verdict, o_seqs, o_prev, o_hashes"
 	    " FROM wingman_ledger_intent($1, $2, $3::int, $4, $5, $6, $7, $8, $9, $10)",
-	    4 + AUDIT_ARGS_N, NULL, p, NULL, NULL, 0);
+	    4 + AUDIT_ARGS_N, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 
@@ -765,10 +764,10 @@ finish_once(PGconn *c, struct audit *audit, const char *p[3], int with_audit)
 	audit_args_params(&args, q + 3);
 	if (!pg_exec_ok(c, "BEGIN"))
 		goto done;
-	r = PQexecParams(c,
+	r = pg_exec_prepared(c,
 	    "SELECT o_audit_error, o_seqs, o_prev, o_hashes"
 	    " FROM wingman_ledger_finish($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-	    3 + AUDIT_ARGS_N, NULL, q, NULL, NULL, 0);
+	    3 + AUDIT_ARGS_N, q);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
 		goto done;
 	if (!PQgetisnull(r, 0, 0)) {

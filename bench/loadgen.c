@@ -32,7 +32,8 @@
 #include "bench_kafka.h"
 
 #define MAX_REQUESTS 200000
-#define DRAIN_IDLE_MS 5000 /* stop waiting when nothing arrived for this long */
+/* Stop waiting when nothing arrived for this long (--drain-idle-ms). */
+#define DRAIN_IDLE_MS 5000
 #define DRAIN_MAX_MS 60000
 
 struct run {
@@ -235,7 +236,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: loadgen --brokers B --prefix P --env E --cmd C "
-	    "(--sequential N | --rate R --seconds S) [--expect STATUS]\n");
+	    "(--sequential N | --rate R --seconds S) [--expect STATUS] [--drain-idle-ms MS]\n");
 	exit(2);
 }
 
@@ -251,11 +252,13 @@ main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "expect", required_argument, NULL, 'x' },
+		{ "drain-idle-ms", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct run r;
 	const char *prefix = "wingman";
 	double seconds = 0;
+	long drain_idle_ms = DRAIN_IDLE_MS;
 	int64_t t0, t_end, last_seen;
 	int64_t *lat;
 	long n_lat = 0, answered_prev;
@@ -288,6 +291,9 @@ main(int argc, char **argv)
 			break;
 		case 'x':
 			r.expect = optarg;
+			break;
+		case 'd':
+			drain_idle_ms = strtol(optarg, NULL, 10);
 			break;
 		default:
 			usage();
@@ -348,7 +354,7 @@ main(int argc, char **argv)
 			last_seen = now_us();
 		}
 		if (!sending &&
-		    (now_us() - last_seen > DRAIN_IDLE_MS * 1000 ||
+		    (now_us() - last_seen > (int64_t)drain_idle_ms * 1000 ||
 		        now_us() - t0 > (int64_t)(seconds * 1e6) + DRAIN_MAX_MS * 1000))
 			break;
 		consume_for(&r, 20);

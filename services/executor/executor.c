@@ -152,9 +152,45 @@ filter_ps(const struct policy_env *env, const char *output)
 	return b.data;
 }
 
+/*
+ * A command that ran and whose result the ledger has not stored yet. The
+ * result is stored before the order's next command starts, or, for the
+ * order's last one, together with the order's `result` audit row: one
+ * commit instead of two (issue 11).
+ */
+struct unfinished {
+	char jti[128];
+	json_t *result; /* a copy: fit_result may cut the published one */
+	enum exec_verdict verdict;
+};
+
+/* Stores a result (and every queued audit row) and gives its token's lock back. */
+static void
+store_result(struct executor_ctx *ctx, const char *rid, const char *jti, const json_t *result,
+    enum exec_verdict verdict)
+{
+	char detail[256];
+
+	if (ledger_finish(ctx->ledger, ctx->audit, jti, result, verdict, detail, sizeof(detail)) !=
+	    0)
+		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti,
+		    detail);
+}
+
+static void
+finish(struct executor_ctx *ctx, const char *rid, struct unfinished *f)
+{
+	if (f->result == NULL)
+		return;
+	store_result(ctx, rid, f->jti, f->result, f->verdict);
+	json_decref(f->result);
+	f->result = NULL;
+}
+
 static enum run_rc
 run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char *cmdline,
-    const char *token, json_t **result, enum exec_verdict *verdict, char *why, size_t whylen)
+    const char *token, json_t **result, enum exec_verdict *verdict, struct unfinished *later,
+    char *why, size_t whylen)
 {
 	const char *rid = msg_str(order, "request_id");
 	const struct policy_env *env;
@@ -318,10 +354,12 @@ run_one(struct executor_ctx *ctx, const json_t *order, size_t index, const char 
 	audit_record(ctx->audit, rid, "execution_result",
 	    json_pack("{s:s, s:s, s:i, s:s, s:s}", "jti", jti, "status", status, "exit_code",
 	        dr.exit_code, "output_sha256", hash, "reason", reason));
-	if (ledger_finish(ctx->ledger, ctx->audit, jti, *result, *verdict, detail,
-	        sizeof(detail)) != 0)
-		log_warnx("event=ledger_finish_failed request_id=%s jti=%s error=\"%s\"", rid, jti,
-		    detail);
+	if (strlen(jti) < sizeof(later->jti) && (later->result = json_deep_copy(*result)) != NULL) {
+		memcpy(later->jti, jti, strlen(jti) + 1);
+		later->verdict = *verdict;
+	} else {
+		store_result(ctx, rid, jti, *result, *verdict); /* cannot keep it: stored now */
+	}
 	if (output != dr.output)
 		free(output);
 	if (dr.status == DOCKER_UNAVAILABLE || dr.status == DOCKER_UNKNOWN)
@@ -438,6 +476,7 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 	const char *rid;
 	enum exec_verdict status = VERDICT_EXECUTED, verdict;
 	char why[MSG_REASON_MAX] = "", first_reason[MSG_REASON_MAX] = "";
+	struct unfinished unfinished = { .result = NULL };
 	size_t i;
 	int stop = 0, ran = 0, shadowed = 0;
 
@@ -477,8 +516,9 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		}
 		why[0] = '\0';
 		verdict = VERDICT_FAILED;
-		rc = run_one(ctx, order, i, cmdline, msg_str(item, "token"), &result, &verdict, why,
-		    sizeof(why));
+		finish(ctx, rid, &unfinished); /* the last command's outcome is stored before the next */
+		rc = run_one(ctx, order, i, cmdline, msg_str(item, "token"), &result, &verdict,
+		    &unfinished, why, sizeof(why));
 		if (rc == RUN_TEMPFAIL) {
 			/* Nothing of this command ran; commands before it are in the ledger. */
 			snprintf(reason, reasonlen, "%s", why);
@@ -525,6 +565,7 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 publish:
 	if (result == NULL || envelope_sign(result, "executor", ctx->sign_key) != 0) {
 		/* Everything that ran is in the ledger: a retry republishes it. */
+		finish(ctx, rid, &unfinished);
 		json_decref(result);
 		json_decref(order);
 		snprintf(reason, reasonlen, "SIGN_FAILED: cannot sign the result");
@@ -536,6 +577,8 @@ publish:
 	    exec_verdict_name(status), first_reason);
 	audit_record(ctx->audit, rid, "result",
 	    json_pack("{s:s, s:s}", "status", exec_verdict_name(status), "reason", first_reason));
+	/* The last command's result and the rows above: one transaction. */
+	finish(ctx, rid, &unfinished);
 	(void)FAILPOINT("executor.before_result");
 	outbox_add(out, TOPIC_RESULTS, rid, result);
 	json_decref(order);

@@ -31,7 +31,14 @@ pgq "SELECT content FROM audit_log WHERE request_id = '$id' AND event = 'executi
     grep -q '"status": *"shadow"' || fail "execution_result not audited as shadow"
 [ "$(pgq "SELECT count(*) FROM executions WHERE request_id = '$id'")" = 1 ] ||
     fail "the token was not claimed in the ledger"
-ok "intent, claim (executions row) and result audited as for a real run"
+# The command's execution_result row and the request's result row are
+# written by one statement, the ledger's finish (one commit after the
+# command, with the stored result): the same xmin. (The stored result has
+# another, its function's subtransaction's.)
+[ "$(pgq "SELECT count(DISTINCT xmin::text) FROM audit_log
+    WHERE request_id = '$id' AND event IN ('execution_result', 'result')")" = 1 ] ||
+    fail "the command's result and the request's result row were not written together"
+ok "intent, claim (executions row) and result audited as for a real run, the result in one commit"
 
 say "the spent token answers a redelivered order from the ledger, still without Docker"
 order=$(first_on wingman.orders "$id" 30 | jq -c .)

@@ -545,6 +545,12 @@ audit_batch_begin(struct audit *a)
 }
 
 int
+audit_batching(const struct audit *a)
+{
+	return a != NULL && a->batching;
+}
+
+int
 audit_flush(struct audit *a)
 {
 	json_t *rows;

@@ -66,6 +66,8 @@ int audit_record(struct audit *a, const char *request_id, const char *event, jso
 void audit_batch_begin(struct audit *a);
 int audit_flush(struct audit *a);
 int audit_batch_commit(struct audit *a);
+/* 1 while a batch is open: audit_record queues instead of writing. */
+int audit_batching(const struct audit *a);
 /*
  * Writes what is queued on c, inside the transaction the caller has open
  * there (same database, a role allowed to write audit rows), so that state

@@ -575,9 +575,12 @@ publish:
 	snprintf(first_reason, sizeof(first_reason), "%s", msg_str(result, "reason"));
 	log_info("event=result request_id=%s status=%s reason=\"%s\"", rid,
 	    exec_verdict_name(status), first_reason);
+	/* Unbatched (--stdin), the row below is written at once: the ledger must have the result first. */
+	if (!audit_batching(ctx->audit))
+		finish(ctx, rid, &unfinished);
 	audit_record(ctx->audit, rid, "result",
 	    json_pack("{s:s, s:s}", "status", exec_verdict_name(status), "reason", first_reason));
-	/* The last command's result and the rows above: one transaction. */
+	/* The last command's result and the rows queued above: one transaction. */
 	finish(ctx, rid, &unfinished);
 	(void)FAILPOINT("executor.before_result");
 	outbox_add(out, TOPIC_RESULTS, rid, result);

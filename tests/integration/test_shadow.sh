@@ -33,8 +33,8 @@ pgq "SELECT content FROM audit_log WHERE request_id = '$id' AND event = 'executi
     fail "the token was not claimed in the ledger"
 # The command's execution_result row and the request's result row are
 # written by one statement, the ledger's finish (one commit after the
-# command, with the stored result): the same xmin. (The stored result has
-# another, its function's subtransaction's.)
+# command, with the stored result): the same xmin (the audit rows carry the
+# function's subtransaction's xid, the stored result the top-level one).
 [ "$(pgq "SELECT count(DISTINCT xmin::text) FROM audit_log
     WHERE request_id = '$id' AND event IN ('execution_result', 'result')")" = 1 ] ||
     fail "the command's result and the request's result row were not written together"

@@ -165,6 +165,26 @@ grep -q AUDIT_WRONG_WRITER "$T/err" && grep -q AUDIT_BAD_CHAIN "$T/err" || fail 
 pgq "SELECT wingman_audit_append($(row_args wingman/77 wingman))" >/dev/null || fail "wingman_admin cannot write its own chain"
 ok "another service's chain refused (function and INSERT: AUDIT_WRONG_WRITER, AUDIT_BAD_ROW), the legacy chain too (AUDIT_BAD_CHAIN); its own chain works"
 
+say "a chain's head is read by its index, not by walking the table (sql/016_chain_head_plan.sql)"
+# 3,000 rows in one chain make the table lopsided, as a busy writer does;
+# then the plan every session ends up keeping for the head lookup of
+# wingman_audit_append and the writer check (the generic one) must read
+# (chain, seq), whatever the chain: walking the primary key backwards costs
+# every row written since the chain's last, the whole table for a new one.
+bulk() { printf "array_fill('%s'::text, ARRAY[1000])" "$1"; }
+for _ in 1 2 3; do
+	pgq "SELECT count(*) FROM wingman_audit_append('wingman/78', $(bulk r-x), $(bulk bulk),
+	    $(bulk '{"chain":"wingman/78","details":{},"event":"bulk","prev_hash":"'),
+	    $(bulk '","request_id":"r-x","seq":'), $(bulk ',"service":"wingman","ts":"t"}'))" >/dev/null ||
+	    fail "wingman_admin cannot append 1,000 rows to its chain"
+done
+pga "ANALYZE audit_log"
+plan=$(psql "$WINGMAN_PG_CONNINFO" -qAt -c "SET plan_cache_mode = force_generic_plan" \
+    -c "PREPARE head(text) AS SELECT a.seq, a.row_hash FROM public.audit_log a
+        WHERE a.chain = \$1 ORDER BY a.seq DESC LIMIT 1" -c "EXPLAIN EXECUTE head('wingman/79')")
+grep -q 'audit_log_chain_seq' <<<"$plan" || fail "the head lookup does not use (chain, seq): $plan"
+ok "the head lookup's generic plan reads audit_log_chain_seq: $(grep -o 'Index Scan[^(]*' <<<"$plan" | head -n 1)"
+
 say "audit tail shows a row that commits after a higher seq of another chain"
 "$W" audit tail >"$T/tail" 2>&1 &
 tail_pid=$!

@@ -550,6 +550,16 @@ audit_batching(const struct audit *a)
 	return a != NULL && a->batching;
 }
 
+void
+audit_batch_fail(struct audit *a)
+{
+	if (a == NULL || !a->batching)
+		return;
+	json_decref(a->pending);
+	a->pending = NULL;
+	a->batch_failed = 1;
+}
+
 int
 audit_flush(struct audit *a)
 {

@@ -69,6 +69,11 @@ int audit_batch_commit(struct audit *a);
 /* 1 while a batch is open: audit_record queues instead of writing. */
 int audit_batching(const struct audit *a);
 /*
+ * The batch's work is lost (its state rolled back): the queued rows are
+ * dropped, and its commit will fail, so all of it is done again.
+ */
+void audit_batch_fail(struct audit *a);
+/*
  * Writes what is queued on c, inside the transaction the caller has open
  * there (same database, a role allowed to write audit rows), so that state
  * and the audit rows saying so commit together or not at all. The chain

@@ -719,6 +719,7 @@ static void *
 lane_run(void *arg)
 {
 	struct lane *l = arg;
+	const char *why = NULL;
 
 	l->stop = l->b->n;
 	audit_batch_begin(l->audit);
@@ -734,10 +735,15 @@ lane_run(void *arg)
 			break;
 		}
 	}
-	if (l->audit != NULL && audit_batch_commit(l->audit) != 0 && l->ninputs > 0) {
-		log_warnx("event=tempfail offset=%lld reason=\"AUDIT_UNAVAILABLE: the batch's audit rows"
-		          " were not written\"",
-		    (long long)l->b->msgs[l->inputs[0]]->offset);
+	if (l->st->lane_end != NULL && l->st->lane_end(l->ctx) != 0) {
+		audit_batch_fail(l->audit); /* its rows described the state rolled back */
+		why = "STORE_UNAVAILABLE: the batch's state was not committed";
+	}
+	if (l->audit != NULL && audit_batch_commit(l->audit) != 0 && why == NULL)
+		why = "AUDIT_UNAVAILABLE: the batch's audit rows were not written";
+	if (why != NULL && l->ninputs > 0) {
+		log_warnx("event=tempfail offset=%lld reason=\"%s\"",
+		    (long long)l->b->msgs[l->inputs[0]]->offset, why);
 		lane_drop_outputs(l);
 		l->stop = l->inputs[0];
 	}

@@ -82,6 +82,13 @@ struct stage {
 	void **lane_ctx;
 	struct audit **lane_audit;
 	size_t (*lane_of)(const struct stage_input *in);
+	/*
+	 * Optional, Kafka mode: called with the lane's ctx after the lane has
+	 * handled its inputs, before their audit rows are committed (to commit
+	 * what the handlers left open). -1: none of the lane's inputs is done,
+	 * as when the audit rows cannot be written.
+	 */
+	int (*lane_end)(void *ctx);
 };
 
 #define STAGE_LANES_MAX 64

@@ -196,6 +196,7 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 	const char *rid, *state, *topic;
 	char *prev_topic = NULL, *prev_outcome = NULL;
 	enum store_rc src;
+	int batched;
 
 	if ((a = msg_accept(in, "assessment", &ctx->keys.consensus, ctx->audit, reason,
 	         reasonlen)) == NULL)
@@ -246,7 +247,13 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 		json_decref(a);
 		return HANDLER_TEMPFAIL;
 	}
-	src = store_begin(ctx->store) != 0
+	/*
+	 * In a batch the new requests share one transaction, committed with
+	 * their audit rows when the lane ends (approval_lane_end), before any
+	 * output is published; alone (--stdin), one transaction each.
+	 */
+	batched = audit_batching(ctx->audit);
+	src = (batched ? store_batch_join(ctx->store) : store_begin(ctx->store)) != 0
 	    ? STORE_DOWN
 	    : store_insert(ctx->store, a, state, &plan, topic, outcome, &prev_topic, &prev_outcome);
 	if (src == STORE_OK) {
@@ -255,11 +262,16 @@ on_assessment(struct approval_ctx *ctx, const struct stage_input *in, struct out
 		    plan.verdict == APPROVAL_AUTO ? "auto_approved" : state,
 		    json_pack("{s:s, s:s, s:i}", "state", state, "reason", plan.reason,
 		        "approvers_required", plan.approvers_required));
-		if (store_commit_audited(ctx->store, ctx->audit) != 0)
+		if (!batched && store_commit_audited(ctx->store, ctx->audit) != 0)
 			src = STORE_DOWN;
 	}
-	if (src != STORE_OK)
+	if (src == STORE_DOWN && batched) {
+		/* The batch's transaction is lost: every request of it is stored again. */
 		store_rollback(ctx->store);
+		audit_batch_fail(ctx->audit);
+	} else if (src != STORE_OK && !batched) {
+		store_rollback(ctx->store);
+	}
 	if (src == STORE_DOWN) {
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record request %s", rid);
 		json_decref(outcome);
@@ -616,11 +628,24 @@ approval_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
     size_t reasonlen)
 {
 	struct approval_ctx *ctx = ctxp;
-	enum handler_rc rc = strcmp(in->topic, TOPIC_HUMAN_DECISIONS) == 0
-	    ? on_human_decision(ctx, in, out, reason, reasonlen)
-	    : on_assessment(ctx, in, out, reason, reasonlen);
 
-	return rc;
+	if (strcmp(in->topic, TOPIC_HUMAN_DECISIONS) != 0)
+		return on_assessment(ctx, in, out, reason, reasonlen);
+	/* A decision locks and changes stored requests: what the batch stored is committed first. */
+	if (approval_lane_end(ctx) != 0) {
+		audit_batch_fail(ctx->audit);
+		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot commit the batch's requests");
+		return HANDLER_TEMPFAIL;
+	}
+	return on_human_decision(ctx, in, out, reason, reasonlen);
+}
+
+int
+approval_lane_end(void *ctxp)
+{
+	struct approval_ctx *ctx = ctxp;
+
+	return store_batch_end(ctx->store, ctx->audit);
 }
 
 /* A dead letter for a kept decision that will not be counted. */

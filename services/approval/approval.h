@@ -62,6 +62,11 @@ json_t *approval_update_new(const char *request_id, const char *state, const jso
 
 enum handler_rc approval_handle(void *ctx, const struct stage_input *in, struct outbox *out,
     char *reason, size_t reasonlen);
+/*
+ * The stage's lane_end: commits the new requests the batch stored, with
+ * their audit rows (store_batch_end). 0, or -1 when they are not stored.
+ */
+int approval_lane_end(void *ctx);
 void approval_tick(void *ctx, struct outbox *out);
 /* After a tick's messages were delivered: marks its outcomes published. */
 void approval_tick_delivered(void *ctx);
@@ -149,6 +154,14 @@ int store_commit(struct store *s);
  */
 int store_commit_audited(struct store *s, struct audit *audit);
 void store_rollback(struct store *s);
+/*
+ * A batch's transaction: the first store_batch_join opens it, the next ones
+ * (store_insert between them) join it; store_batch_end writes the audit
+ * rows queued in audit within it and commits (0 when none is open). -1
+ * from either: nothing of the batch is stored (rolled back, or to be).
+ */
+int store_batch_join(struct store *s);
+int store_batch_end(struct store *s, struct audit *audit);
 /* Request ids past their expiry still pending, at most max (new array). */
 json_t *store_expired(struct store *s, int max);
 /*

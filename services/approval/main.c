@@ -18,6 +18,7 @@ setup(void *arg, struct service_run *run, char *err, size_t errlen)
 	if ((ctx->sign_key = key_load_named(keys, "approval", 1, err, errlen)) == NULL ||
 	    trust_keys_load(&ctx->keys, keys, &ctx->policy, err, errlen) != 0)
 		return -1;
+	run->st.lane_end = approval_lane_end;
 	return 0;
 }
 

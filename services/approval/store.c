@@ -1,15 +1,27 @@
-/* Approval state in PostgreSQL: every transition is one transaction. */
+/*
+ * Approval state in PostgreSQL: every transition is one transaction, but
+ * the new requests a batch of assessments stores, which share one
+ * (store_batch_join, store_batch_end).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "approval.h"
+#include "failpoint.h"
 #include "log.h"
 #include "msg.h"
 #include "pg.h"
 
 struct store {
 	struct pg_link db;
+	/*
+	 * The connection an open transaction began on, NULL outside one. A
+	 * statement is never sent on another: a reconnect in the middle of a
+	 * transaction would commit its statements one by one.
+	 */
+	PGconn *tx;
+	int batch; /* the open transaction is a batch's (store_batch_join) */
 };
 
 struct store *
@@ -37,13 +49,27 @@ store_close(struct store *s)
 static PGresult *
 query(struct store *s, const char *sql, int n, const char *const *params)
 {
+	if (s->tx != NULL && (s->db.conn != s->tx || PQstatus(s->tx) != CONNECTION_OK)) {
+		log_warnx("event=pg_query_failed error=\"the transaction's connection is gone\"");
+		return NULL;
+	}
 	return pg_link_query(&s->db, sql, n, params);
 }
 
+/* BEGIN, COMMIT: the transaction's connection is remembered, then forgotten. */
 static int
 exec_simple(struct store *s, const char *sql)
 {
-	return pg_link_exec(&s->db, sql);
+	int rc, begin = strcmp(sql, "BEGIN") == 0;
+
+	if (begin && s->tx != NULL)
+		return -1; /* one at a time: a BEGIN inside would be ignored */
+	rc = pg_link_exec(&s->db, sql);
+	if (begin && rc == 0)
+		s->tx = s->db.conn;
+	else if (!begin && strcmp(sql, "COMMIT") == 0)
+		s->tx = NULL;
+	return rc;
 }
 
 enum store_rc
@@ -265,6 +291,41 @@ store_rollback(struct store *s)
 {
 	if (s->db.conn != NULL)
 		PQclear(PQexec(s->db.conn, "ROLLBACK"));
+	s->tx = NULL;
+	s->batch = 0;
+}
+
+/* The open transaction can still commit: its connection, no failed statement in it. */
+static int
+tx_usable(const struct store *s)
+{
+	return s->tx != NULL && s->db.conn == s->tx && PQstatus(s->tx) == CONNECTION_OK &&
+	    PQtransactionStatus(s->tx) == PQTRANS_INTRANS;
+}
+
+int
+store_batch_join(struct store *s)
+{
+	if (s->batch)
+		return tx_usable(s) ? 0 : -1;
+	if (exec_simple(s, "BEGIN") != 0)
+		return -1;
+	s->batch = 1;
+	return 0;
+}
+
+int
+store_batch_end(struct store *s, struct audit *audit)
+{
+	if (!s->batch)
+		return 0;
+	if (FAILPOINT("approval.before_batch_commit") != 0 || !tx_usable(s) ||
+	    store_commit_audited(s, audit) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	s->batch = 0;
+	return 0;
 }
 
 json_t *

@@ -99,5 +99,27 @@ set +e; "$W" approve "$(new_id)" --as bob --cmd "$RESTART" --timeout 3 >/dev/nul
 start_one 1 approval
 ok "already decided: exit 1; owner refused: exit 1 with the reason; approval down: exit 3"
 
+say "assessments read together are stored together: one transaction per batch, each with its audit row"
+# Twelve auto-approved requests wait on wingman.assessments while approval
+# is down; the approval that comes back reads them in one or a few batches.
+stop_one 1
+ids=()
+for i in $(seq 1 12); do
+	ids+=("$("$W" submit --env test --worker agent-7 --text "batch $i" --cmd "docker inspect wingman-test-demo")")
+done
+for id in "${ids[@]}"; do first_on wingman.assessments "$id" 60 >/dev/null || fail "no assessment for $id"; done
+start_one 1 approval
+for id in "${ids[@]}"; do
+	out=$("$W" wait "$id" --timeout 60) || fail "$id: $out"
+	[ "$(jq -r .status <<<"$out")" = executed ] || fail "$id: $out"
+	[ "$(audit_count "$id" auto_approved)" = 1 ] || fail "$id: $(audit_count "$id" auto_approved) auto_approved rows"
+done
+in=$(printf "'%s'," "${ids[@]}")
+read -r txs rows <<<"$(pgq "SELECT count(DISTINCT xmin::text), count(*) FROM approval_requests
+    WHERE request_id IN (${in%,})" | tr '|' ' ')"
+[ "$rows" = 12 ] || fail "$rows of 12 requests stored"
+[ "$txs" -lt 12 ] || fail "each of the 12 requests was stored in a transaction of its own"
+ok "12 requests read while approval was down: stored in $txs transaction(s), each audited once, all executed"
+
 daemons_alive
 echo "$checks passed, 0 failed"

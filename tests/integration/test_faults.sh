@@ -141,6 +141,40 @@ sleep 1
 [ "$(restarts "$t")" = 0 ] || fail "tick crash: the engine restarted $C $(restarts "$t") times, want 0"
 ok "tick crash: the stored expiry was sent by the next approval; nothing ran"
 
+# A batch of assessments is stored in one transaction, committed when the
+# batch ends. Should that commit fail, or approval die before it, nothing of
+# the batch is kept, audited or published, and the assessments are handled
+# again.
+INSPECT="docker inspect $C"
+say "approval's batch commit fails once: the batch is stored again, once"
+stop_pid "${PID[approval]}"
+start approval "approval.before_batch_commit=error"
+id=$("$W" submit --env test --worker agent-7 --text "auto, the batch commit fails" --cmd "$INSPECT")
+"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
+[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = executed ] || fail "commit error: $(cat "$T/wait-$id"), want executed"
+grep -q "STORE_UNAVAILABLE: the batch's state was not committed" "$T/approval.log" ||
+    fail "the failed batch commit was not logged"
+[ "$(audit_count "$id" auto_approved)" = 1 ] || fail "commit error: $(audit_count "$id" auto_approved) auto_approved rows, want 1"
+results "$id" executed 1
+ok "commit error: rolled back, handled again: executed, one auto_approved row, $(wc -l <"$T/results-$id") result(s)"
+
+say "approval dies before its batch commits: nothing of the batch was kept or sent"
+stop_pid "${PID[approval]}"
+start approval "approval.before_batch_commit=crash"
+id=$("$W" submit --env test --worker agent-7 --text "auto, crash before the batch commit" --cmd "$INSPECT")
+died approval
+[ "$(pgq "SELECT count(*) FROM approval_requests WHERE request_id = '$id'")" = 0 ] ||
+    fail "the request was stored although its batch never committed"
+[ "$(audit_count "$id" auto_approved)" = 0 ] || fail "an auto_approved row without its stored request"
+"$KT" consume wingman.decisions "$id" --timeout 3 --count 1 >"$T/early-$id" || true
+[ ! -s "$T/early-$id" ] || fail "a decision for $id was published before the commit: $(cat "$T/early-$id")"
+start approval
+"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
+[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = executed ] || fail "batch crash: $(cat "$T/wait-$id"), want executed"
+[ "$(audit_count "$id" auto_approved)" = 1 ] || fail "batch crash: $(audit_count "$id" auto_approved) auto_approved rows, want 1"
+results "$id" executed 1
+ok "batch crash: nothing stored, audited or published before; the next approval handled it once"
+
 say "after every crash"
 for s in consensus approval token executor; do
 	kill -0 "${PID[$s]}" 2>/dev/null || fail "wingman-$s (restarted unarmed) is not running"

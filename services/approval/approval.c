@@ -381,6 +381,23 @@ finish_expired(struct approval_ctx *ctx, struct outbox *out, const char *rid,
 	return rc;
 }
 
+/* 1 when the stored vote of approver is this very message (its signature), redelivered. */
+static int
+vote_is_this(const json_t *votes, const char *approver, const char *sig_value)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(votes, i, v)
+	{
+		if (strcmp(msg_str(v, "approver"), approver) == 0)
+			return strcmp(msg_str(json_object_get(json_object_get(v, "message"), "sig"),
+			                  "value"),
+			           sig_value) == 0;
+	}
+	return 0;
+}
+
 /* Signs and queues a copy of an approval_update for a request still pending. */
 static void
 emit_pending_update(struct approval_ctx *ctx, struct outbox *out, const char *rid,
@@ -594,8 +611,12 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	} else if (store_commit_audited(ctx->store, ctx->audit) != 0) {
 		store_rollback(ctx->store);
 		rc = HANDLER_TEMPFAIL;
-	} else if (inserted) {
-		/* Counted, not enough yet: the human channel shows the progress. */
+	} else if (inserted || vote_is_this(req.votes, approver, sig_value)) {
+		/*
+		 * Counted, not enough yet: the human channel shows the progress.
+		 * Again for the same decision read again: the first update may
+		 * have been dropped with a batch that failed after it.
+		 */
 		emit_pending_update(ctx, out, rid, names, req.approvers_required);
 	}
 	if (rc == HANDLER_TEMPFAIL)

@@ -56,18 +56,26 @@ query(struct store *s, const char *sql, int n, const char *const *params)
 	return pg_link_query(&s->db, sql, n, params);
 }
 
-/* BEGIN, COMMIT: the transaction's connection is remembered, then forgotten. */
+/*
+ * BEGIN, COMMIT: the transaction's connection is remembered, then
+ * forgotten. A COMMIT counts only as "COMMIT" on that connection: one that
+ * ends a failed transaction answers "ROLLBACK", one on a new connection
+ * commits nothing.
+ */
 static int
 exec_simple(struct store *s, const char *sql)
 {
-	int rc, begin = strcmp(sql, "BEGIN") == 0;
+	int begin = strcmp(sql, "BEGIN") == 0, commit = strcmp(sql, "COMMIT") == 0, rc = -1;
+	PGresult *r;
 
 	if (begin && s->tx != NULL)
 		return -1; /* one at a time: a BEGIN inside would be ignored */
-	rc = pg_link_exec(&s->db, sql);
+	if ((r = query(s, sql, 0, NULL)) != NULL)
+		rc = commit && strcmp(PQcmdStatus(r), "COMMIT") != 0 ? -1 : 0;
+	PQclear(r);
 	if (begin && rc == 0)
 		s->tx = s->db.conn;
-	else if (!begin && strcmp(sql, "COMMIT") == 0)
+	else if (commit)
 		s->tx = NULL;
 	return rc;
 }

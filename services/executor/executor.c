@@ -516,7 +516,8 @@ executor_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		}
 		why[0] = '\0';
 		verdict = VERDICT_FAILED;
-		finish(ctx, rid, &unfinished); /* the last command's outcome is stored before the next */
+		finish(ctx, rid,
+		    &unfinished); /* the last command's outcome is stored before the next */
 		rc = run_one(ctx, order, i, cmdline, msg_str(item, "token"), &result, &verdict,
 		    &unfinished, why, sizeof(why));
 		if (rc == RUN_TEMPFAIL) {

@@ -68,7 +68,8 @@ results() {
 }
 
 # The repository's policy, plus an environment whose requests expire fast.
-jq '.environments.brief = (.environments.test + {approval_timeout_s: 3})' \
+jq '.environments.brief = (.environments.test + {approval_timeout_s: 3})
+    | .environments.two = (.environments.test + {approvers_required: 2})' \
     "$WINGMAN_POLICY_FILE" >"$T/policy.json"
 export WINGMAN_POLICY_FILE=$T/policy.json
 
@@ -174,6 +175,33 @@ start approval
 [ "$(audit_count "$id" auto_approved)" = 1 ] || fail "batch crash: $(audit_count "$id" auto_approved) auto_approved rows, want 1"
 results "$id" executed 1
 ok "batch crash: nothing stored, audited or published before; the next approval handled it once"
+
+say "a vote, then a batch that fails to commit: the vote's progress update is sent again"
+# Two approvers needed: bob's vote leaves the request pending and makes an
+# approval_update. Read in one batch with an assessment whose commit
+# fails, the update is dropped with the batch; the redelivered vote (not
+# counted twice) sends it again. (Which of the two the batch reads first is
+# Kafka's choice: either way the update must come.)
+id=$("$W" submit --env two --worker agent-7 --text "two approvers" --cmd "$CMD")
+first_on wingman.approval-prompts "$id" 30 >/dev/null || fail "no prompt for $id"
+stop_pid "${PID[approval]}"
+"$W" approve "$id" --as bob --no-wait >/dev/null 2>&1 || fail "approve $id failed"
+first_on wingman.human-decisions "$id" 30 >/dev/null || fail "bob's decision was not sent"
+id2=$("$W" submit --env test --worker agent-7 --text "auto, beside a vote" --cmd "$INSPECT")
+first_on wingman.assessments "$id2" 60 >/dev/null || fail "no assessment for $id2"
+start approval "approval.before_batch_commit=error"
+"$W" wait "$id2" --timeout 60 >/dev/null 2>&1 || fail "$id2 was not answered"
+upd=""
+for _ in $(seq 1 60); do
+	upd=$("$KT" consume wingman.approval-prompts "$id" --timeout 2 --count 5 |
+	    jq -c 'select(.type == "approval_update" and .state == "pending")' | head -n 1)
+	[ -n "$upd" ] && break
+done
+[ -n "$upd" ] || fail "no pending approval_update for $id after bob's vote"
+[ "$(jq '.approvals | length' <<<"$upd")" = 1 ] || fail "the update counts $(jq -c .approvals <<<"$upd")"
+[ "$(pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$id'")" = 1 ] || fail "the vote was stored twice"
+"$W" reject "$id" --as demo --reason cleanup >/dev/null 2>&1 || true
+ok "bob's vote beside a failed batch: counted once, its progress update sent"
 
 say "after every crash"
 for s in consensus approval token executor; do

@@ -37,7 +37,7 @@ dc_leak() {
 
 cleanup() {
 	local rc=$?
-	dc down -v --remove-orphans >/dev/null 2>&1 || true
+	compose_down_volumes 2>/dev/null || true
 	docker rm -f "$TARGET" >/dev/null 2>&1 || true
 	rm -rf "$T"
 	exit "$rc"
@@ -247,7 +247,7 @@ out=$(operator audit verify 2>&1) || fail "audit verify after rotation: $out"
 ok "old token key retired: tokens of token-$gen run; audit verify passes with both audit keys"
 
 say "down -v"
-dc down -v --remove-orphans >/dev/null 2>&1 || fail "down -v"
+compose_down_volumes || fail "down -v"
 left=$(docker ps -aq --filter "label=com.docker.compose.project=$P"
 	docker volume ls -q --filter "label=com.docker.compose.project=$P"
 	docker network ls -q --filter "label=com.docker.compose.project=$P")

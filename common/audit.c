@@ -25,7 +25,19 @@ struct audit {
 	int batching;
 	int batch_failed; /* a flush in this batch lost rows */
 	json_t *pending;
+	unsigned long takes; /* times pending was taken: a mark older than that is void */
 };
+
+/* The queued rows, taken off the queue (the caller's reference), or NULL. */
+static json_t *
+take_pending(struct audit *a)
+{
+	json_t *rows = a->pending;
+
+	a->pending = NULL;
+	a->takes++;
+	return rows;
+}
 
 struct audit *
 audit_open(const char *service, const char *conninfo, const char *jsonl_path, char *err,
@@ -423,9 +435,9 @@ audit_flush_within(struct audit *a, PGconn *c)
 
 	if (a == NULL)
 		return -1;
-	if ((rows = a->pending) == NULL)
+	if (a->pending == NULL)
 		return 0;
-	a->pending = NULL;
+	rows = take_pending(a);
 	/* Outside a transaction the chain lock would end with its own statement. */
 	if ((a->use_pg &&
 	        (c == NULL || PQtransactionStatus(c) != PQTRANS_INTRANS ||
@@ -462,10 +474,8 @@ audit_args_done(struct audit *a, struct audit_args *x, enum audit_args_fate fate
 		args_free(x);
 		return 0;
 	}
-	if (fate != AUDIT_ARGS_UNUSED && a->pending == x->rows) {
-		json_decref(a->pending);
-		a->pending = NULL;
-	}
+	if (fate != AUDIT_ARGS_UNUSED && a->pending == x->rows)
+		json_decref(take_pending(a));
 	if (fate == AUDIT_ARGS_WRITTEN) {
 		if (fill_rows(x->rows, seqs, prev, hashes) != 0) {
 			log_warnx("event=audit_write_failed error=\"unexpected answer\"");
@@ -538,8 +548,7 @@ audit_batch_begin(struct audit *a)
 {
 	if (a == NULL)
 		return;
-	json_decref(a->pending);
-	a->pending = NULL;
+	json_decref(take_pending(a));
 	a->batching = 1;
 	a->batch_failed = 0;
 }
@@ -555,9 +564,33 @@ audit_batch_fail(struct audit *a)
 {
 	if (a == NULL || !a->batching)
 		return;
-	json_decref(a->pending);
-	a->pending = NULL;
+	json_decref(take_pending(a));
 	a->batch_failed = 1;
+}
+
+struct audit_mark
+audit_mark(const struct audit *a)
+{
+	struct audit_mark m = { 0, 0 };
+
+	if (a != NULL) {
+		m.takes = a->takes;
+		m.rows = json_array_size(a->pending);
+	}
+	return m;
+}
+
+void
+audit_drop_since(struct audit *a, struct audit_mark m)
+{
+	size_t keep;
+
+	if (a == NULL || a->pending == NULL)
+		return;
+	/* Taken since the mark: every row queued now came after it. */
+	keep = a->takes == m.takes ? m.rows : 0;
+	while (json_array_size(a->pending) > keep)
+		json_array_remove(a->pending, json_array_size(a->pending) - 1);
 }
 
 int
@@ -567,8 +600,7 @@ audit_flush(struct audit *a)
 
 	if (a == NULL)
 		return -1;
-	rows = a->pending;
-	a->pending = NULL;
+	rows = take_pending(a);
 	if (rows != NULL && audit_write(a, rows) != 0) {
 		a->batch_failed = a->batching;
 		return -1;

@@ -74,6 +74,18 @@ int audit_batching(const struct audit *a);
  */
 void audit_batch_fail(struct audit *a);
 /*
+ * The queue as it is now, and the rows queued since: a handler that
+ * undoes its work (a rolled-back transaction, to be redone) drops the
+ * rows that told of it, and the redo queues them again. Rows written or
+ * dropped in between are not touched.
+ */
+struct audit_mark {
+	unsigned long takes;
+	size_t rows;
+};
+struct audit_mark audit_mark(const struct audit *a);
+void audit_drop_since(struct audit *a, struct audit_mark m);
+/*
  * Writes what is queued on c, inside the transaction the caller has open
  * there (same database, a role allowed to write audit rows), so that state
  * and the audit rows saying so commit together or not at all. The chain

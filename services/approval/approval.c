@@ -305,6 +305,7 @@ finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, con
     const char *reason, const char *topic, json_t *outcome, json_t *update, const char *decided_msg)
 {
 	if (outcome == NULL || update == NULL ||
+	    (!ctx->in_tick && FAILPOINT("approval.before_decision_store") != 0) ||
 	    envelope_sign(outcome, "approval", ctx->sign_key) != 0 ||
 	    envelope_sign(update, "approval", ctx->sign_key) != 0 ||
 	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg,
@@ -486,6 +487,7 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 	enum store_rc src;
 	enum handler_rc rc = HANDLER_OK;
 	int inserted = 0;
+	struct audit_mark mark = audit_mark(ctx->audit);
 
 	memset(&req, 0, sizeof(req));
 	rid = msg_str(d, "request_id");
@@ -619,9 +621,13 @@ count_decision(struct approval_ctx *ctx, json_t *d, struct outbox *out, char *re
 		 */
 		emit_pending_update(ctx, out, rid, names, req.approvers_required);
 	}
-	if (rc == HANDLER_TEMPFAIL)
-		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the decision");
 done:
+	if (rc == HANDLER_TEMPFAIL) {
+		if (reason[0] == '\0')
+			snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot record the decision");
+		/* Rolled back, to be done again: its rows (a vote not stored) come again then. */
+		audit_drop_since(ctx->audit, mark);
+	}
 	json_decref(evidence);
 	json_decref(names);
 	json_decref(messages);

@@ -203,6 +203,28 @@ done
 "$W" reject "$id" --as demo --reason cleanup >/dev/null 2>&1 || true
 ok "bob's vote beside a failed batch: counted once, its progress update sent"
 
+# The vote is stored and audited in the transaction of the decision it
+# completes. Should that fail before the commit, the vote and the rows that
+# told of it are rolled back together: the redo tells it once.
+say "a vote whose decision fails before its commit: one vote, one human_vote row"
+stop_pid "${PID[approval]}"
+before=$(grep -c 'topic=wingman.human-decisions .*reason="STORE_UNAVAILABLE: cannot record the decision"' \
+    "$T/approval.log" || true)
+start approval "approval.before_decision_store=error"
+t=$(events_watch "$C" restart)
+id=$(approved_restart)
+"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
+[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = executed ] || fail "decision error: $(cat "$T/wait-$id"), want executed"
+after=$(grep -c 'topic=wingman.human-decisions .*reason="STORE_UNAVAILABLE: cannot record the decision"' \
+    "$T/approval.log" || true)
+[ "$after" -gt "$before" ] || fail "the armed approval did not fail bob's decision"
+[ "$(audit_count "$id" human_vote)" = 1 ] || fail "decision error: $(audit_count "$id" human_vote) human_vote rows, want 1"
+[ "$(pgq "SELECT count(*) FROM approval_votes WHERE request_id = '$id'")" = 1 ] || fail "the vote was stored twice"
+results "$id" executed 1
+sleep 1
+[ "$(restarts "$t")" = 1 ] || fail "decision error: the engine restarted $C $(restarts "$t") times, want 1"
+ok "decision error: rolled back and counted again: one vote, one human_vote row, one restart"
+
 say "after every crash"
 for s in consensus approval token executor; do
 	kill -0 "${PID[$s]}" 2>/dev/null || fail "wingman-$s (restarted unarmed) is not running"

@@ -193,6 +193,65 @@ test_writer_rows_name_the_lane_chain(void **state)
 	unlink(path);
 }
 
+/* The events of the JSONL file at path, one per line, joined by spaces. */
+static void
+jsonl_events(const char *path, char *out, size_t outlen)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f) != NULL) {
+		json_t *row = json_loads(line, 0, NULL);
+
+		assert_non_null(row);
+		if (out[0] != '\0')
+			strncat(out, " ", outlen - strlen(out) - 1);
+		strncat(out, json_string_value(json_object_get(row, "event")),
+		    outlen - strlen(out) - 1);
+		json_decref(row);
+	}
+	fclose(f);
+}
+
+/*
+ * Rows queued since a mark are dropped (a handler that rolled back); rows
+ * before it stay; a flush in between leaves only later rows to drop.
+ */
+static void
+test_drop_since_a_mark(void **state)
+{
+	char path[] = "/tmp/test_audit_XXXXXX", err[256], events[256];
+	int fd = mkstemp(path);
+	struct audit *a;
+	struct audit_mark m;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	a = audit_open("wingman-approval", "", path, err, sizeof(err));
+	assert_non_null(a);
+	audit_batch_begin(a);
+	assert_int_equal(audit_record(a, "r-1", "kept", NULL), 0);
+	m = audit_mark(a);
+	assert_int_equal(audit_record(a, "r-2", "undone", NULL), 0);
+	assert_int_equal(audit_record(a, "r-2", "undone_too", NULL), 0);
+	audit_drop_since(a, m);
+	assert_int_equal(audit_record(a, "r-3", "after", NULL), 0);
+	/* Written since the mark: what is queued now all came after it. */
+	m = audit_mark(a);
+	assert_int_equal(audit_flush(a), 0);
+	assert_int_equal(audit_record(a, "r-4", "undone_after_flush", NULL), 0);
+	audit_drop_since(a, m);
+	assert_int_equal(audit_record(a, "r-5", "last", NULL), 0);
+	assert_int_equal(audit_batch_commit(a), 0);
+	audit_close(a);
+	jsonl_events(path, events, sizeof(events));
+	assert_string_equal(events, "kept after last");
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -203,6 +262,7 @@ main(void)
 		cmocka_unit_test(test_row_binds_its_chain),
 		cmocka_unit_test(test_chain_service),
 		cmocka_unit_test(test_writer_rows_name_the_lane_chain),
+		cmocka_unit_test(test_drop_since_a_mark),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

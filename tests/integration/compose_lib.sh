@@ -37,23 +37,23 @@ dc() {
 	for f in "${COMPOSE_FILES[@]}"; do args+=(-f "$f"); done
 	timeout 300 docker-compose -p "$P" "${args[@]}" "$@" 2> >(grep -v 'telegram_bot_token\|no-bot-token' >&2)
 }
-# `down -v` of the project. The engine can keep a stale endpoint on a
-# network after the endpoint's container is gone (moby/moby#43286, seen
-# here once in CI on an internal network); compose v1 then stops at that
-# network, before the volumes, and every later `down` stops there too.
-# An endpoint whose container no longer exists is disconnected by force
-# and `down -v` runs again; one whose container exists is a real
-# leftover, and so is every other error: the log goes to stderr.
-compose_down_volumes() {
+# `down [ARGS]` of the project (-v: the volumes too). The engine can keep a
+# stale endpoint on a network after the endpoint's container is gone
+# (moby/moby#43286, seen here once in CI on an internal network); compose
+# v1 then stops at that network, before the volumes, and every later
+# `down` stops there too. An endpoint whose container no longer exists is
+# disconnected by force and `down` runs again; one whose container exists
+# is a real leftover, and so is every other error: the log goes to stderr.
+compose_down() { # [ARGS...]
 	local try net name
 	for try in 1 2 3; do
-		dc down -v --remove-orphans >"$T/down.log" 2>&1 && return 0
+		dc down --remove-orphans "$@" >"$T/down.log" 2>&1 && return 0
 		grep -q 'has active endpoints' "$T/down.log" || break
 		net=$(sed -n 's/.*error while removing network: network \([^ ]*\) .*/\1/p' "$T/down.log" | head -n 1)
 		[ -n "$net" ] || break
 		for name in $(grep -o 'name:"[^"]*"' "$T/down.log" | sed 's/^name:"\(.*\)"$/\1/'); do
 			if docker container inspect "$name" >/dev/null 2>&1; then
-				echo "down -v: container $name is still on network $net" >&2
+				echo "down: container $name is still on network $net" >&2
 				break 2
 			fi
 			say "the engine kept the endpoint $name on $net after its container was removed: disconnect -f ($try)"
@@ -92,7 +92,7 @@ compose_preflight() { # PORT_VARIABLE PORT...
 		command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/lib.sh WINGMAN_PACKAGES)"
 	done
 	[ -x "$W" ] || fail "$W is not built"
-	compose_down_volumes 2>/dev/null || true
+	compose_down -v 2>/dev/null || true
 	docker rm -f "$TARGET" >/dev/null 2>&1 || true
 	for p in "$@"; do
 		! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null ||

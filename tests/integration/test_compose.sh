@@ -37,7 +37,7 @@ dc_leak() {
 
 cleanup() {
 	local rc=$?
-	compose_down_volumes 2>/dev/null || true
+	compose_down -v 2>/dev/null || true
 	docker rm -f "$TARGET" >/dev/null 2>&1 || true
 	rm -rf "$T"
 	exit "$rc"
@@ -196,7 +196,7 @@ done
 
 say "down, then up: the state stays"
 pubs_before=$(cat "$T"/export/*.pub | sha256sum)
-dc down >/dev/null 2>&1 || fail "down"
+compose_down || fail "down"
 dc up -d >"$T/up.log" 2>&1 || { cat "$T/up.log" >&2; fail "up after down"; }
 wait_healthy 300
 [ "$(cat "$T"/export/*.pub | sha256sum)" = "$pubs_before" ] || fail "the keys changed across down/up"
@@ -247,7 +247,7 @@ out=$(operator audit verify 2>&1) || fail "audit verify after rotation: $out"
 ok "old token key retired: tokens of token-$gen run; audit verify passes with both audit keys"
 
 say "down -v"
-compose_down_volumes || fail "down -v"
+compose_down -v || fail "down -v"
 left=$(docker ps -aq --filter "label=com.docker.compose.project=$P"
 	docker volume ls -q --filter "label=com.docker.compose.project=$P"
 	docker network ls -q --filter "label=com.docker.compose.project=$P")

@@ -40,7 +40,7 @@ cleanup() {
 	touch "$T/stop" 2>/dev/null || true
 	[ -n "$stream_pid" ] && kill "$stream_pid" 2>/dev/null && wait "$stream_pid" 2>/dev/null
 	[ -n "$events_pid" ] && kill "$events_pid" 2>/dev/null && wait "$events_pid" 2>/dev/null
-	compose_down_volumes 2>/dev/null || true
+	compose_down -v 2>/dev/null || true
 	docker rm -f "$TARGET" >/dev/null 2>&1 || true
 	rm -rf "$T"
 	exit "$rc"
@@ -235,6 +235,6 @@ ok "wingman audit verify passes"
 out=$("$src/scripts/verify-privsep" --running --project "$P" 2>&1) || fail "verify-privsep --running: $out"
 ok "verify-privsep --running passes with three brokers and two executors"
 
-compose_down_volumes || fail "down -v"
+compose_down -v || fail "down -v"
 say "done in $((SECONDS - t0)) s"
 printf '%d passed, 0 failed\n' "$checks"

@@ -311,6 +311,7 @@ finish_locked(struct approval_ctx *ctx, struct outbox *out, const char *rid, con
 	    store_finish(ctx->store, rid, state, reason, topic, outcome, update, decided_msg,
 	        !ctx->in_tick) != STORE_OK ||
 	    audit_record(ctx->audit, rid, state, json_pack("{s:s}", "reason", reason)) != 0 ||
+	    (ctx->in_tick && FAILPOINT("approval.tick_before_commit") != 0) ||
 	    store_commit_audited(ctx->store, ctx->audit) != 0) {
 		json_decref(outcome);
 		json_decref(update);
@@ -802,6 +803,12 @@ approval_tick(void *ctxp, struct outbox *out)
 	json_decref(ctx->tick_ids);
 	ctx->tick_ids = json_array();
 	ctx->in_tick = 1;
+	/*
+	 * Queued, as in a batch: the rows of an expiry or a replayed vote commit
+	 * in the transaction of its state (store_commit_audited), the others
+	 * when the tick ends.
+	 */
+	audit_batch_begin(ctx->audit);
 	resend_unpublished(ctx, out);
 	replay_early(ctx, out);
 	ids = store_expired(ctx->store, 32);
@@ -824,6 +831,8 @@ approval_tick(void *ctxp, struct outbox *out)
 		pending_request_free(&req);
 	}
 	json_decref(ids);
+	if (ctx->audit != NULL && audit_batch_commit(ctx->audit) != 0)
+		log_warnx("event=audit_write_failed when=tick");
 	ctx->in_tick = 0;
 	count_pending(ctx);
 }

@@ -142,6 +142,26 @@ sleep 1
 [ "$(restarts "$t")" = 0 ] || fail "tick crash: the engine restarted $C $(restarts "$t") times, want 0"
 ok "tick crash: the stored expiry was sent by the next approval; nothing ran"
 
+# The tick's rows are queued as a batch's: an expiry's audit row commits in
+# the transaction of the expiry, so a crash before that commit leaves
+# neither (the row used to be written at once, and the next tick's expiry
+# wrote a second).
+say "approval's tick: killed before the expiry commits"
+stop_pid "${PID[approval]}"
+start approval "approval.tick_before_commit=crash"
+id=$("$W" submit --env brief --worker agent-7 --text "left to expire, no commit" --cmd "$CMD")
+died approval
+grep -q "event=expired request_id=$id" "$T/approval.log" ||
+    fail "the armed approval died before expiring $id: $(grep event=expired "$T/approval.log" | tail -n 3)"
+[ "$(pgq "SELECT state FROM approval_requests WHERE request_id = '$id'")" = pending ] ||
+    fail "the uncommitted expiry of $id was kept"
+[ "$(audit_count "$id" expired)" = 0 ] || fail "an expired row for $id without its committed expiry"
+start approval
+"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
+[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = expired ] || fail "tick crash before commit: $(cat "$T/wait-$id"), want expired"
+[ "$(audit_count "$id" expired)" = 1 ] || fail "tick crash before commit: $(audit_count "$id" expired) expired rows, want 1"
+ok "tick crash before the commit: nothing kept, nothing audited; the next approval expired it once, one expired row"
+
 # A batch of assessments is stored in one transaction, committed when the
 # batch ends. Should that commit fail, or approval die before it, nothing of
 # the batch is kept, audited or published, and the assessments are handled

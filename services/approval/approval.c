@@ -665,6 +665,16 @@ approval_handle(void *ctxp, const struct stage_input *in, struct outbox *out, ch
 		snprintf(reason, reasonlen, "STORE_UNAVAILABLE: cannot commit the batch's requests");
 		return HANDLER_TEMPFAIL;
 	}
+	/*
+	 * And the rows of the batch's other work (refusals, kept early decisions)
+	 * are written: the decision's transaction takes only its own, so a
+	 * COMMIT that fails loses nothing that is not done again.
+	 */
+	if (audit_flush(ctx->audit) != 0) {
+		snprintf(reason, reasonlen,
+		    "AUDIT_UNAVAILABLE: cannot write the batch's audit rows");
+		return HANDLER_TEMPFAIL;
+	}
 	return on_human_decision(ctx, in, out, reason, reasonlen);
 }
 
@@ -732,6 +742,11 @@ replay_early(struct approval_ctx *ctx, struct outbox *out)
 			audit_decision(ctx, d, "early_decision_expired",
 			    json_pack("{s:s}", "reason", reason));
 			dead_letter_early(out, d, text, reason);
+		}
+		/* Its rows are written before the delete commits: kept (and done again) if they are not. */
+		if (audit_flush(ctx->audit) != 0) {
+			json_decref(d);
+			break;
 		}
 		store_early_delete(ctx->store, msg_str(row, "request_id"), msg_str(row, "approver"));
 		json_decref(d);
@@ -823,10 +838,17 @@ approval_tick(void *ctxp, struct outbox *out)
 		if (strcmp(req.state, "pending") != 0 || !req.expired) {
 			store_rollback(ctx->store);
 		} else {
+			struct audit_mark mark = audit_mark(ctx->audit);
+
 			log_info("event=expired request_id=%s", rid);
 			/* Expired and committed, nothing published yet. */
-			if (finish_expired(ctx, out, rid, &req) == HANDLER_OK)
+			if (finish_expired(ctx, out, rid, &req) == HANDLER_OK) {
 				(void)FAILPOINT("approval.tick_after_commit");
+			} else {
+				/* Rolled back: the next tick expires it, and tells it, again. */
+				log_warnx("event=expiry_failed request_id=%s", rid);
+				audit_drop_since(ctx->audit, mark);
+			}
 		}
 		pending_request_free(&req);
 	}

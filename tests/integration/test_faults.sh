@@ -162,6 +162,16 @@ start approval
 [ "$(audit_count "$id" expired)" = 1 ] || fail "tick crash before commit: $(audit_count "$id" expired) expired rows, want 1"
 ok "tick crash before the commit: nothing kept, nothing audited; the next approval expired it once, one expired row"
 
+say "approval's tick: the expiry fails before its commit"
+stop_pid "${PID[approval]}"
+start approval "approval.tick_before_commit=error"
+id=$("$W" submit --env brief --worker agent-7 --text "left to expire, the commit fails" --cmd "$CMD")
+"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
+[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = expired ] || fail "tick error: $(cat "$T/wait-$id"), want expired"
+grep -q "event=expiry_failed request_id=$id" "$T/approval.log" || fail "the armed approval did not fail the expiry of $id"
+[ "$(audit_count "$id" expired)" = 1 ] || fail "tick error: $(audit_count "$id" expired) expired rows, want 1"
+ok "tick error before the commit: rolled back, expired again by the next tick, one expired row"
+
 # A batch of assessments is stored in one transaction, committed when the
 # batch ends. Should that commit fail, or approval die before it, nothing of
 # the batch is kept, audited or published, and the assessments are handled

@@ -124,14 +124,21 @@ scenario "approval after its store" approval approval.after_store executed 1
 # Found by the fault harness (kill-approval): an expiry is decided by
 # approval's tick, not by an input that Kafka would deliver again. Committed
 # as expired, killed before publishing: the next approval sends it.
+#
+# tick_crash FAILPOINT TEXT: approval armed to die in its tick at FAILPOINT;
+# sets id to a request left to expire (env brief) once the armed approval
+# has died expiring it. (Not in a subshell: start keeps the new PID.)
+tick_crash() {
+	stop_pid "${PID[approval]}"
+	start approval "$1=crash"
+	id=$("$W" submit --env brief --worker agent-7 --text "$2" --cmd "$CMD")
+	died approval
+	grep -q "event=expired request_id=$id" "$T/approval.log" ||
+	    fail "the armed approval died before expiring $id: $(grep event=expired "$T/approval.log" | tail -n 3)"
+}
 say "approval's tick: expired and committed, killed before publishing"
-stop_pid "${PID[approval]}"
-start approval "approval.tick_after_commit=crash"
 t=$(events_watch "$C" restart)
-id=$("$W" submit --env brief --worker agent-7 --text "left to expire" --cmd "$CMD")
-died approval
-grep -q "event=expired request_id=$id" "$T/approval.log" ||
-    fail "the armed approval died before expiring $id: $(grep event=expired "$T/approval.log" | tail -n 3)"
+tick_crash approval.tick_after_commit "left to expire"
 "$KT" consume wingman.results "$id" --timeout 3 --count 1 >"$T/early-$id" || true
 [ ! -s "$T/early-$id" ] || fail "a result for $id was published before the crash: $(cat "$T/early-$id")"
 start approval
@@ -147,12 +154,7 @@ ok "tick crash: the stored expiry was sent by the next approval; nothing ran"
 # neither (the row used to be written at once, and the next tick's expiry
 # wrote a second).
 say "approval's tick: killed before the expiry commits"
-stop_pid "${PID[approval]}"
-start approval "approval.tick_before_commit=crash"
-id=$("$W" submit --env brief --worker agent-7 --text "left to expire, no commit" --cmd "$CMD")
-died approval
-grep -q "event=expired request_id=$id" "$T/approval.log" ||
-    fail "the armed approval died before expiring $id: $(grep event=expired "$T/approval.log" | tail -n 3)"
+tick_crash approval.tick_before_commit "left to expire, no commit"
 [ "$(pgq "SELECT state FROM approval_requests WHERE request_id = '$id'")" = pending ] ||
     fail "the uncommitted expiry of $id was kept"
 [ "$(audit_count "$id" expired)" = 0 ] || fail "an expired row for $id without its committed expiry"
@@ -162,12 +164,18 @@ start approval
 [ "$(audit_count "$id" expired)" = 1 ] || fail "tick crash before commit: $(audit_count "$id" expired) expired rows, want 1"
 ok "tick crash before the commit: nothing kept, nothing audited; the next approval expired it once, one expired row"
 
+# armed_request FAILPOINTS ENV STATUS TEXT CMD: approval restarted armed
+# with FAILPOINTS, one request sent and awaited (sets id); it ends STATUS.
+armed_request() {
+	stop_pid "${PID[approval]}"
+	start approval "$1"
+	id=$("$W" submit --env "$2" --worker agent-7 --text "$4" --cmd "$5")
+	"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
+	[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = "$3" ] || fail "$4: $(cat "$T/wait-$id"), want $3"
+}
+
 say "approval's tick: the expiry fails before its commit"
-stop_pid "${PID[approval]}"
-start approval "approval.tick_before_commit=error"
-id=$("$W" submit --env brief --worker agent-7 --text "left to expire, the commit fails" --cmd "$CMD")
-"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
-[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = expired ] || fail "tick error: $(cat "$T/wait-$id"), want expired"
+armed_request approval.tick_before_commit=error brief expired "left to expire, the commit fails" "$CMD"
 grep -q "event=expiry_failed request_id=$id" "$T/approval.log" || fail "the armed approval did not fail the expiry of $id"
 [ "$(audit_count "$id" expired)" = 1 ] || fail "tick error: $(audit_count "$id" expired) expired rows, want 1"
 ok "tick error before the commit: rolled back, expired again by the next tick, one expired row"
@@ -178,11 +186,7 @@ ok "tick error before the commit: rolled back, expired again by the next tick, o
 # again.
 INSPECT="docker inspect $C"
 say "approval's batch commit fails once: the batch is stored again, once"
-stop_pid "${PID[approval]}"
-start approval "approval.before_batch_commit=error"
-id=$("$W" submit --env test --worker agent-7 --text "auto, the batch commit fails" --cmd "$INSPECT")
-"$W" wait "$id" --timeout 60 >"$T/wait-$id" 2>&1 || true
-[ "$(jq -r .status "$T/wait-$id" 2>/dev/null)" = executed ] || fail "commit error: $(cat "$T/wait-$id"), want executed"
+armed_request approval.before_batch_commit=error test executed "auto, the batch commit fails" "$INSPECT"
 grep -q "STORE_UNAVAILABLE: the batch's state was not committed" "$T/approval.log" ||
     fail "the failed batch commit was not logged"
 [ "$(audit_count "$id" auto_approved)" = 1 ] || fail "commit error: $(audit_count "$id" auto_approved) auto_approved rows, want 1"
